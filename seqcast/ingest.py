@@ -1,0 +1,282 @@
+"""Ingest: fetch a source (path or URL, CSV or Parquet), snapshot it, read it as text.
+
+Every ingest stores the source's exact bytes under ``raw/<hash>/`` with a
+manifest; ingesting identical bytes again is a no-op. Reading gives a frame of
+*strings* (nothing coerced yet), so validation can say precisely which cell of
+which line is wrong.
+
+The CTA data-portal export is understood natively; any other daily table needs
+a :class:`Mapping`, e.g. for a plain ``Date,Temp`` CSV::
+
+    # temp.yaml
+    date_column: Date
+    date_format: "%Y-%m-%d"
+    value_columns: {Temp: temp}     # source column -> series_id
+    non_negative: false             # temperatures may be below zero
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import urllib.error
+import urllib.request
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from seqcast.errors import InputError
+from seqcast.io import write_bytes_atomic, write_json_atomic
+from seqcast.layout import HASH_LEN, DataDir
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """How a source table maps onto seqcast's vocabulary.
+
+    Parameters
+    ----------
+    date_column, date_format
+        The column holding the day and its ``strftime`` format.
+    value_columns
+        Source column -> ``series_id``; each becomes one series.
+    day_type_column
+        Optional column with CTA day types (``W``/``A``/``U``); derived from the
+        calendar when absent.
+    total_column
+        Optional column that must equal the sum of the value columns; dropped
+        after validation (it is derived).
+    categorical_columns
+        Other columns to keep as text (validated as non-empty).
+    non_negative
+        Reject negative values (counts); set false for e.g. temperatures.
+    """
+
+    date_column: str
+    value_columns: dict[str, str]
+    date_format: str = "%Y-%m-%d"
+    day_type_column: str | None = None
+    total_column: str | None = None
+    categorical_columns: tuple[str, ...] = ()
+    non_negative: bool = True
+    encoding: str = "utf-8"
+    delimiter: str = ","
+
+    @property
+    def required_columns(self) -> list[str]:
+        cols = [self.date_column, *self.value_columns]
+        for c in (self.day_type_column, self.total_column, *self.categorical_columns):
+            if c:
+                cols.append(c)
+        return cols
+
+    @property
+    def series_ids(self) -> list[str]:
+        return list(self.value_columns.values())
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["categorical_columns"] = list(self.categorical_columns)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any], origin: str = "mapping") -> Mapping:
+        allowed = set(cls.__dataclass_fields__)
+        unknown = set(d) - allowed
+        if unknown:
+            raise InputError(f"{origin}: unknown mapping key(s) {sorted(unknown)}; allowed: {sorted(allowed)}")
+        for key in ("date_column", "value_columns"):
+            if key not in d:
+                raise InputError(f"{origin}: mapping needs '{key}'")
+        values = d["value_columns"]
+        if isinstance(values, list):
+            values = {v: v for v in values}
+        if not values:
+            raise InputError(f"{origin}: value_columns is empty")
+        return cls(**{**d, "value_columns": dict(values), "categorical_columns": tuple(d.get("categorical_columns", ()))})
+
+
+CTA_MAPPING = Mapping(
+    date_column="service_date",
+    date_format="%m/%d/%Y",
+    value_columns={"bus": "bus", "rail_boardings": "rail"},
+    day_type_column="day_type",
+    total_column="total_rides",
+    non_negative=True,
+)
+
+
+def load_mapping(path: str | Path | None) -> Mapping:
+    """Read a mapping file (YAML or JSON); ``None`` means the CTA export."""
+    if path is None:
+        return CTA_MAPPING
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read mapping file ({exc.strerror})") from None
+    try:
+        if path.suffix == ".json":
+            data = json.loads(text)
+        else:
+            import yaml
+
+            data = yaml.safe_load(text)
+    except Exception as exc:  # yaml/json both raise their own ValueError subclasses
+        raise InputError(f"{path}: mapping file is not valid YAML/JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise InputError(f"{path}: mapping file must hold a mapping of keys to values")
+    return Mapping.from_dict(data, origin=str(path))
+
+
+# --------------------------------------------------------------------------- snapshots
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """An immutable copy of one source's bytes under ``raw/<hash>/``."""
+
+    directory: Path
+    sha256: str
+    manifest: dict[str, Any] = field(compare=False)
+
+    @property
+    def path(self) -> Path:
+        return self.directory / self.manifest["file"]
+
+    @property
+    def data_hash(self) -> str:
+        return self.sha256[:HASH_LEN]
+
+
+def fetch_bytes(source: str | Path) -> bytes:
+    """Read a local path or an http(s) URL; a clear :class:`InputError` if it cannot be read."""
+    src = str(source)
+    if src.startswith(("http://", "https://")):
+        try:
+            with urllib.request.urlopen(src, timeout=60) as resp:  # noqa: S310 (scheme checked)
+                return resp.read()
+        except (urllib.error.URLError, TimeoutError, OSError) as exc:
+            raise InputError(f"{src}: cannot download ({exc})") from None
+    path = Path(src)
+    if not path.exists():
+        raise InputError(f"{src}: no such file")
+    if path.is_dir():
+        raise InputError(f"{src}: is a directory, not a CSV or Parquet file")
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{src}: cannot read ({exc.strerror})") from None
+
+
+def source_format(source: str | Path, data: bytes) -> str:
+    if data[:4] == b"PAR1":
+        return "parquet"
+    name = str(source).lower().split("?")[0]
+    return "parquet" if name.endswith((".parquet", ".pq")) else "csv"
+
+
+def ingest(source: str | Path, data_dir: str | Path) -> Snapshot:
+    """Snapshot ``source`` under ``<data_dir>/raw/<hash>/``; identical bytes are a no-op."""
+    data = fetch_bytes(source)
+    sha = hashlib.sha256(data).hexdigest()
+    fmt = source_format(source, data)
+    directory = DataDir(data_dir).snapshot(sha)
+    manifest_path = directory / "manifest.json"
+    if manifest_path.exists():
+        return Snapshot(directory, sha, json.loads(manifest_path.read_text()))
+    file = f"source.{fmt}"
+    write_bytes_atomic(data, directory / file)
+    manifest = {
+        "source": str(source),
+        "sha256": sha,
+        "file": file,
+        "format": fmt,
+        "bytes": len(data),
+        "rows": _count_rows(data, fmt),
+        "ingested_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    write_json_atomic(manifest, manifest_path)  # written last: a snapshot without it is incomplete
+    return Snapshot(directory, sha, manifest)
+
+
+def _count_rows(data: bytes, fmt: str) -> int | None:
+    if fmt == "parquet":
+        try:
+            import pyarrow.parquet as pq
+
+            return pq.ParquetFile(io.BytesIO(data)).metadata.num_rows
+        except Exception:
+            return None
+    lines = data.count(b"\n") + (0 if data.endswith(b"\n") or not data else 1)
+    return max(lines - 1, 0)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def read_table(data: bytes, mapping: Mapping, name: str, fmt: str = "csv") -> pd.DataFrame:
+    """Parse ``data`` into a frame of strings with a ``line`` column (1-based file line).
+
+    Structural problems raise :class:`InputError` naming ``name`` and the problem.
+    """
+    if not data.strip():
+        raise InputError(f"{name}: file is empty")
+    if fmt == "parquet":
+        try:
+            df = pd.read_parquet(io.BytesIO(data))
+        except Exception as exc:
+            raise InputError(f"{name}: unreadable Parquet file ({exc})") from None
+        df = df.astype("string").astype(object).where(df.notna(), "")
+        df.insert(0, "line", range(1, len(df) + 1))
+    else:
+        try:
+            text = data.decode(mapping.encoding)
+        except UnicodeDecodeError as exc:
+            line = data[: exc.start].count(b"\n") + 1
+            raise InputError(
+                f"{name}: not valid {mapping.encoding} text (byte 0x{data[exc.start]:02x} at "
+                f"offset {exc.start}, line {line}); re-export it as UTF-8 or set 'encoding' "
+                "in a mapping file"
+            ) from None
+        try:
+            df = pd.read_csv(
+                io.StringIO(text),
+                sep=mapping.delimiter,
+                dtype=str,
+                keep_default_na=False,
+                skip_blank_lines=True,
+            )
+        except pd.errors.EmptyDataError:
+            raise InputError(f"{name}: file is empty") from None
+        except pd.errors.ParserError as exc:
+            raise InputError(f"{name}: malformed CSV ({exc})") from None
+        df.columns = [str(c).strip() for c in df.columns]
+        # pandas dropped blank lines; recover each row's line in the file for the quarantine.
+        lines = [i for i, raw in enumerate(text.splitlines(), start=1) if raw.strip()][1:]
+        df.insert(0, "line", lines[: len(df)] if len(lines) >= len(df) else range(2, len(df) + 2))
+    missing = [c for c in mapping.required_columns if c not in df.columns]
+    if missing:
+        hint = ""
+        header = " ".join(map(str, df.columns))
+        for sep, label in ((";", "';'"), ("\t", "tabs"), ("|", "'|'")):
+            if sep in header and sep != mapping.delimiter:
+                hint = f"; the header looks {label}-delimited (set 'delimiter' in a mapping file)"
+                break
+        if not hint and mapping is CTA_MAPPING:
+            hint = "; for a table other than the CTA export, pass --mapping FILE"
+        raise InputError(
+            f"{name}: missing required column(s) {', '.join(repr(c) for c in missing)} "
+            f"(found {', '.join(repr(c) for c in df.columns[1:])}){hint}"
+        )
+    if df.empty:
+        raise InputError(f"{name}: no data rows (header only)")
+    return df
+
+
+def read_snapshot(snapshot: Snapshot, mapping: Mapping) -> pd.DataFrame:
+    return read_table(snapshot.path.read_bytes(), mapping, snapshot.manifest["source"], snapshot.manifest["format"])

@@ -1,0 +1,93 @@
+"""Great Expectations: a readable data-quality suite on the raw frame, with Data Docs.
+
+pandera decides which rows are quarantined (:mod:`seqcast.validate`); this
+suite records the same expectations for people, as Data Docs under
+``<data_dir>/gx/uncommitted/data_docs/local_site/index.html``. The file context
+and every object in it are created with ``add_or_update``, so re-runs are safe.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+import pandas as pd
+
+from seqcast.ingest import Mapping
+from seqcast.layout import DataDir
+from seqcast.validate import DAY_TYPES
+
+NAME = "raw_daily"
+
+
+@dataclass
+class QualityReport:
+    success: bool
+    evaluated: int
+    failed: list[str]  # "expectation(column): n unexpected"
+    data_docs: Path
+
+
+def build_suite(mapping: Mapping, as_of: date | None):
+    """The expectations for a parsed raw frame (``ds, day_type, <series...>[, total]``)."""
+    import great_expectations as gx
+    import great_expectations.expectations as gxe
+
+    suite = gx.ExpectationSuite(name=NAME)
+    suite.add_expectation(gxe.ExpectTableRowCountToBeBetween(min_value=1))
+    suite.add_expectation(gxe.ExpectColumnValuesToNotBeNull(column="ds"))
+    if as_of is not None:
+        # With pandas 3 the bound must be a datetime, not a date or a string (STACK.md).
+        suite.add_expectation(
+            gxe.ExpectColumnValuesToBeBetween(
+                column="ds", max_value=datetime(as_of.year, as_of.month, as_of.day)
+            )
+        )
+    suite.add_expectation(gxe.ExpectColumnValuesToBeInSet(column="day_type", value_set=list(DAY_TYPES)))
+    for sid in mapping.series_ids:
+        suite.add_expectation(gxe.ExpectColumnValuesToNotBeNull(column=sid))
+        if mapping.non_negative:
+            suite.add_expectation(gxe.ExpectColumnValuesToBeBetween(column=sid, min_value=0))
+    # The export repeats whole months; people should see it even though cleaning fixes it.
+    suite.add_expectation(gxe.ExpectColumnValuesToBeUnique(column="ds"))
+    return suite
+
+
+def check_raw(frame: pd.DataFrame, mapping: Mapping, data_dir: str | Path, as_of: date | None = None) -> QualityReport:
+    """Run the checkpoint on ``frame`` and rebuild the Data Docs. Never raises on failed expectations."""
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    layout = DataDir(data_dir)
+    layout.gx.parent.mkdir(parents=True, exist_ok=True)
+    ctx = gx.get_context(mode="file", project_root_dir=str(layout.root))
+    ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
+    source = ctx.data_sources.add_or_update_pandas(name="seqcast")
+    asset = source.add_dataframe_asset(name=NAME)
+    batch = asset.add_batch_definition_whole_dataframe("whole")
+    suite = ctx.suites.add_or_update(build_suite(mapping, as_of))
+    validation = ctx.validation_definitions.add_or_update(
+        gx.ValidationDefinition(name=NAME, data=batch, suite=suite)
+    )
+    checkpoint = ctx.checkpoints.add_or_update(
+        gx.Checkpoint(
+            name=NAME,
+            validation_definitions=[validation],
+            actions=[gx.checkpoint.UpdateDataDocsAction(name="update_data_docs")],
+            result_format={"result_format": "SUMMARY"},
+        )
+    )
+    cols = ["ds", "day_type", *mapping.series_ids]
+    result = checkpoint.run(batch_parameters={"dataframe": frame[cols]})
+    failed, evaluated = [], 0
+    for run in result.run_results.values():
+        evaluated += run.statistics["evaluated_expectations"]
+        for r in run.results:
+            if not r.success:
+                cfg = r.expectation_config
+                column = cfg.kwargs.get("column", "table")
+                failed.append(f"{cfg.type}({column}): {r.result.get('unexpected_count', '?')} unexpected")
+    return QualityReport(bool(result.success), evaluated, failed, layout.data_docs)
