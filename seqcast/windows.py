@@ -684,7 +684,8 @@ def read_dataset(path: str | os.PathLike[str]) -> WindowedDataset:
         known[:, j] = table.column(f"known:{k}").to_numpy()
     flags = table.column("window_start").to_numpy()
     splits, row = {}, 0
-    for name, info in meta["splits"].items():
+    for name, _, _ in spec.splits:  # rows follow the spec's order; the JSON keys are sorted
+        info = meta["splits"][name]
         rows = slice(row, row + info["n_days"])
         starts = np.flatnonzero(flags[rows]).astype(np.int64)
         expected = np.arange(info["n_windows"], dtype=np.int64) * spec.stride

@@ -1,0 +1,124 @@
+"""``seqcast windows build|info``: windowed Parquet datasets for the sequence models.
+
+    seqcast windows build --clean data/clean/<hash>/asof-<date>/clean.parquet \\
+        --out data/windows --kind seq2seq --input-length 56 --h 14 --targets rail
+    seqcast windows build --source ../shared/data/cta_ridership_daily.csv --spec-file specs.json
+    seqcast windows info data/windows/<name>.parquet
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("windows", help="build and inspect windowed datasets for neural models")
+    actions = p.add_subparsers(dest="action", metavar="ACTION")
+
+    build = actions.add_parser(
+        "build", help="build windowed Parquet datasets (skipped when spec and data are unchanged)"
+    )
+    src = build.add_mutually_exclusive_group(required=True)
+    src.add_argument("--clean", help="clean long Parquet (series_id, ds, y, day_type, ...)")
+    src.add_argument("--source", help="raw source (CSV) to clean in memory first")
+    build.add_argument("--out", default="data/windows", help="output folder (default data/windows)")
+    build.add_argument(
+        "--spec-file", help="JSON or YAML: one spec or a list of specs (WindowSpec fields)"
+    )
+    build.add_argument("--kind", default="seq2vec", help="seq2vec | seq2seq | encoder_decoder")
+    build.add_argument("--input-length", type=int, default=56)
+    build.add_argument("--h", type=int, default=1, help="steps ahead (default 1)")
+    build.add_argument("--targets", default="rail", help="comma-separated series ids")
+    build.add_argument("--inputs", help="comma-separated input series (default: the targets)")
+    build.add_argument("--known-future", default="", help="e.g. day_type (one-hot of the next day)")
+    build.add_argument("--stride", type=int, default=1)
+    build.add_argument("--scaling", default="constant", help="none | constant | standard")
+    build.add_argument("--scale", type=float, default=1e6, help="divisor for constant scaling")
+    build.add_argument(
+        "--split", action="append", metavar="NAME=START:END",
+        help="repeatable; empty START/END = data bounds (default: the chapter's CTA splits)",
+    )
+    build.add_argument("--name", help="file stem (default: derived from the spec)")
+    build.add_argument("--force", action="store_true", help="rebuild even when up to date")
+    build.set_defaults(handler=handle_build)
+
+    info = actions.add_parser("info", help="print what a dataset file records about itself")
+    info.add_argument("path")
+    info.set_defaults(handler=handle_info)
+    p.set_defaults(handler=lambda args: p.print_help() or 2)
+
+
+def _csv(text: str | None) -> tuple[str, ...] | None:
+    return None if text is None else tuple(t.strip() for t in text.split(",") if t.strip())
+
+
+def _parse_split(text: str) -> tuple[str, str | None, str | None]:
+    from seqcast.windows import WindowSpecError
+
+    name, sep, span = text.partition("=")
+    start, colon, end = span.partition(":")
+    if not sep or not colon or not name:
+        raise WindowSpecError(f"--split {text!r}: expected NAME=START:END, e.g. train=2016-01-01:2018-12-31")
+    return name, start or None, end or None
+
+
+def specs_from_args(args: argparse.Namespace) -> list:
+    """The specs a ``windows build`` command line asks for."""
+    from seqcast.windows import DEFAULT_SPLITS, WindowSpec, WindowSpecError, specs_from
+
+    if args.spec_file:
+        with open(args.spec_file, encoding="utf-8") as fh:
+            text = fh.read()
+        if args.spec_file.endswith((".yaml", ".yml")):
+            import yaml
+
+            data = yaml.safe_load(text)
+        else:
+            data = json.loads(text)
+        items = data if isinstance(data, list) else [data]
+        if not all(isinstance(i, dict) for i in items):
+            raise WindowSpecError(f"{args.spec_file}: expected a spec object or a list of them")
+        return specs_from(items)
+    return [
+        WindowSpec(
+            input_length=args.input_length,
+            h=args.h,
+            kind=args.kind,
+            targets=_csv(args.targets) or (),
+            inputs=_csv(args.inputs),
+            known_future=_csv(args.known_future) or (),
+            stride=args.stride,
+            splits=tuple(_parse_split(s) for s in args.split) if args.split else DEFAULT_SPLITS,
+            scaling=args.scaling,
+            scale=args.scale,
+            name=args.name,
+        )
+    ]
+
+
+def handle_build(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from seqcast.windows import ensure_dataset, read_metadata
+
+    specs = specs_from_args(args)
+    if args.clean:
+        frame = pd.read_parquet(args.clean)
+    else:
+        from seqcast.pipeline import clean_source
+
+        frame = clean_source(args.source).clean
+    for spec in specs:
+        path, rebuilt = ensure_dataset(frame, spec, args.out, force=args.force)
+        splits = read_metadata(path)["splits"]
+        counts = ", ".join(f"{k} {v['n_windows']}" for k, v in splits.items())
+        print(f"{'built' if rebuilt else 'up to date'}: {path} (windows: {counts})")
+    return 0
+
+
+def handle_info(args: argparse.Namespace) -> int:
+    from seqcast.windows import read_metadata
+
+    print(json.dumps(read_metadata(args.path), indent=2, sort_keys=True))
+    return 0
