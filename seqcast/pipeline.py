@@ -16,7 +16,16 @@ from pathlib import Path
 import pandas as pd
 
 from seqcast.clean import CleanPolicy, clean
-from seqcast.ingest import Mapping, Snapshot, fetch_bytes, ingest, load_mapping, read_snapshot, read_table, source_format
+from seqcast.ingest import (
+    Mapping,
+    Snapshot,
+    fetch_bytes,
+    ingest,
+    load_mapping,
+    read_snapshot,
+    read_table,
+    source_format,
+)
 from seqcast.io import write_json_atomic, write_parquet_atomic
 from seqcast.layout import DataDir
 from seqcast.models import get_model
@@ -75,44 +84,84 @@ def run_ingest(source: str | Path, data_dir: str | Path) -> Snapshot:
     return ingest(source, data_dir)
 
 
-def run_prepare(
+def open_snapshot(snapshot_dir: str | Path) -> Snapshot:
+    snap_dir = Path(snapshot_dir)
+    manifest = json.loads((snap_dir / "manifest.json").read_text())
+    return Snapshot(snap_dir, manifest["sha256"], manifest)
+
+
+def run_validate(
     snapshot_dir: str | Path,
     data_dir: str | Path,
     *,
     mapping: str | Path | None = None,
     as_of: date | None = None,
     today: date | None = None,
-    policy: CleanPolicy | None = None,
 ) -> dict:
-    """Validate and clean a snapshot; write the clean Parquet, the quarantine and a report.
+    """Validate a snapshot: write the valid rows and the quarantine; return the counts.
 
-    Returns the report, with ``clean_path``, ``quarantine_path`` and ``data_hash``.
+    The quarantine goes beside the snapshot (``raw/<hash>/quarantine-asof-<date>.parquet``).
     """
-    snap_dir = Path(snapshot_dir)
-    manifest = json.loads((snap_dir / "manifest.json").read_text())
-    snapshot = Snapshot(snap_dir, manifest["sha256"], manifest)
+    snapshot = open_snapshot(snapshot_dir)
     m = load_mapping(mapping)
     effective = as_of or today or date.today()
     raw = read_snapshot(snapshot, m)
-    outcome = _validate_and_clean(raw, m, manifest["source"], as_of, today, policy)
-    layout = DataDir(data_dir)
-    out = layout.clean(snapshot.sha256, effective)
-    quarantine_path = write_parquet_atomic(
-        outcome.quarantine.astype({c: str for c in outcome.quarantine.columns if c not in ("line",)}),
-        snap_dir / f"quarantine-asof-{effective.isoformat()}.parquet",
-    )
-    clean_path = write_parquet_atomic(outcome.clean, out / "clean.parquet")
-    report = {
-        **outcome.report,
+    checked = validate(raw, m, as_of=as_of, today=today, name=snapshot.manifest["source"])
+    stage = DataDir(data_dir).clean(snapshot.sha256, effective)
+    valid_path = write_parquet_atomic(checked.valid, stage / "valid.parquet")
+    parsed_path = write_parquet_atomic(checked.parsed, stage / "parsed.parquet")
+    quarantine_path = _write_quarantine(checked.quarantine, snapshot, effective)
+    return {
+        "source": snapshot.manifest["source"],
         "data_hash": snapshot.data_hash,
         "as_of": effective.isoformat(),
+        "rows_in": checked.rows_in,
+        "rows_after_as_of": checked.rows_after_as_of,
+        "rows_quarantined": int(len(checked.quarantine)),
+        "valid_path": str(valid_path),
+        "parsed_path": str(parsed_path),
+        "quarantine_path": str(quarantine_path),
+        "snapshot_dir": str(snapshot.directory),
+    }
+
+
+def run_clean(validated: dict, *, mapping: str | Path | None = None, policy: CleanPolicy | None = None) -> dict:
+    """Clean the valid rows of :func:`run_validate`; conflicting duplicates join the quarantine.
+
+    Writes ``clean.parquet`` and ``report.json`` next to ``valid.parquet`` and returns the report.
+    """
+    m = load_mapping(mapping)
+    valid = pd.read_parquet(validated["valid_path"])
+    cleaned = clean(valid, m, policy)
+    CleanSchema.validate(cleaned.clean, lazy=True)
+    quarantine_path = Path(validated["quarantine_path"])
+    quarantine = pd.read_parquet(quarantine_path)
+    if len(cleaned.quarantine):
+        snapshot = open_snapshot(validated["snapshot_dir"])
+        raw = read_snapshot(snapshot, m)
+        conflicts = cleaned.quarantine.merge(raw, on="line", how="left")
+        quarantine = pd.concat([quarantine, conflicts], ignore_index=True).sort_values("line")
+        _write_quarantine(quarantine, snapshot, date.fromisoformat(validated["as_of"]))
+    stage = Path(validated["valid_path"]).parent
+    clean_path = write_parquet_atomic(cleaned.clean, stage / "clean.parquet")
+    report = {
+        **{k: v for k, v in validated.items() if not k.endswith("_path") and k != "snapshot_dir"},
+        "rows_quarantined": int(len(quarantine)),
+        "rows_kept": int(
+            validated["rows_in"] - validated["rows_after_as_of"] - len(quarantine)
+            - cleaned.report["exact_duplicates_dropped"]
+        ),
+        **cleaned.report,
         "clean_path": str(clean_path),
         "quarantine_path": str(quarantine_path),
-        "mapping": m.to_dict(),
     }
-    write_json_atomic(report, out / "report.json")
-    report["_parsed"] = outcome.parsed  # not serialised: handed to the quality check in-process
+    write_json_atomic(report, stage / "report.json")
     return report
+
+
+def _write_quarantine(quarantine: pd.DataFrame, snapshot: Snapshot, as_of: date) -> Path:
+    text = quarantine.astype({c: str for c in quarantine.columns if c != "line"})
+    return write_parquet_atomic(text, snapshot.directory / f"quarantine-asof-{as_of.isoformat()}.parquet")
 
 
 def forecast(clean: pd.DataFrame, models: list[str], h: int) -> pd.DataFrame:

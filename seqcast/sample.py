@@ -32,17 +32,17 @@ def us_holidays(years: range) -> set[pd.Timestamp]:
     for y in years:
         days |= {pd.Timestamp(y, 1, 1), pd.Timestamp(y, 7, 4), pd.Timestamp(y, 12, 25)}
         may = pd.date_range(f"{y}-05-01", f"{y}-05-31")
-        days.add(may[may.dayofweek == 0][-1])  # Memorial Day: last Monday of May
+        days.add(may[may.day_of_week == 0][-1])  # Memorial Day: last Monday of May
         sep = pd.date_range(f"{y}-09-01", f"{y}-09-30")
-        days.add(sep[sep.dayofweek == 0][0])  # Labor Day: first Monday of September
+        days.add(sep[sep.day_of_week == 0][0])  # Labor Day: first Monday of September
         nov = pd.date_range(f"{y}-11-01", f"{y}-11-30")
-        days.add(nov[nov.dayofweek == 3][3])  # Thanksgiving: fourth Thursday
+        days.add(nov[nov.day_of_week == 3][3])  # Thanksgiving: fourth Thursday
     return days
 
 
 def day_types(ds: pd.DatetimeIndex, holidays: set[pd.Timestamp] | None = None) -> np.ndarray:
     """CTA day types: ``W`` weekday, ``A`` Saturday, ``U`` Sunday or holiday."""
-    out = np.where(ds.dayofweek < 5, "W", np.where(ds.dayofweek == 5, "A", "U"))
+    out = np.where(ds.day_of_week < 5, "W", np.where(ds.day_of_week == 5, "A", "U"))
     if holidays:
         out[ds.isin(list(holidays))] = "U"
     return out
@@ -54,7 +54,7 @@ def sample_frame() -> pd.DataFrame:
     ds = pd.date_range(START, END, freq="D")
     kind = day_types(ds, us_holidays(range(ds[0].year, ds[-1].year + 1)))
     t = np.arange(len(ds)) / 365.25
-    yearly = 1 + 0.10 * np.sin(2 * np.pi * (ds.dayofyear - 110) / 365.25)
+    yearly = 1 + 0.10 * np.sin(2 * np.pi * (ds.day_of_year - 110) / 365.25)
     weekly = {"W": 1.0, "A": 0.62, "U": 0.46}
     level = np.array([weekly[k] for k in kind])
     series = {}

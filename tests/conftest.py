@@ -9,6 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import tempfile
+
+# Before anything imports prefect: a private Prefect home (its SQLite database and
+# settings) for the whole test session, and no telemetry.
+os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="seqcast-prefect-home-")
+os.environ.pop("PREFECT_API_URL", None)
+os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -34,6 +42,15 @@ def cta_clean(cta_csv: Path) -> pd.DataFrame:
     return clean_source(cta_csv).clean
 
 
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """One real, temporary Prefect server (SQLite in the private home) for the whole session."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
 @pytest.fixture()
 def seasonal_frame() -> pd.DataFrame:
     """Two seeded daily series (~2 years) with weekly seasonality, long format."""
@@ -41,7 +58,7 @@ def seasonal_frame() -> pd.DataFrame:
     ds = pd.date_range("2022-01-01", periods=730, freq="D")
     frames = []
     for sid, level in (("bus", 800.0), ("rail", 500.0)):
-        weekly = np.where(ds.dayofweek < 5, 1.0, 0.55)
+        weekly = np.where(ds.day_of_week < 5, 1.0, 0.55)
         y = level * weekly + rng.normal(0, 10, len(ds))
         frames.append(pd.DataFrame({"series_id": sid, "ds": ds, "y": y}))
     return pd.concat(frames, ignore_index=True)

@@ -1,0 +1,35 @@
+"""``seqcast forecasts show``: print the published forecast table."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("forecasts", help="read the published forecast table")
+    actions = p.add_subparsers(dest="action", metavar="ACTION")
+    show = actions.add_parser("show", help="print the forecasts (latest night by default)")
+    show.add_argument("--data-dir", default="data")
+    show.add_argument("--run-date", help="one night (YYYY-MM-DD)")
+    show.add_argument("--all", action="store_true", help="every night, not only the latest")
+    show.add_argument("--series", help="only this series_id")
+    show.add_argument("--format", choices=["table", "csv"], default="table")
+    show.set_defaults(handler=handle_show)
+    p.set_defaults(handler=lambda args: p.print_help() or 2)
+
+
+def handle_show(args: argparse.Namespace) -> int:
+    from seqcast.published import read_forecasts
+
+    df = read_forecasts(args.data_dir, run_date=args.run_date, latest=not args.all)
+    if args.series:
+        df = df[df["series_id"] == args.series]
+    if df.empty:
+        print(f"no published forecasts under {args.data_dir}/published/forecasts (run `seqcast run` first)")
+        return 1
+    if args.format == "csv":
+        print(df.to_csv(index=False), end="")
+    else:
+        cols = ["series_id", "ds", "cutoff", "h", "model", "mean", "run_date", "data_hash"]
+        print(df[cols].to_string(index=False))
+    return 0

@@ -1,0 +1,89 @@
+"""Tasks for the data stages: sample, ingest, validate (pandera + Great Expectations), clean."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from prefect import task
+from prefect.artifacts import create_link_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.logging import get_run_logger
+from prefect.tasks import exponential_backoff
+
+from seqcast import pipeline
+from seqcast.clean import CleanPolicy
+from seqcast.layout import DataDir
+from seqcast.sample import write_sample
+from tasks.common import retry_unless_input_error
+
+IO_RETRIES = dict(
+    retries=3,
+    retry_delay_seconds=exponential_backoff(backoff_factor=2),
+    retry_jitter_factor=0.5,
+    retry_condition_fn=retry_unless_input_error,
+)
+
+
+@task(name="embedded-sample", cache_policy=NO_CACHE)
+def sample_task(data_dir: str) -> str:
+    """Generate the embedded default data (same bytes every time) and return its path."""
+    return str(write_sample(DataDir(data_dir).sample))
+
+
+@task(name="ingest", cache_policy=NO_CACHE, **IO_RETRIES)
+def ingest_task(source: str, data_dir: str) -> dict:
+    snapshot = pipeline.run_ingest(source, data_dir)
+    get_run_logger().info(
+        "snapshot %s of %s: %s rows", snapshot.data_hash, source, snapshot.manifest["rows"]
+    )
+    return {"snapshot_dir": str(snapshot.directory), **snapshot.manifest}
+
+
+@task(name="validate", cache_policy=NO_CACHE)
+def validate_task(
+    snapshot_dir: str, data_dir: str, mapping: str | None, as_of: date | None
+) -> dict:
+    """pandera decides the quarantine; the Great Expectations checkpoint documents the raw data."""
+    import pandas as pd
+
+    from seqcast.quality import check_raw
+
+    logger = get_run_logger()
+    result = pipeline.run_validate(snapshot_dir, data_dir, mapping=mapping, as_of=as_of)
+    logger.info(
+        "%(rows_in)s rows in, %(rows_quarantined)s quarantined, %(rows_after_as_of)s after as-of",
+        result,
+    )
+    quality = check_raw(
+        pd.read_parquet(result["parsed_path"]), pipeline.load_mapping(mapping), data_dir, as_of
+    )
+    result["gx_success"] = quality.success
+    result["gx_failed"] = quality.failed
+    result["data_docs"] = str(quality.data_docs.resolve())
+    if quality.failed:
+        logger.warning("Great Expectations: %s", "; ".join(quality.failed))
+    create_link_artifact(
+        key="data-docs",
+        link=quality.data_docs.resolve().as_uri(),
+        link_text="Great Expectations Data Docs (raw data suite)",
+        description=f"{quality.evaluated} expectations, {len(quality.failed)} failed",
+    )
+    return result
+
+
+@task(name="clean", cache_policy=NO_CACHE)
+def clean_task(validated: dict, mapping: str | None, fill: str, max_gap_days: int) -> dict:
+    report = pipeline.run_clean(
+        validated, mapping=mapping, policy=CleanPolicy(fill=fill, max_gap_days=max_gap_days)
+    )
+    get_run_logger().info(
+        "%(days)s days x %(series)s: %(exact_duplicates_dropped)s duplicates dropped, "
+        "%(days_imputed)s days imputed",
+        report,
+    )
+    return report
+
+
+def resolve_source(source: str | None, data_dir: str) -> str:
+    return source if source else sample_task(data_dir)
+
