@@ -1,0 +1,116 @@
+"""A corpus of malformed inputs, each with its documented outcome (README, "Bad input").
+
+Every case runs the real nightly flow under Prefect. A structural problem stops
+the run with one clear message and leaves the published table exactly as it was;
+a row-level problem quarantines the rows with their reasons and the run publishes
+a complete table from the rest.
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import date, timedelta
+
+import pandas as pd
+import pytest
+
+from seqcast.errors import CleaningError, InputError
+from seqcast.sample import sample_bytes
+
+HEADER = b"service_date,day_type,bus,rail_boardings,total_rides\n"
+
+
+def _lines() -> list[bytes]:
+    return sample_bytes().splitlines(keepends=True)
+
+
+def _edit(line_no: int, **cells) -> bytes:
+    """The sample with cells of one data line (1-based file line) replaced."""
+    lines = _lines()
+    cols = lines[0].decode().strip().split(",")
+    values = lines[line_no - 1].decode().strip().split(",")
+    for k, v in cells.items():
+        values[cols.index(k)] = v
+    lines[line_no - 1] = (",".join(values) + "\n").encode()
+    return b"".join(lines)
+
+
+def _drop_days(first: int, n: int) -> bytes:
+    lines = _lines()
+    return b"".join(lines[:first] + lines[first + n :])
+
+
+def _conflicting_duplicate() -> bytes:
+    lines = _lines()
+    values = lines[100].decode().strip().split(",")
+    values[2] = str(int(values[2]) + 1000)
+    values[4] = str(int(values[2]) + int(values[3]))
+    return b"".join(lines + [(",".join(values) + "\n").encode()])
+
+
+FUTURE = (date.today() + timedelta(days=400)).strftime("%m/%d/%Y")
+
+# (case id, bytes, "error" or "quarantine", expected message fragment, rows quarantined)
+CORPUS = [
+    ("empty-file", b"", "error", "file is empty", None),
+    ("header-only", HEADER, "error", "no data rows", None),
+    ("missing-column", b"".join(l.rsplit(b",", 1)[0] + b"\n" for l in _lines()), "error", "missing required column(s) 'total_rides'", None),
+    ("wrong-delimiter", sample_bytes().replace(b",", b";"), "error", "';'-delimited", None),
+    ("non-utf8-bytes", _edit(50, day_type="W\xe9").replace("W\xe9".encode(), b"W\xe9"), "error", "not valid utf-8", None),
+    ("every-row-bad", HEADER + b"yesterday,W,1,2,3\nsoon,W,1,2,3\n", "error", "every one of the 2 rows was rejected", None),
+    ("gap-40-days", _drop_days(200, 40), "error", "gap of 40 missing day(s)", None),
+    ("unparseable-date", _edit(10, service_date="13/45/2021"), "quarantine", "cannot parse '13/45/2021'", 1),
+    ("text-in-numeric", _edit(11, bus="n/a"), "quarantine", "bus: 'n/a' is not a number", 1),
+    ("negative-count", _edit(12, rail_boardings="-5", total_rides="-5"), "quarantine", "negative value", 1),
+    ("unknown-day-type", _edit(13, day_type="X"), "quarantine", "unknown day type", 1),
+    ("total-mismatch", _edit(14, total_rides="1"), "quarantine", "total_rides != bus + rail_boardings", 1),
+    ("missing-value", _edit(15, bus=""), "quarantine", "bus: missing value", 1),
+    ("conflicting-duplicate", _conflicting_duplicate(), "quarantine", "conflicting duplicate", 2),
+    ("future-dated-row", sample_bytes() + f"{FUTURE},W,1,2,3\n".encode(), "quarantine", "date after", 1),
+]
+
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory, prefect_harness):
+    """A published table from an earlier night, which no failed run may touch."""
+    from flows.nightly import NightlyParams, nightly
+
+    data = tmp_path_factory.mktemp("baseline")
+    nightly(NightlyParams(data_dir=str(data), as_of=date(2024, 12, 31)))
+    return data / "published" / "forecasts" / "run_date=2024-12-31.parquet"
+
+
+def test_corpus_has_every_documented_case():
+    assert len(CORPUS) >= 12
+    assert len({c[0] for c in CORPUS}) == len(CORPUS)
+
+
+@pytest.mark.parametrize("case, data, outcome, message, n_quarantined", CORPUS, ids=[c[0] for c in CORPUS])
+def test_malformed_input(tmp_path, baseline, case, data, outcome, message, n_quarantined):
+    from flows.nightly import NightlyParams, nightly
+
+    source = tmp_path / f"{case}.csv"
+    source.write_bytes(data)
+    data_dir = tmp_path / "data"
+    published = data_dir / "published" / "forecasts"
+    published.mkdir(parents=True)
+    shutil.copy(baseline, published / baseline.name)
+    before = {p.name: p.read_bytes() for p in published.iterdir()}
+    params = NightlyParams(source=str(source), data_dir=str(data_dir))
+
+    if outcome == "error":
+        with pytest.raises((InputError, CleaningError)) as info:
+            nightly(params)
+        assert message.lower() in str(info.value).lower()
+        assert str(source) in str(info.value) or "gap" in message
+        after = {p.name: p.read_bytes() for p in published.iterdir()}
+        assert after == before  # no partial table, nothing else written there
+        return
+
+    summary = nightly(params)
+    quarantine = pd.read_parquet(summary["quarantine_path"])
+    assert len(quarantine) == n_quarantined == summary["rows_quarantined"]
+    assert quarantine["reason"].str.contains(message, regex=False).all(), quarantine["reason"].tolist()
+    assert summary["rows_kept"] + summary["rows_quarantined"] + summary["exact_duplicates_dropped"] == summary["rows_in"]
+    table = pd.read_parquet(summary["published"])
+    assert len(table) == 2 * 14 and table["mean"].notna().all()

@@ -1,0 +1,95 @@
+"""The nightly flow end to end under a real (temporary) Prefect server."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import date
+
+import pandas as pd
+import pytest
+
+from seqcast.published import read_forecasts
+
+KEYS = ["series_id", "ds", "cutoff", "h", "model", "mean", "run_date", "data_hash"]
+
+
+@pytest.fixture(scope="module")
+def nightly_twice(tmp_path_factory, prefect_harness):
+    from flows.nightly import NightlyParams, nightly
+
+    data = tmp_path_factory.mktemp("nightly")
+    params = NightlyParams(data_dir=str(data), as_of=date(2024, 12, 31))
+    first = nightly(params)
+    table_1 = read_forecasts(data)
+    second = nightly(params)
+    return data, first, second, table_1, read_forecasts(data)
+
+
+def test_nightly_publishes_the_forecast_table(nightly_twice):
+    data, first, _, table, _ = nightly_twice
+    assert first["rows_in"] == 1491 and first["rows_kept"] == 1460 and first["rows_quarantined"] == 0
+    assert len(table) == 2 * 14
+    assert set(table["series_id"]) == {"bus", "rail"}
+    assert (table["cutoff"] == pd.Timestamp("2024-12-31")).all()
+    assert table["h"].tolist()[:14] == list(range(1, 15))
+    assert (table["data_hash"] == first["data_hash"]).all()
+    assert table["run_id"].nunique() == 1 and table["run_id"].iloc[0] == first["run_id"] != "local"
+    # seasonal naive: h=1 repeats the value 7 days before the target day
+    clean = pd.read_parquet(first["clean_path"])
+    rail = clean[clean.series_id == "rail"].set_index("ds")["y"]
+    assert table.query("series_id == 'rail' and h == 1")["mean"].iloc[0] == rail[pd.Timestamp("2024-12-25")]
+    assert (data / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html").exists()
+
+
+def test_rerunning_the_same_night_replaces_not_duplicates(nightly_twice):
+    data, first, second, table_1, table_2 = nightly_twice
+    assert len(table_2) == len(table_1)
+    pd.testing.assert_frame_equal(table_1[KEYS], table_2[KEYS])
+    assert second["run_id"] != first["run_id"]
+    assert len(list((data / "published" / "forecasts").glob("*.parquet"))) == 1
+    assert not list((data / "published" / "forecasts").glob(".*"))  # no temp files left
+
+
+def test_nightly_leaves_artifacts(nightly_twice):
+    from prefect.client.orchestration import get_client
+
+    _, _, second, _, _ = nightly_twice
+
+    async def artifacts():
+        async with get_client() as client:
+            from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+
+            return await client.read_artifacts(
+                artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[second["run_id"]]))
+            )
+
+    import asyncio
+
+    keys = {a.key for a in asyncio.run(artifacts())}
+    assert {"nightly-summary", "published-forecasts", "data-docs"} <= keys
+
+
+def test_cli_run_and_show(tmp_path):
+    """The README's run command, as a user runs it (its own temporary Prefect server)."""
+    env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect-home")}
+    run = subprocess.run(
+        [sys.executable, "-m", "seqcast.cli", "run", "--data-dir", str(tmp_path / "data"),
+         "--as-of", "2024-06-30", "--horizon", "7"],
+        capture_output=True, text=True, timeout=300, env=env,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "forecast table:" in run.stdout and "seasonal_naive" in run.stdout
+    assert "2024-07-01" in run.stdout
+    show = subprocess.run(
+        [sys.executable, "-m", "seqcast.cli", "forecasts", "show", "--data-dir", str(tmp_path / "data")],
+        capture_output=True, text=True, timeout=60, env=env,
+    )
+    assert show.returncode == 0 and show.stdout.count("seasonal_naive") == 14
+    bad = subprocess.run(
+        [sys.executable, "-m", "seqcast.cli", "run", "--source", str(tmp_path / "nope.csv"),
+         "--data-dir", str(tmp_path / "data")],
+        capture_output=True, text=True, timeout=300, env=env,
+    )
+    assert bad.returncode == 1 and "nope.csv: no such file" in bad.stderr
