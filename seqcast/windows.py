@@ -78,6 +78,9 @@ DEFAULT_SPLITS: tuple[tuple[str, str | None, str | None], ...] = (
     ("valid", "2019-01-01", "2019-05-31"),
     ("test", "2019-06-01", None),
 )
+#: Fixed one-hot categories, so the feature count never depends on which days a
+#: data version happens to hold; other text columns take their sorted values.
+CATEGORIES: dict[str, tuple[str, ...]] = {"day_type": ("A", "U", "W")}
 FORMAT_VERSION = 1
 META_KEY = b"seqcast.windows"
 _RESERVED = ("series_id", "ds", "y")
@@ -108,8 +111,9 @@ class WindowSpec:
         ``series_id`` values fed as input features; ``None`` means ``targets``.
     known_future : tuple of str
         Columns of the clean frame known in advance (``"day_type"``,
-        ``"is_imputed"``). Text columns are one-hot encoded (categories sorted),
-        numbers used as they are; they are never scaled.
+        ``"is_imputed"``). Text columns are one-hot encoded (``day_type`` always
+        as A, U, W; others by sorted value), numbers used as they are; they are
+        never scaled.
     stride : int
         Days between consecutive window starts.
     splits : tuple of (name, start, end)
@@ -121,8 +125,8 @@ class WindowSpec:
         deviation, both fitted on ``fit_split`` only.
     scale : float
         The constant divisor for ``scaling="constant"``.
-    fit_split : str
-        The split the scaler is fitted on.
+    fit_split : str or None
+        The split the scaler is fitted on; ``None`` means the first split.
     name : str or None
         File stem for :func:`ensure_dataset`; default :attr:`slug`.
     """
@@ -137,7 +141,7 @@ class WindowSpec:
     splits: tuple[tuple[str, str | None, str | None], ...] = DEFAULT_SPLITS
     scaling: str = "constant"
     scale: float = 1e6
-    fit_split: str = "train"
+    fit_split: str | None = None
     name: str | None = None
 
     def __post_init__(self) -> None:
@@ -165,6 +169,8 @@ class WindowSpec:
         if bad:
             raise WindowSpecError(f"window spec: known_future cannot use column(s) {bad}")
         names = [s[0] for s in self.splits]
+        if self.fit_split is None:
+            fix(self, "fit_split", names[0])
         if self.scaling != "none" and self.fit_split not in names:
             raise WindowSpecError(
                 f"window spec: fit_split {self.fit_split!r} is not one of the splits {names}"
@@ -185,6 +191,8 @@ class WindowSpec:
         """A JSON-able dict; ``WindowSpec.from_dict(spec.to_dict()) == spec``."""
         d = asdict(self)
         d["splits"] = [list(s) for s in self.splits]
+        for key in ("targets", "inputs", "known_future"):
+            d[key] = None if d[key] is None else list(d[key])
         return d
 
     @classmethod
@@ -567,7 +575,13 @@ def _wide(
             blocks.append(day_val.to_numpy(dtype=np.float64, na_value=np.nan)[:, None])
             names.append(col)
         else:
-            cats = sorted(map(str, pd.unique(sub[col].dropna())))
+            seen = sorted(map(str, pd.unique(sub[col].dropna())))
+            cats = list(CATEGORIES.get(col, seen))
+            if set(seen) - set(cats):
+                raise WindowSpecError(
+                    f"known-future column {col!r} has value(s) {sorted(set(seen) - set(cats))} "
+                    f"outside its categories {cats}"
+                )
             text = day_val.astype("string").to_numpy(dtype=object)
             blocks.append(np.stack([text == c for c in cats], axis=1).astype(np.float64))
             blocks[-1][pd.isna(day_val).to_numpy()] = np.nan
