@@ -14,6 +14,10 @@ Kinds (``statistic > threshold`` means "firing"; larger is always worse):
 ``data_wasserstein``
     Wasserstein-1 distance between the same standardised samples: how far, in
     reference spreads, the recent distribution moved.
+``data_spread``
+    Robust spread (1.4826 × median absolute value) of the recent window's
+    seasonal-naive residuals, in units of their trailing spread per day type: about
+    1 when nothing changed, about 2.5 when the noise became 2.5 times larger.
 ``level_shift``
     Two-sided CUSUM of seasonal-naive residuals ``y[t] - y[t-7]`` (same day type
     only), scaled per day type by a robust trailing spread and clipped.
@@ -34,7 +38,7 @@ before the recent window instead (series without a yearly cycle).
 >>> clean = pd.DataFrame({"series_id": "a", "ds": ds, "y": y, "day_type": "W"})
 >>> hist = data_drift_history(clean, nights=ds[-3:])
 >>> sorted(hist["kind"].unique())
-['data_ks', 'data_wasserstein', 'level_shift']
+['data_ks', 'data_spread', 'data_wasserstein', 'level_shift']
 >>> bool(hist["firing"].any())
 False
 """
@@ -43,6 +47,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -109,7 +114,7 @@ class DriftConfig:
     cusum_clip: float = 4.0
     scale_days: int = 364
     error_window: int = 14
-    error_ratio_threshold: float = 1.5
+    error_ratio_threshold: float = 1.75
     error_consecutive_days: int = 3
     clear_after_days: int = 7
     critical_factor: float = 1.5
@@ -214,18 +219,19 @@ def ks_critical_distance(n: int, m: int, alpha: float) -> float:
     """Asymptotic critical KS distance for samples of sizes ``n`` and ``m`` at level ``alpha``.
 
     >>> round(ks_critical_distance(28, 84, 1e-4), 3)
-    0.485
+    0.486
     """
     c = np.sqrt(-0.5 * np.log(alpha / 2.0))
     return float(c * np.sqrt((n + m) / (n * m)))
 
 
-def _distribution_stats(s: _Series, positions: np.ndarray, cfg: DriftConfig) -> list[tuple]:
+def _distribution_stats(
+    s: _Series, positions: np.ndarray, cfg: DriftConfig, e: np.ndarray, scale: np.ndarray
+) -> list[tuple]:
     from scipy import stats
 
-    e = seasonal_naive_residuals(s.y, s.stratum, cfg.season_length)
     with np.errstate(invalid="ignore", divide="ignore"):
-        ze = np.abs(e) / _residual_scale(e, s.stratum, cfg)
+        ze = np.abs(e) / scale
     rows = []
     for i in positions:
         a, b = _reference_slice(int(i), cfg)
@@ -282,14 +288,12 @@ def _residual_scale(e: np.ndarray, stratum: np.ndarray, cfg: DriftConfig) -> np.
     return scale
 
 
-def cusum_statistic(s: _Series, cfg: DriftConfig) -> np.ndarray:
+def cusum_statistic(s: _Series, cfg: DriftConfig, e: np.ndarray, scale: np.ndarray) -> np.ndarray:
     """Two-sided CUSUM ``max(S+, S-)`` of clipped, standardised seasonal-naive residuals; ``(n,)``.
 
     ``S+[t] = max(0, S+[t-1] + z[t] - k)`` and ``S-[t] = max(0, S-[t-1] - z[t] - k)``;
     a day without a usable residual leaves both sums unchanged.
     """
-    e = seasonal_naive_residuals(s.y, s.stratum, cfg.season_length)
-    scale = _residual_scale(e, s.stratum, cfg)
     with np.errstate(invalid="ignore", divide="ignore"):
         z = np.clip(e / scale, -cfg.cusum_clip, cfg.cusum_clip)
     usable = np.isfinite(z) & (scale > 0)
@@ -330,8 +334,10 @@ def data_drift_history(
     frames = []
     for sid, s in _series_arrays(clean).items():
         positions = _night_positions(s, None if nights is None else pd.DatetimeIndex(nights))
-        rows = _distribution_stats(s, positions, cfg)
-        cus = cusum_statistic(s, cfg)
+        e = seasonal_naive_residuals(s.y, s.stratum, cfg.season_length)
+        scale = _residual_scale(e, s.stratum, cfg)
+        rows = _distribution_stats(s, positions, cfg, e, scale)
+        cus = cusum_statistic(s, cfg, e, scale)
         for i in positions:
             if np.isfinite(cus[i]):
                 lo = max(0, i - cfg.recent_days + 1)
@@ -416,10 +422,10 @@ def error_drift_history(
     scored = scored_forecasts(forecasts, actuals, backtest)
     frames = []
     for sid, part in scored.groupby("series_id", sort=True):
-        daily = part.groupby("ds")["ratio"].mean()
+        daily = part.groupby("ds")["ratio"].median()
         idx = pd.date_range(daily.index.min(), daily.index.max(), freq="D")
         daily = daily.reindex(idx)
-        stat = daily.rolling(cfg.error_window, min_periods=max(1, cfg.error_window // 2)).mean()
+        stat = daily.rolling(cfg.error_window, min_periods=max(1, cfg.error_window // 2)).median()
         above = (stat > cfg.error_ratio_threshold).astype(float).where(stat.notna())
         firing = above.rolling(cfg.error_consecutive_days, min_periods=cfg.error_consecutive_days).min() == 1
         frame = pd.DataFrame({"night": idx, "statistic": stat.to_numpy(), "firing": firing.to_numpy()})
@@ -462,3 +468,112 @@ def drift_history(
     if not parts:
         return _finish([])
     return _finish(parts)
+
+
+def plot_drift_history(history: pd.DataFrame, path: str | Path, title: str = "Drift statistics") -> Path:
+    """Save a PNG: one panel per kind, each series' statistic over the nights and its threshold."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    kinds = [k for k in KINDS if k in set(history["kind"])] or ["(no statistics)"]
+    fig, axes = plt.subplots(len(kinds), 1, figsize=(10, 2.3 * len(kinds)), sharex=True, squeeze=False)
+    for ax, kind in zip(axes[:, 0], kinds, strict=True):
+        part = history[history["kind"] == kind]
+        for sid, g in part.groupby("series_id", sort=True):
+            line = ax.plot(g["night"], g["statistic"], lw=1, label=str(sid))[0]
+            ax.plot(g["night"], g["threshold"], ls="--", lw=1, color=line.get_color(), alpha=0.7)
+            fired = g[g["firing"].astype(bool)]
+            ax.scatter(fired["night"], fired["statistic"], s=8, color="red", zorder=3)
+        ax.set_ylabel(kind, fontsize=8)
+        if len(part):
+            ax.legend(fontsize=7, loc="upper left")
+    axes[0, 0].set_title(f"{title} (dashed: threshold; red: firing)")
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+    return path
+
+
+def synthetic_series(
+    seed: int = 0,
+    start: str = "2021-01-01",
+    days: int = 1096,
+    *,
+    series_id: str = "rail",
+    level: float = 1000.0,
+    yearly: float = 0.08,
+    noise: float = 0.04,
+    change: Literal["level", "variance", "seasonality"] | None = None,
+    change_at: str | None = None,
+    size: float | None = None,
+) -> pd.DataFrame:
+    """A seeded ridership-like clean frame (``series_id, ds, y, day_type, is_imputed``).
+
+    Multiplicative weekly (Saturday 0.6, Sunday/holiday 0.45 of a weekday), yearly
+    (``yearly`` amplitude) and noise (``noise`` relative sd) components; Jan 1, Jul 4 and
+    Dec 25 are holidays (day type U). From ``change_at`` on, an optional known change:
+    ``level`` multiplies the series by ``1 - size`` (default 0.15), ``variance`` multiplies
+    the noise sd by ``size`` (default 2.5), ``seasonality`` multiplies weekend and holiday
+    days by ``1 - size`` (default 0.3).
+
+    >>> synthetic_series(days=3)[["ds", "day_type"]].astype(str).values.tolist()
+    [['2021-01-01', 'U'], ['2021-01-02', 'A'], ['2021-01-03', 'U']]
+    """
+    rng = np.random.default_rng(seed)
+    ds = pd.date_range(start, periods=days, freq="D")
+    dow = ds.day_of_week.to_numpy()
+    holiday = (((ds.month == 1) & (ds.day == 1)) | ((ds.month == 7) & (ds.day == 4))
+               | ((ds.month == 12) & (ds.day == 25)))
+    day_type = np.where(holiday | (dow == 6), "U", np.where(dow == 5, "A", "W"))
+    weekly = np.select([day_type == "W", day_type == "A"], [1.0, 0.6], 0.45)
+    season = 1 + yearly * np.cos(2 * np.pi * (ds.day_of_year.to_numpy() - 200) / 365.25)
+    eps = rng.normal(0.0, noise, days)
+    after = np.zeros(days, bool) if change_at is None else ds >= pd.Timestamp(change_at)
+    if change == "variance":
+        eps = np.where(after, eps * (2.5 if size is None else size), eps)
+    y = level * weekly * season * (1 + eps)
+    if change == "level":
+        y = np.where(after, y * (1 - (0.15 if size is None else size)), y)
+    elif change == "seasonality":
+        y = np.where(after & (day_type != "W"), y * (1 - (0.3 if size is None else size)), y)
+    return pd.DataFrame({"series_id": series_id, "ds": ds, "y": y, "day_type": day_type,
+                         "is_imputed": False})
+
+
+def synthetic_forecasts(
+    clean: pd.DataFrame,
+    first_cutoff: str,
+    last_cutoff: str | None = None,
+    h: int = 14,
+    season_length: int = 7,
+    bias_from: str | None = None,
+    bias: float = 0.0,
+) -> pd.DataFrame:
+    """Seasonal-naive forecasts ``series_id, ds, cutoff, h, model, mean`` published every night.
+
+    Vectorised over cutoffs (one series); forecasts with ``cutoff >= bias_from`` are
+    multiplied by ``1 + bias`` to simulate a model gone wrong.
+    """
+    y = clean["y"].to_numpy(dtype=float)
+    ds = pd.DatetimeIndex(clean["ds"])
+    first = ds.get_loc(pd.Timestamp(first_cutoff))
+    last = len(ds) - 1 if last_cutoff is None else ds.get_loc(pd.Timestamp(last_cutoff))
+    cut = np.arange(max(first, season_length - 1), last + 1)
+    steps = np.arange(1, h + 1)
+    src = cut[:, None] + steps[None, :] - season_length * np.ceil(steps / season_length).astype(int)
+    out = pd.DataFrame({
+        "series_id": clean["series_id"].iloc[0],
+        "cutoff": np.repeat(ds[cut], h),
+        "h": np.tile(steps, len(cut)),
+        "model": "seasonal_naive",
+        "mean": y[src].ravel(),
+    })
+    out["ds"] = out["cutoff"] + pd.to_timedelta(out["h"], unit="D")
+    if bias_from is not None:
+        out.loc[out["cutoff"] >= pd.Timestamp(bias_from), "mean"] *= 1 + bias
+    return out[["series_id", "ds", "cutoff", "h", "model", "mean"]]

@@ -1,0 +1,307 @@
+"""The alerts table: drift alerts beside the forecast table, one open alert per series × kind.
+
+Layout: ``<data_dir>/published/alerts/alerts_<run_date>.parquet``, one file per nightly
+run (an empty file when nothing changed, so the table also records which nights were
+evaluated), written atomically (temp file + ``os.replace``). Re-running a night
+replaces that night's file: the same inputs give the same rows, never duplicates.
+
+Columns: ``series_id, detected_at, kind, statistic, threshold, window, severity,
+run_id, status, run_date``. ``status`` is ``open`` when a check starts firing for a
+series (at most one open alert per series × kind) and ``cleared`` once it has not
+fired for ``DriftConfig.clear_after_days`` nights in a row.
+
+A run evaluates every night after the last evaluated one up to its as-of date, so a
+night-by-night replay and one pass over the same nights give the same rows (only
+``run_id``/``run_date`` differ).
+
+>>> import pandas as pd
+>>> hist = pd.DataFrame({"series_id": "a", "night": pd.date_range("2024-01-01", periods=3),
+...     "kind": "level_shift", "statistic": [1.0, 12.0, 13.0], "threshold": 10.0,
+...     "window": "-", "firing": [False, True, True]})
+>>> rows = transitions(hist, pd.date_range("2024-01-01", periods=3), set(), run_id="r1")
+>>> rows[["detected_at", "status", "severity"]].astype(str).values.tolist()
+[['2024-01-02', 'open', 'warning']]
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from seqcast.drift import HISTORY_COLUMNS, DriftConfig, drift_history
+from seqcast.errors import SeqcastError
+
+ALERT_COLUMNS = (
+    "series_id", "detected_at", "kind", "statistic", "threshold", "window",
+    "severity", "run_id", "status", "run_date",
+)
+_PREFIX = "alerts_"
+
+
+def alerts_dir(data_dir: str | os.PathLike) -> Path:
+    return Path(data_dir) / "published" / "alerts"
+
+
+def _empty() -> pd.DataFrame:
+    out = pd.DataFrame({c: pd.Series(dtype="string") for c in ALERT_COLUMNS})
+    out["detected_at"] = pd.Series(dtype="datetime64[ns]")
+    out["run_date"] = pd.Series(dtype="datetime64[ns]")
+    out["statistic"] = pd.Series(dtype=float)
+    out["threshold"] = pd.Series(dtype=float)
+    return out
+
+
+def _conform(df: pd.DataFrame) -> pd.DataFrame:
+    out = df.reindex(columns=list(ALERT_COLUMNS)).copy()
+    for c in ("series_id", "kind", "window", "severity", "run_id", "status"):
+        out[c] = out[c].astype("string")
+    for c in ("detected_at", "run_date"):
+        out[c] = pd.to_datetime(out[c]).astype("datetime64[ns]")
+    for c in ("statistic", "threshold"):
+        out[c] = out[c].astype(float)
+    return out.reset_index(drop=True)
+
+
+def evaluated_nights(data_dir: str | os.PathLike) -> list[pd.Timestamp]:
+    """Nights that have an alerts file, sorted."""
+    d = alerts_dir(data_dir)
+    if not d.is_dir():
+        return []
+    nights = []
+    for p in d.glob(f"{_PREFIX}*.parquet"):
+        try:
+            nights.append(pd.Timestamp(p.stem[len(_PREFIX):]))
+        except ValueError:
+            continue
+    return sorted(nights)
+
+
+def read_alerts(data_dir: str | os.PathLike, as_of: str | pd.Timestamp | None = None) -> pd.DataFrame:
+    """The whole alerts table (rows from runs up to ``as_of`` when given), oldest first."""
+    import pyarrow.dataset as pads
+
+    limit = None if as_of is None else pd.Timestamp(as_of).normalize()
+    paths = [
+        str(alerts_dir(data_dir) / f"{_PREFIX}{night.date()}.parquet")
+        for night in evaluated_nights(data_dir)
+        if limit is None or night <= limit
+    ]
+    if not paths:
+        return _empty()
+    out = _conform(pads.dataset(paths, format="parquet").to_table().to_pandas())
+    return _sorted(out)
+
+
+def _sorted(table: pd.DataFrame) -> pd.DataFrame:
+    order = table["status"].map({"cleared": 0, "open": 1})
+    out = table.assign(_o=order).sort_values(["detected_at", "series_id", "kind", "_o"], kind="stable")
+    return out.drop(columns="_o").reset_index(drop=True)
+
+
+def open_alerts(table: pd.DataFrame) -> pd.DataFrame:
+    """The alerts still open: the last row of each series × kind, when its status is ``open``."""
+    if table.empty:
+        return table.copy()
+    last = table.groupby(["series_id", "kind"], sort=True).tail(1)
+    return last[last["status"] == "open"].reset_index(drop=True)
+
+
+def severity(statistic: float, threshold: float, config: DriftConfig | None = None) -> str:
+    """``critical`` at ``critical_factor`` times the threshold or more, else ``warning``."""
+    cfg = config or DriftConfig()
+    return "critical" if statistic >= cfg.critical_factor * threshold else "warning"
+
+
+def transitions(
+    history: pd.DataFrame,
+    nights: pd.DatetimeIndex,
+    open_before: set[tuple[str, str]],
+    config: DriftConfig | None = None,
+    run_id: str = "",
+) -> pd.DataFrame:
+    """Alert rows for ``nights`` given the per-night drift ``history`` and the open alerts.
+
+    ``history`` (``seqcast.drift.drift_history``) must also cover the
+    ``clear_after_days`` nights before the first of ``nights``: a night with no
+    statistic counts as not firing. Opens an alert on a firing night when none is
+    open; clears an open one after ``clear_after_days`` quiet nights in a row.
+    """
+    cfg = config or DriftConfig()
+    nights = pd.DatetimeIndex(nights).normalize()
+    rows = []
+    if len(nights) == 0:
+        return _empty()
+    lo = nights.min() - pd.Timedelta(days=cfg.clear_after_days)
+    hist = history[(history["night"] >= lo) & (history["night"] <= nights.max())]
+    keys = set(map(tuple, hist[["series_id", "kind"]].astype(str).drop_duplicates().to_numpy()))
+    keys |= set(open_before)
+    grouped = {k: g for k, g in hist.assign(series_id=hist["series_id"].astype(str)).groupby(["series_id", "kind"])}
+    full = pd.date_range(lo, nights.max(), freq="D")
+    for key in sorted(keys):
+        g = grouped.get(key)
+        if g is None:
+            g = pd.DataFrame(columns=list(HISTORY_COLUMNS))
+        g = g.set_index("night").reindex(full)
+        firing = g["firing"].fillna(False).astype(bool).to_numpy()
+        quiet = _quiet_run(firing)
+        is_open = key in open_before
+        for n in nights:
+            j = full.get_loc(n)
+            if not is_open and firing[j]:
+                stat, thr = float(g["statistic"].iloc[j]), float(g["threshold"].iloc[j])
+                rows.append((*key, n, stat, thr, g["window"].iloc[j], severity(stat, thr, cfg), "open"))
+                is_open = True
+            elif is_open and quiet[j] >= cfg.clear_after_days:
+                stat, thr = g["statistic"].iloc[j], g["threshold"].iloc[j]
+                rows.append((*key, n, float(stat), float(thr), g["window"].iloc[j], "info", "cleared"))
+                is_open = False
+    if not rows:
+        return _empty()
+    out = pd.DataFrame(
+        rows, columns=["series_id", "kind", "detected_at", "statistic", "threshold", "window",
+                       "severity", "status"]
+    )
+    out["run_id"] = run_id
+    out["run_date"] = nights.max()
+    out = _conform(out)
+    return out.sort_values(["detected_at", "series_id", "kind"], kind="stable").reset_index(drop=True)
+
+
+def _quiet_run(firing: np.ndarray) -> np.ndarray:
+    """Number of consecutive non-firing nights ending at each position; shape ``(n,)``."""
+    out = np.zeros(len(firing), dtype=int)
+    run = 0
+    for i, f in enumerate(firing):
+        run = 0 if f else run + 1
+        out[i] = run
+    return out
+
+
+def write_alerts(data_dir: str | os.PathLike, rows: pd.DataFrame, run_date: str | pd.Timestamp) -> Path:
+    """Write one run's alert rows atomically, replacing that run date's file."""
+    d = alerts_dir(data_dir)
+    d.mkdir(parents=True, exist_ok=True)
+    run_date = pd.Timestamp(run_date).normalize()
+    path = d / f"{_PREFIX}{run_date.date()}.parquet"
+    rows = _conform(rows.assign(run_date=run_date) if len(rows) else _empty())
+    fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-", suffix=".parquet")
+    os.close(fd)
+    try:
+        rows.to_parquet(tmp, index=False)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+@dataclass
+class MonitorResult:
+    """What one monitor run did: the nights it evaluated and the rows it wrote."""
+
+    nights: pd.DatetimeIndex
+    new_alerts: pd.DataFrame  # rows written by this run (open and cleared)
+    open_alerts: pd.DataFrame  # alerts open after this run
+    history: pd.DataFrame  # drift statistics over the evaluated nights (and lookback)
+    path: Path
+
+
+def nights_to_evaluate(
+    data_dir: str | os.PathLike, as_of: str | pd.Timestamp, since: str | pd.Timestamp | None = None
+) -> pd.DatetimeIndex:
+    """Nights after the last evaluated one (before ``as_of``) up to ``as_of``.
+
+    With no earlier evaluated night, from ``since`` (default: ``as_of`` alone).
+    """
+    as_of = pd.Timestamp(as_of).normalize()
+    earlier = [n for n in evaluated_nights(data_dir) if n < as_of]
+    if earlier:
+        start = earlier[-1] + pd.Timedelta(days=1)
+    else:
+        start = as_of if since is None else min(pd.Timestamp(since).normalize(), as_of)
+    return pd.date_range(start, as_of, freq="D")
+
+
+def monitor(
+    data_dir: str | os.PathLike,
+    clean: pd.DataFrame,
+    as_of: str | pd.Timestamp | None = None,
+    *,
+    forecasts: pd.DataFrame | None = None,
+    backtest: pd.DataFrame | None = None,
+    config: DriftConfig | None = None,
+    run_id: str = "",
+    since: str | pd.Timestamp | None = None,
+) -> MonitorResult:
+    """Run the drift checks for the night ``as_of`` (default: last day in ``clean``) and update the table.
+
+    Only data up to ``as_of`` is used. Every night since the last evaluated one is
+    evaluated in order, so skipped nights are caught up and replays match one pass.
+    """
+    cfg = config or DriftConfig()
+    if clean.empty:
+        raise SeqcastError("monitor: the clean data is empty")
+    as_of = pd.Timestamp(as_of if as_of is not None else pd.to_datetime(clean["ds"]).max()).normalize()
+    nights = nights_to_evaluate(data_dir, as_of, since)
+    lookback = pd.date_range(nights.min() - pd.Timedelta(days=cfg.clear_after_days), as_of, freq="D")
+    history = drift_history(clean, forecasts, backtest, cfg, nights=lookback, as_of=as_of)
+    prior = read_alerts(data_dir)
+    prior = prior[prior["run_date"] < as_of]
+    before = open_alerts(prior)
+    open_before = set(zip(before["series_id"].astype(str), before["kind"].astype(str), strict=True))
+    rows = transitions(history, nights, open_before, cfg, run_id=run_id)
+    path = write_alerts(data_dir, rows, as_of)
+    written = read_alerts_file(path)
+    table = _sorted(pd.concat([prior, written], ignore_index=True)) if len(written) else prior
+    return MonitorResult(nights, written, open_alerts(table), history, path)
+
+
+def read_alerts_file(path: str | os.PathLike) -> pd.DataFrame:
+    return _conform(pd.read_parquet(path))
+
+
+def summary_markdown(result: MonitorResult, as_of: pd.Timestamp, doc_link: str = "docs/drift.md") -> str:
+    """A short markdown report of one monitor run (used for the Prefect artifact)."""
+    new = result.new_alerts
+    lines = [
+        f"# Drift monitor, night {pd.Timestamp(as_of).date()}",
+        "",
+        f"Nights evaluated: {len(result.nights)} "
+        f"({result.nights.min().date()} .. {result.nights.max().date()}); "
+        f"new alerts: {int((new['status'] == 'open').sum())}; "
+        f"cleared: {int((new['status'] == 'cleared').sum())}; "
+        f"open now: {len(result.open_alerts)}.",
+        "",
+    ]
+    if len(new):
+        lines += ["## Changes this run", "", _md_table(new), ""]
+    if len(result.open_alerts):
+        lines += ["## Open alerts", "", _md_table(result.open_alerts), ""]
+    last = result.history[result.history["night"] == result.history["night"].max()]
+    if len(last):
+        lines += ["## Statistics tonight", "",
+                  _md_table(last[["series_id", "kind", "statistic", "threshold", "window", "firing"]]), ""]
+    lines.append(f"What each statistic means and what to do when it fires: `{doc_link}`.")
+    return "\n".join(lines)
+
+
+def _md_table(df: pd.DataFrame) -> str:
+    cols = [c for c in df.columns if c not in ("run_date",)]
+    head = "| " + " | ".join(cols) + " |\n|" + "---|" * len(cols)
+    body = []
+    for rec in df[cols].itertuples(index=False):
+        cells = []
+        for v in rec:
+            if isinstance(v, float):
+                cells.append(f"{v:.3g}")
+            elif isinstance(v, pd.Timestamp):
+                cells.append(str(v.date()))
+            else:
+                cells.append(str(v))
+        body.append("| " + " | ".join(cells) + " |")
+    return "\n".join([head, *body])
