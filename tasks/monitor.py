@@ -1,0 +1,163 @@
+"""The monitor task: drift checks for one night, the alerts table, events, artifacts, a plot.
+
+The checks themselves live in :mod:`seqcast.drift` and :mod:`seqcast.alerts`; this
+module reads the inputs from paths, emits one ``seqcast.drift.detected`` event per
+new alert (``seqcast.drift.cleared`` when one clears), optionally notifies through a
+saved Prefect notification block, and leaves a markdown artifact and a PNG.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+from prefect import task
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+from prefect.events import emit_event
+from prefect.logging import get_run_logger
+
+from seqcast import alerts
+from seqcast.drift import DriftConfig, drift_history, plot_drift_history
+from seqcast.errors import SeqcastError
+from seqcast.layout import DataDir
+from tasks.common import artifact_key, retry_unless_input_error
+
+DETECTED = "seqcast.drift.detected"
+CLEARED = "seqcast.drift.cleared"
+BACKTEST_COLUMNS = {"series_id", "h", "model", "y", "mean"}
+
+
+def load_backtest(backtest_path: str | None, data_dir: str) -> pd.DataFrame | None:
+    """The backtest table: a Parquet file or folder; default every table under ``<data_dir>/backtests``
+    that has the backtest columns. ``None`` when there is none (error drift is then skipped)."""
+    root = Path(backtest_path) if backtest_path else DataDir(data_dir).backtests
+    if not root.exists():
+        if backtest_path:
+            raise SeqcastError(f"monitor: backtest table {backtest_path} does not exist")
+        return None
+    files = [root] if root.is_file() else sorted(root.rglob("*.parquet"))
+    frames = []
+    for f in files:
+        if f.name.startswith("."):
+            continue
+        df = pd.read_parquet(f)
+        if BACKTEST_COLUMNS <= set(df.columns):
+            frames.append(df[[c for c in df.columns if c in BACKTEST_COLUMNS | {"cutoff", "ds"}]])
+    return pd.concat(frames, ignore_index=True) if frames else None
+
+
+def alert_event(row: dict[str, Any], event: str = DETECTED) -> dict[str, Any]:
+    """The arguments of ``emit_event`` for one alert row (plain JSON-able values)."""
+    sid, kind = str(row["series_id"]), str(row["kind"])
+    night = pd.Timestamp(row["detected_at"]).date().isoformat()
+    payload = {
+        k: (pd.Timestamp(v).date().isoformat() if k in ("detected_at", "run_date") else v)
+        for k, v in row.items()
+    }
+    payload = {k: (float(v) if isinstance(v, float) else str(v)) for k, v in payload.items()}
+    return {
+        "event": event,
+        "resource": {
+            "prefect.resource.id": f"seqcast.series.{sid}",
+            "prefect.resource.name": sid,
+            "seqcast.drift.kind": kind,
+            "seqcast.drift.severity": str(row["severity"]),
+        },
+        "related": [
+            {"prefect.resource.id": f"seqcast.alert.{sid}.{kind}.{night}",
+             "prefect.resource.role": "alert"},
+        ],
+        "payload": payload,
+    }
+
+
+def _notify(block: str, new: pd.DataFrame, as_of: date) -> None:
+    """Send the new alerts through a saved notification block (``<block-type>/<name>``)."""
+    from prefect.blocks.core import Block
+
+    lines = [
+        f"{r.series_id}: {r.kind} {r.statistic:.3g} > {r.threshold:.3g} ({r.severity}) since {r.detected_at:%Y-%m-%d}"
+        for r in new.itertuples()
+    ]
+    Block.load(block).notify("\n".join(lines), subject=f"seqcast: {len(lines)} drift alert(s) on {as_of}")
+
+
+@task(name="monitor", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[2, 10],
+      retry_condition_fn=retry_unless_input_error)
+def monitor_task(
+    clean_path: str,
+    data_dir: str,
+    as_of: date | str | None = None,
+    run_id: str = "local",
+    backtest_path: str | None = None,
+    config: dict[str, Any] | None = None,
+    since: date | str | None = None,
+    notify_block: str | None = None,
+    plot_days: int = 182,
+) -> dict[str, Any]:
+    """Check drift for the night ``as_of`` (default: the last day of the clean data).
+
+    Parameters
+    ----------
+    clean_path
+        Clean Parquet (``series_id, ds, y, day_type, is_imputed``).
+    data_dir
+        Data dir: published forecasts are read from it, alerts written beside them.
+    backtest_path
+        Backtest table (file or folder); default ``<data_dir>/backtests``. Without one,
+        forecast-error drift is skipped and the summary says so.
+    config
+        Overrides of :class:`seqcast.drift.DriftConfig` fields.
+    since
+        First night to evaluate when the table is still empty (default: ``as_of`` only).
+    notify_block
+        Optional saved notification block, e.g. ``slack-webhook/seqcast-alerts``.
+    """
+    from seqcast.published import read_forecasts
+
+    log = get_run_logger()
+    cfg = DriftConfig(**(config or {}))
+    clean = pd.read_parquet(clean_path)
+    as_of_ts = pd.Timestamp(as_of if as_of is not None else clean["ds"].max()).normalize()
+    forecasts = read_forecasts(data_dir)
+    forecasts = forecasts if len(forecasts) else None
+    backtest = load_backtest(backtest_path, data_dir)
+    if backtest is None or forecasts is None:
+        log.info("forecast-error drift skipped: %s",
+                 "no backtest table" if backtest is None else "no published forecasts yet")
+    result = alerts.monitor(data_dir, clean, as_of_ts, forecasts=forecasts, backtest=backtest,
+                            config=cfg, run_id=run_id, since=since)
+    new = result.new_alerts
+    emitted = 0
+    for row in new.to_dict(orient="records"):
+        emit_event(**alert_event(row, DETECTED if row["status"] == "open" else CLEARED))
+        emitted += row["status"] == "open"
+    opened = new[new["status"] == "open"]
+    if notify_block and len(opened):
+        _notify(notify_block, opened, as_of_ts.date())
+
+    nights = pd.date_range(as_of_ts - pd.Timedelta(days=plot_days - 1), as_of_ts, freq="D")
+    history = drift_history(clean, forecasts, backtest, cfg, nights=nights, as_of=as_of_ts)
+    png = plot_drift_history(history, DataDir(data_dir).plots / f"drift_{as_of_ts.date()}.png",
+                             title=f"Drift statistics up to {as_of_ts.date()}")
+    markdown = alerts.summary_markdown(result, as_of_ts)
+    markdown += f"\n\nPlot of each statistic over the last {plot_days} nights: `{png}`\n"
+    create_markdown_artifact(key=artifact_key("drift", "monitor"), markdown=markdown,
+                             description=f"Drift monitor for {as_of_ts.date()}")
+    log.info("drift monitor %s: %d night(s), %d new alert(s), %d cleared, %d open",
+             as_of_ts.date(), len(result.nights), len(opened), int((new["status"] == "cleared").sum()),
+             len(result.open_alerts))
+    return {
+        "as_of": as_of_ts.date().isoformat(),
+        "nights": len(result.nights),
+        "new_alerts": len(opened),
+        "cleared": int((new["status"] == "cleared").sum()),
+        "open_alerts": len(result.open_alerts),
+        "events": emitted,
+        "alerts_path": str(result.path),
+        "plot": str(png),
+        "error_drift": backtest is not None and forecasts is not None,
+    }
