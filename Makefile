@@ -11,7 +11,13 @@ export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export TF_ENABLE_ONEDNN_OPTS ?= 0
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: run test install lint bench clean-data
+.PHONY: run test install lint bench clean-data server pools deploy worker worker-gpu ui-check
+
+# A local Prefect server for the deployments (UI on http://$(PREFECT_HOST):$(PREFECT_PORT)).
+PREFECT_HOST ?= 127.0.0.1
+PREFECT_PORT ?= 4200
+API_URL := http://$(PREFECT_HOST):$(PREFECT_PORT)/api
+PREFECT := PREFECT_API_URL=$(API_URL) $(BIN)/prefect
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -35,3 +41,19 @@ bench: $(STAMP)  ## speed figures (minutes; never part of the tests)
 
 clean-data:  ## remove everything the pipeline wrote under ./data (keeps data/README.md)
 	find data -mindepth 1 -maxdepth 1 ! -name README.md ! -name mappings -exec rm -rf {} +
+
+server: $(STAMP)  ## start a local Prefect server; UI on http://127.0.0.1:4200 (keep it running)
+	PREFECT_UI_API_URL=$(API_URL) $(BIN)/prefect server start --host $(PREFECT_HOST) --port $(PREFECT_PORT)
+
+pools: $(STAMP)  ## create the cpu and gpu process work pools (idempotent)
+	$(PREFECT) work-pool create cpu --type process --overwrite
+	$(PREFECT) work-pool create gpu --type process --overwrite
+
+deploy: $(STAMP)  ## register every deployment of deployments/prefect.yaml, with schedules
+	$(PREFECT) --no-prompt deploy --all --prefect-file deployments/prefect.yaml
+
+worker: $(STAMP)  ## a worker for the cpu pool
+	$(PREFECT) worker start --pool cpu
+
+worker-gpu: $(STAMP)  ## a worker for the gpu pool (on a host with a GPU)
+	$(PREFECT) worker start --pool gpu

@@ -5,11 +5,12 @@ Run it once with ``seqcast run`` (or ``make run``); deployments schedule it.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Literal
 
 from prefect import flow, runtime
 from prefect.artifacts import create_markdown_artifact
+from prefect.states import Cancelled
 from pydantic import BaseModel, Field
 
 from tasks.data import clean_task, ingest_task, resolve_source, validate_task
@@ -29,11 +30,25 @@ class NightlyParams(BaseModel):
     models: list[str] = Field(default_factory=lambda: ["seasonal_naive"])
     fill: Literal["seasonal", "linear", "none"] = "seasonal"
     max_gap_days: int = Field(7, ge=0, description="Longest gap cleaning may fill")
+    max_lateness_hours: float = Field(
+        20.0,
+        gt=0,
+        description="Catch-up policy: a scheduled run that starts later than this is skipped "
+        "(the next night forecasts from all data anyway; use backfill to recreate a night)",
+    )
 
 
 @flow(name="nightly", log_prints=True)
 def nightly(params: NightlyParams = NightlyParams()) -> dict:
     p = params
+    late = _hours_late()
+    if late is not None and late > p.max_lateness_hours:
+        message = (
+            f"skipped: this scheduled run started {late:.1f} h late (limit "
+            f"{p.max_lateness_hours} h); the next night will catch up"
+        )
+        print(message)
+        return Cancelled(message=message)
     source = resolve_source(p.source, p.data_dir)
     snapshot = ingest_task(source, p.data_dir)
     validated = validate_task(snapshot["snapshot_dir"], p.data_dir, p.mapping, p.as_of)
@@ -52,6 +67,14 @@ def nightly(params: NightlyParams = NightlyParams()) -> dict:
     }
     create_markdown_artifact(key="nightly-summary", markdown=_summary_markdown(summary))
     return summary
+
+
+def _hours_late() -> float | None:
+    """Hours between this run's schedule and now, for auto-scheduled runs only."""
+    if "auto-scheduled" not in (runtime.flow_run.tags or []):
+        return None
+    scheduled = runtime.flow_run.scheduled_start_time
+    return (datetime.now(UTC) - scheduled).total_seconds() / 3600
 
 
 def _summary_markdown(s: dict) -> str:

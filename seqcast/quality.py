@@ -8,6 +8,7 @@ and every object in it are created with ``add_or_update``, so re-runs are safe.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -62,7 +63,18 @@ def check_raw(frame: pd.DataFrame, mapping: Mapping, data_dir: str | Path, as_of
 
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     layout = DataDir(data_dir)
-    layout.gx.parent.mkdir(parents=True, exist_ok=True)
+    layout.gx.mkdir(parents=True, exist_ok=True)
+    # The file context is not safe for two processes at once (a suite read while another
+    # run rewrites it comes back empty): runs sharing a data dir take turns.
+    with open(layout.gx / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _check(frame, mapping, layout, as_of)
+
+
+def _check(frame: pd.DataFrame, mapping: Mapping, layout: DataDir, as_of: date | None) -> QualityReport:
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
     ctx = gx.get_context(mode="file", project_root_dir=str(layout.root))
     ctx.variables.progress_bars = ProgressBarsConfig(globally=False)
     source = ctx.data_sources.add_or_update_pandas(name="seqcast")
