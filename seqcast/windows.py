@@ -514,17 +514,18 @@ def build_windows(frame: pd.DataFrame, spec: WindowSpec) -> WindowedDataset:
         Unknown series or column, a split without one full window (also when
         ``input_length + h`` exceeds the series), or gaps inside a split.
     """
-    ds, values, known, known_names = _wide(frame, spec)
+    return _build(spec, _Wide.of(frame, spec))
+
+
+def _build(spec: WindowSpec, wide: _Wide) -> WindowedDataset:
+    ds, values, known = wide.days, wide.values, wide.known
     need = spec.input_length + spec.h
     if len(ds) < need:
         raise WindowSpecError(
             f"window spec: input_length + h = {need} days exceeds the series ({len(ds)} days)"
         )
-    bounds = _resolve_splits(spec, ds)
-    splits: dict[str, WindowSplit] = {}
-    scaler = Scaler()
     parts = {}
-    for name, (lo, hi) in bounds.items():
+    for name, (lo, hi) in _resolve_splits(spec, ds).items():
         rows = slice(lo, hi + 1)
         seg = values[rows]
         if np.isnan(seg).any():
@@ -537,59 +538,91 @@ def build_windows(frame: pd.DataFrame, spec: WindowSpec) -> WindowedDataset:
         scaler = Scaler.fit(spec.scaling, parts[spec.fit_split][1], spec.series, spec.scale)
     else:
         scaler = Scaler.fit("none", values[:0], spec.series)
+    splits = {}
     for name, (d, seg, kn) in parts.items():
         n_windows = (len(d) - need) // spec.stride + 1
         starts = np.arange(n_windows, dtype=np.int64) * spec.stride
-        splits[name] = WindowSplit(name, d, seg, kn, starts, spec, scaler, known_names)
-    return WindowedDataset(spec, splits, scaler, data_hash(frame, spec), known_names)
+        splits[name] = WindowSplit(name, d, seg, kn, starts, spec, scaler, wide.known_names)
+    return WindowedDataset(spec, splits, scaler, wide.digest, wide.known_names)
 
 
-def _wide(
-    frame: pd.DataFrame, spec: WindowSpec
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, tuple[str, ...]]:
-    """Days ``(n,)``, values ``(n, n_series)`` (NaN where absent), one-hot known features."""
-    missing = [c for c in (*_RESERVED, *spec.known_future) if c not in frame.columns]
-    if missing:
-        raise WindowSpecError(f"window spec: the data has no column(s) {missing}")
-    have = pd.unique(frame["series_id"])
-    absent = [s for s in spec.series if s not in set(have)]
-    if absent:
-        raise WindowSpecError(
-            f"window spec: unknown series {absent}; the data has {sorted(map(str, have))}"
-        )
-    sub = frame.loc[frame["series_id"].isin(spec.series), ["series_id", "ds", "y", *spec.known_future]]
-    sub = sub.assign(ds=pd.to_datetime(sub["ds"]).to_numpy().astype("datetime64[D]"))
-    if sub.duplicated(["series_id", "ds"]).any():
-        raise WindowSpecError("window spec: the data has more than one row per series and day")
-    days = np.arange(sub["ds"].min(), sub["ds"].max() + np.timedelta64(1, "D"), dtype="datetime64[D]")
-    wide = sub.pivot(index="ds", columns="series_id", values="y").reindex(index=days,
-                                                                          columns=list(spec.series))
-    values = wide.to_numpy(dtype=np.float64)
-    blocks, names = [], []
-    for col in spec.known_future:
-        per_day = sub.pivot(index="ds", columns="series_id", values=col).reindex(days)
-        if (per_day.nunique(axis=1) > 1).any():
-            raise WindowSpecError(f"known-future column {col!r} differs between series on a day")
-        day_val = per_day.bfill(axis=1).iloc[:, 0]
-        if pd.api.types.is_numeric_dtype(sub[col]) or pd.api.types.is_bool_dtype(sub[col]):
-            blocks.append(day_val.to_numpy(dtype=np.float64, na_value=np.nan)[:, None])
-            names.append(col)
-        else:
-            seen = sorted(map(str, pd.unique(sub[col].dropna())))
-            cats = list(CATEGORIES.get(col, seen))
-            if set(seen) - set(cats):
-                raise WindowSpecError(
-                    f"known-future column {col!r} has value(s) {sorted(set(seen) - set(cats))} "
-                    f"outside its categories {cats}"
-                )
-            text = day_val.astype("string").to_numpy(dtype=object)
-            blocks.append(np.stack([text == c for c in cats], axis=1).astype(np.float64))
-            blocks[-1][pd.isna(day_val).to_numpy()] = np.nan
-            names.extend(f"{col}={c}" for c in cats)
-    known = np.hstack(blocks) if blocks else np.zeros((len(days), 0))
-    # A missing known-future value makes the day unusable, like a missing y.
-    values = np.where(np.isnan(known).any(axis=1, keepdims=True), np.nan, values)
-    return days, values, known.astype(np.float32), tuple(names)
+@dataclass(frozen=True, eq=False)
+class _Wide:
+    """The data a spec reads, one row per day: ``values (n, n_series)`` (NaN where
+    absent) and one-hot/numeric ``known (n, n_known)``."""
+
+    days: np.ndarray
+    values: np.ndarray
+    known: np.ndarray
+    known_names: tuple[str, ...]
+
+    @cached_property
+    def digest(self) -> str:
+        # Hashing the day-indexed arrays makes the hash independent of row order.
+        h = hashlib.sha256(str(self.days[0] if len(self.days) else "").encode())
+        for part in (self.values, self.known, "|".join(self.known_names).encode()):
+            h.update(part if isinstance(part, bytes) else np.ascontiguousarray(part).tobytes())
+        return h.hexdigest()[:16]
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame, spec: WindowSpec) -> _Wide:
+        missing = [c for c in (*_RESERVED, *spec.known_future) if c not in frame.columns]
+        if missing:
+            raise WindowSpecError(f"window spec: the data has no column(s) {missing}")
+        codes = pd.Index(list(spec.series)).get_indexer(frame["series_id"])
+        absent = [s for j, s in enumerate(spec.series) if not (codes == j).any()]
+        if absent:
+            have = sorted(map(str, pd.unique(frame["series_id"])))
+            raise WindowSpecError(f"window spec: unknown series {absent}; the data has {have}")
+        keep = codes >= 0
+        codes = codes[keep].astype(np.int64)
+        day = pd.to_datetime(frame["ds"]).to_numpy()[keep].astype("datetime64[D]")
+        first = day.min()
+        row = (day - first).astype(np.int64)
+        n, k = int(row.max()) + 1, len(spec.series)
+        flat = row * k + codes
+        if np.bincount(flat, minlength=n * k).max() > 1:
+            raise WindowSpecError("window spec: the data has more than one row per series and day")
+        values = np.full((n, k), np.nan)
+        values.reshape(-1)[flat] = frame["y"].to_numpy(dtype=np.float64, na_value=np.nan)[keep]
+        blocks, names = [], []
+        for col in spec.known_future:
+            block, col_names = _known_block(frame[col][keep], col, flat, n, k)
+            blocks.append(block)
+            names.extend(col_names)
+        known = np.hstack(blocks) if blocks else np.zeros((n, 0))
+        # A missing known-future value makes the day unusable, like a missing y.
+        values[np.isnan(known).any(axis=1)] = np.nan
+        days = first + np.arange(n).astype("timedelta64[D]")
+        return cls(days, values, known.astype(np.float32), tuple(names))
+
+
+def _known_block(
+    col_values: pd.Series, col: str, flat: np.ndarray, n: int, k: int
+) -> tuple[np.ndarray, list[str]]:
+    """One known-future column per day ``(n, 1)`` or one-hot ``(n, n_categories)``."""
+    numeric = pd.api.types.is_numeric_dtype(col_values) or pd.api.types.is_bool_dtype(col_values)
+    if numeric:
+        num, names = col_values.to_numpy(dtype=np.float64, na_value=np.nan), [col]
+    else:
+        seen = sorted(map(str, pd.unique(col_values.dropna())))
+        cats = list(CATEGORIES.get(col, seen))
+        if set(seen) - set(cats):
+            raise WindowSpecError(f"known-future column {col!r} has value(s) "
+                                  f"{sorted(set(seen) - set(cats))} outside its categories {cats}")
+        c = pd.Index(cats).get_indexer(col_values.astype("string"))
+        num, names = np.where(c < 0, np.nan, c.astype(np.float64)), [f"{col}={v}" for v in cats]
+    per = np.full((n, k), np.nan)
+    per.reshape(-1)[flat] = num
+    lo, hi = np.nanmin(per, axis=1, initial=np.inf), np.nanmax(per, axis=1, initial=-np.inf)
+    if (np.isfinite(lo) & (lo != hi)).any():
+        raise WindowSpecError(f"known-future column {col!r} differs between series on a day")
+    day = np.where(np.isfinite(lo), lo, np.nan)
+    if numeric:
+        return day[:, None], names
+    onehot = (day[:, None] == np.arange(len(names))).astype(np.float64)
+    onehot[np.isnan(day)] = np.nan
+    return onehot, names
 
 
 def _resolve_splits(spec: WindowSpec, ds: np.ndarray) -> dict[str, tuple[int, int]]:
@@ -616,13 +649,8 @@ def _first_nan(seg: np.ndarray, days: np.ndarray, series: Sequence[str]) -> tupl
 
 
 def data_hash(frame: pd.DataFrame, spec: WindowSpec) -> str:
-    """Hash of the rows and columns ``spec`` reads from ``frame`` (16 hex digits)."""
-    cols = ["series_id", "ds", "y", *[c for c in spec.known_future if c in frame.columns]]
-    sub = frame.loc[frame["series_id"].isin(spec.series), cols]
-    sub = sub.assign(ds=pd.to_datetime(sub["ds"]).to_numpy().astype("datetime64[D]"))
-    sub = sub.sort_values(["series_id", "ds"], kind="stable").reset_index(drop=True)
-    hashed = pd.util.hash_pandas_object(sub, index=False).to_numpy()
-    return hashlib.sha256(hashed.tobytes()).hexdigest()[:16]
+    """Hash (16 hex digits) of the values ``spec`` reads from ``frame``, whatever the row order."""
+    return _Wide.of(frame, spec).digest
 
 
 # -- Parquet --------------------------------------------------------------------------
@@ -730,9 +758,10 @@ def ensure_dataset(
     records the same spec key and data hash.
     """
     path = Path(out_dir) / f"{spec.slug}.parquet"
-    if not force and is_current(path, spec, data_hash(frame, spec)):
+    wide = _Wide.of(frame, spec)
+    if not force and is_current(path, spec, wide.digest):
         return path, False
-    return write_dataset(build_windows(frame, spec), path), True
+    return write_dataset(_build(spec, wide), path), True
 
 
 # -- tf.data --------------------------------------------------------------------------
@@ -749,8 +778,9 @@ def to_tf_dataset(
 ):
     """A shuffled, batched, prefetched ``tf.data.Dataset`` of ``(x, y)`` batches.
 
-    Only window starts are shuffled; each batch gathers its windows from the
-    segment in one ``tf.gather``, so the pipeline runs at numpy speed. Batches
+    Only window starts are shuffled (once per pass over the data, reproducibly
+    from ``seed``); each batch gathers its windows from the segment in one
+    ``tf.gather``, so the pipeline never materialises the whole window set. Batches
     have the shapes of :attr:`WindowSplit.x` / :attr:`WindowSplit.y` with
     ``batch`` in place of ``n_windows``; ``encoder_decoder`` yields
     ``((encoder, decoder), y)``. Unshuffled, the batches equal ``x``/``y`` in order.
@@ -781,12 +811,74 @@ def to_tf_dataset(
             dec = tf.zeros((tf.shape(starts)[0], h, 1), dtype=tf.float32)
         return (x, dec), y
 
-    data = tf.data.Dataset.from_tensor_slices(split.starts)
+    starts = tf.constant(split.starts)
+    n_full = split.n_windows // batch_size
+    rest = 0 if drop_remainder else split.n_windows - n_full * batch_size
+
+    def batches_of(perm):
+        # One slice per batch, not per window: tf.data's per-element shuffle and
+        # batch cost ~30 us a window, more than the gather itself.
+        data = tf.data.Dataset.from_tensor_slices(tf.reshape(perm[: n_full * batch_size],
+                                                             (n_full, batch_size)))
+        return data.concatenate(tf.data.Dataset.from_tensors(perm[n_full * batch_size:])) if rest else data
+
     if shuffle:
-        data = data.shuffle(max(split.n_windows, 1), seed=seed, reshuffle_each_iteration=True)
-    data = data.batch(batch_size, drop_remainder=drop_remainder)
+        def epoch(r):
+            seed2 = tf.stack([r, tf.constant(0, tf.int64)])
+            return batches_of(tf.random.experimental.stateless_shuffle(starts, seed=seed2))
+
+        # Dataset.random draws a fresh seed at each pass (epoch), reproducibly from ``seed``.
+        data = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).take(1)
+        data = data.flat_map(epoch)
+    else:
+        data = batches_of(starts)
     data = data.map(windows, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return data.prefetch(tf.data.AUTOTUNE) if prefetch else data
+
+
+def input_window(
+    frame: pd.DataFrame,
+    dataset: WindowedDataset,
+    cutoff: Any = None,
+    known_next: pd.DataFrame | None = None,
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """Model inputs for forecasting the ``h`` days after ``cutoff``, scaled like ``dataset``.
+
+    ``cutoff`` defaults to the last day of ``frame``. Known-future features of
+    days past the data (at least ``cutoff + 1``; ``cutoff + 1 .. cutoff + h``
+    for ``encoder_decoder``) come from ``known_next``: rows ``ds`` + the
+    ``known_future`` columns. Returns ``(1, L, n_features)``, or
+    ``((1, L, n_features), (1, h, d))`` for ``encoder_decoder``.
+    """
+    spec = dataset.spec
+    frame = frame[frame["series_id"].isin(spec.series)]
+    last = pd.Timestamp(frame["ds"].max() if cutoff is None else cutoff)
+    ahead = spec.h if spec.kind == "encoder_decoder" else 1
+    lo, hi = last - pd.Timedelta(days=spec.input_length - 1), last + pd.Timedelta(days=ahead)
+    part = frame.loc[(frame["ds"] >= lo) & (frame["ds"] <= last),
+                     ["series_id", "ds", "y", *spec.known_future]]
+    if known_next is not None and spec.known_future:
+        extra = known_next[(known_next["ds"] > last) & (known_next["ds"] <= hi)]
+        extra = extra.merge(pd.DataFrame({"series_id": list(spec.series)}), how="cross")
+        part = pd.concat([part, extra.assign(y=np.nan)[part.columns]], ignore_index=True)
+    wide = _Wide.of(part, spec)
+    ds, values, known, names = wide.days, wide.values, wide.known, wide.known_names
+    if names != dataset.known_names:
+        raise WindowSpecError(f"known-future features {names} differ from the dataset's "
+                              f"{dataset.known_names}")
+    L = spec.input_length
+    if len(ds) < L or ds[0] != np.datetime64(lo.date()) or np.isnan(values[:L]).any():
+        raise WindowSpecError(f"input_window: the {L} days up to {last.date()} are not all in the data")
+    if spec.known_future and (len(ds) < L + ahead or np.isnan(known[L: L + ahead]).any()):
+        raise WindowSpecError(f"input_window: known-future features missing after {last.date()}; "
+                              "pass them in known_next")
+    n_in = len(spec.input_series)
+    x = dataset.scaler.transform(values[:L, :n_in], spec.input_series)
+    x = np.hstack([x, known[1 : L + 1]])[None].astype(np.float32)
+    if spec.kind != "encoder_decoder":
+        return x
+    dec = known[L : L + spec.h] if spec.known_future else np.zeros((spec.h, 1))
+    return x, dec[None].astype(np.float32)
 
 
 def specs_from(items: Iterable[WindowSpec | Mapping[str, Any]]) -> list[WindowSpec]:

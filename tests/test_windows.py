@@ -440,3 +440,25 @@ def test_cta_chapter_windows(cta_clean):
     assert str(ds["test"].ds[0]) == "2019-06-01"
     mv = build_windows(cta_clean, WindowSpec(inputs=("bus", "rail"), known_future=("day_type",)))
     assert mv["train"].x.shape == (1040, 56, 5)
+
+
+@pytest.mark.parametrize("kind", W.KINDS)
+def test_input_window_matches_the_training_window_with_the_same_cutoff(kind):
+    frame = make_frame(50)
+    spec = WindowSpec(input_length=8, h=3, kind=kind, inputs=("bus", "rail"), targets=("rail",),
+                      known_future=("day_type",), scaling="standard", splits=ALL)
+    ds = build_windows(frame, spec)
+    w = ds["all"]
+    i = w.n_windows - 1
+    cutoff = pd.Timestamp(w.cutoffs[i])
+    past = frame[frame["ds"] <= cutoff]  # forecasting time: no y after the cutoff
+    known_next = frame.loc[frame["series_id"] == "rail", ["ds", "day_type"]]
+    got = W.input_window(past, ds, known_next=known_next)
+    want = w.x
+    for g, x in zip(got if isinstance(got, tuple) else (got,), want if isinstance(want, tuple) else (want,),
+                    strict=True):
+        np.testing.assert_allclose(g[0], x[i], rtol=1e-6)
+    with pytest.raises(WindowSpecError, match="known-future features missing"):
+        W.input_window(past, ds)
+    with pytest.raises(WindowSpecError, match="are not all in the data"):
+        W.input_window(past, ds, cutoff=frame["ds"].min() + pd.Timedelta(days=3), known_next=known_next)
