@@ -409,9 +409,20 @@ class WindowSplit:
         spec, tv, n = self.spec, self.target_values, self.n_windows
         L, h, T = spec.input_length, spec.h, tv.shape[1]
         if spec.kind == "seq2seq":
-            return _view(tv, self._first + 1, n, spec.stride, (L, h)).reshape(n, L, h * T)
+            return _view(self._ahead_rows, self._first, n, spec.stride, (L,))
         y = _view(tv, self._first + L, n, spec.stride, (h,))
         return y if spec.kind == "encoder_decoder" else y.reshape(n, h * T)
+
+    @cached_property
+    def _ahead_rows(self) -> np.ndarray:
+        """Row ``t``: the ``h`` scaled targets after day ``t``, ``(n_days - h, h * T)``.
+
+        Materialised once (``h`` times the segment) so each seq→seq window is one
+        contiguous block: copies and tensor conversions run at memcpy speed.
+        """
+        tv, h = self.target_values, self.spec.h
+        rows = _view(tv, 1, len(tv) - h, 1, (h,))
+        return np.ascontiguousarray(rows.reshape(len(tv) - h, h * tv.shape[1]))
 
     @property
     def cutoffs(self) -> np.ndarray:
