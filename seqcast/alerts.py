@@ -1,7 +1,7 @@
 """The alerts table: drift alerts beside the forecast table, one open alert per series × kind.
 
-Layout: ``<data_dir>/published/alerts/alerts_<run_date>.parquet``, one file per nightly
-run (an empty file when nothing changed, so the table also records which nights were
+Layout: ``<data_dir>/published/alerts/alerts_<night>.parquet``, one file per evaluated
+night (an empty file when nothing changed, so the table also records which nights were
 evaluated), written atomically (temp file + ``os.replace``). Re-running a night
 replaces that night's file: the same inputs give the same rows, never duplicates.
 
@@ -10,9 +10,10 @@ run_id, status, run_date``. ``status`` is ``open`` when a check starts firing fo
 series (at most one open alert per series × kind) and ``cleared`` once it has not
 fired for ``DriftConfig.clear_after_days`` nights in a row.
 
-A run evaluates every night after the last evaluated one up to its as-of date, so a
-night-by-night replay and one pass over the same nights give the same rows (only
-``run_id``/``run_date`` differ).
+A run evaluates every night after the last evaluated one up to its as-of date (and
+writes each night's file), so a night-by-night replay and one pass over the same
+nights give the same table (only ``run_id`` differs). ``run_date`` is the night whose
+file holds the row (equal to ``detected_at``).
 
 >>> import pandas as pd
 >>> hist = pd.DataFrame({"series_id": "a", "night": pd.date_range("2024-01-01", periods=3),
@@ -167,7 +168,7 @@ def transitions(
                        "severity", "status"]
     )
     out["run_id"] = run_id
-    out["run_date"] = nights.max()
+    out["run_date"] = out["detected_at"]
     out = _conform(out)
     return out.sort_values(["detected_at", "series_id", "kind"], kind="stable").reset_index(drop=True)
 
@@ -183,7 +184,7 @@ def _quiet_run(firing: np.ndarray) -> np.ndarray:
 
 
 def write_alerts(data_dir: str | os.PathLike, rows: pd.DataFrame, run_date: str | pd.Timestamp) -> Path:
-    """Write one run's alert rows atomically, replacing that run date's file."""
+    """Write one night's alert rows atomically, replacing that night's file."""
     d = alerts_dir(data_dir)
     d.mkdir(parents=True, exist_ok=True)
     run_date = pd.Timestamp(run_date).normalize()
@@ -208,7 +209,7 @@ class MonitorResult:
     new_alerts: pd.DataFrame  # rows written by this run (open and cleared)
     open_alerts: pd.DataFrame  # alerts open after this run
     history: pd.DataFrame  # drift statistics over the evaluated nights (and lookback)
-    path: Path
+    path: Path  # the alerts table's folder
 
 
 def nights_to_evaluate(
@@ -255,14 +256,11 @@ def monitor(
     before = open_alerts(prior)
     open_before = set(zip(before["series_id"].astype(str), before["kind"].astype(str), strict=True))
     rows = transitions(history, nights, open_before, cfg, run_id=run_id)
-    path = write_alerts(data_dir, rows, as_of)
-    written = read_alerts_file(path)
-    table = _sorted(pd.concat([prior, written], ignore_index=True)) if len(written) else prior
-    return MonitorResult(nights, written, open_alerts(table), history, path)
-
-
-def read_alerts_file(path: str | os.PathLike) -> pd.DataFrame:
-    return _conform(pd.read_parquet(path))
+    for night in nights:
+        write_alerts(data_dir, rows[rows["detected_at"] == night], night)
+    table = read_alerts(data_dir, as_of=as_of)
+    written = table[table["run_date"] >= nights.min()].reset_index(drop=True)
+    return MonitorResult(nights, written, open_alerts(table), history, alerts_dir(data_dir))
 
 
 def summary_markdown(result: MonitorResult, as_of: pd.Timestamp, doc_link: str = "docs/drift.md") -> str:

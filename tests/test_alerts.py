@@ -1,0 +1,234 @@
+"""The alerts table: one open alert per series × kind, cleared rows, idempotent atomic
+writes, replays equal to one pass; the CLI, the monitor task (events, artifact, plot),
+the monitor flow under Prefect, and the retrain automation definition."""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from seqcast import alerts
+from seqcast.alerts import ALERT_COLUMNS, open_alerts, read_alerts, transitions
+from seqcast.drift import DriftConfig, synthetic_forecasts, synthetic_series
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _history(firing: list[bool], kind: str = "level_shift", sid: str = "a") -> pd.DataFrame:
+    n = len(firing)
+    return pd.DataFrame({
+        "series_id": sid, "night": pd.date_range("2024-01-01", periods=n), "kind": kind,
+        "statistic": [12.0 if f else 1.0 for f in firing], "threshold": 10.0,
+        "window": "w", "firing": firing,
+    })
+
+
+def test_one_open_alert_until_quiet_then_cleared_then_reopened():
+    cfg = DriftConfig(clear_after_days=3)
+    firing = [False, True, True, False, True, False, False, False, False, True, True]
+    hist = _history(firing)
+    rows = transitions(hist, hist["night"], set(), cfg, run_id="r")
+    assert list(rows.columns) == list(ALERT_COLUMNS)
+    got = [(str(d.date()), s) for d, s in zip(rows["detected_at"], rows["status"], strict=True)]
+    assert got == [("2024-01-02", "open"), ("2024-01-08", "cleared"), ("2024-01-10", "open")]
+    assert rows.loc[rows["status"] == "cleared", "severity"].eq("info").all()
+    # an alert already open before the first night is not opened again
+    again = transitions(hist, hist["night"][1:3], {("a", "level_shift")}, cfg)
+    assert again.empty
+
+
+def test_severity_is_critical_far_above_threshold():
+    hist = _history([True]).assign(statistic=15.0)
+    assert transitions(hist, hist["night"], set())["severity"].tolist() == ["critical"]
+
+
+@pytest.fixture(scope="module")
+def scenario():
+    """Two series: rail shifts level on 2023-06-14 and its model goes wrong on 2023-07-20."""
+    rail = synthetic_series(1, change="level", change_at="2023-06-14")
+    bus = synthetic_series(2, series_id="bus", level=700.0)
+    clean = pd.concat([rail, bus], ignore_index=True)
+    fc = pd.concat([
+        synthetic_forecasts(rail, "2022-01-01", bias_from="2023-07-20", bias=0.2),
+        synthetic_forecasts(bus, "2022-01-01"),
+    ], ignore_index=True)
+    bt = pd.concat([synthetic_forecasts(s, "2021-01-15", "2021-12-31") for s in (rail, bus)])
+    bt = bt.merge(clean[["series_id", "ds", "y"]], on=["series_id", "ds"])
+    return clean, fc, bt
+
+
+NIGHTS = pd.date_range("2023-06-01", "2023-08-20")
+
+
+def _replay(data_dir, clean, fc, bt, nights, prefix="r"):
+    for n in nights:
+        alerts.monitor(data_dir, clean[clean["ds"] <= n], n, forecasts=fc[fc["cutoff"] < n],
+                       backtest=bt, run_id=f"{prefix}-{n.date()}")
+
+
+def _rows(table: pd.DataFrame) -> pd.DataFrame:
+    return table.drop(columns=["run_id", "run_date"]).reset_index(drop=True)
+
+
+def test_replay_night_by_night_equals_one_continuous_pass(tmp_path, scenario):
+    clean, fc, bt = scenario
+    one = alerts.monitor(tmp_path / "one", clean, NIGHTS[-1], forecasts=fc, backtest=bt,
+                         since=NIGHTS[0], run_id="continuous")
+    assert len(one.nights) == len(NIGHTS)
+    _replay(tmp_path / "nightly", clean, fc, bt, NIGHTS)
+    continuous, nightly = read_alerts(tmp_path / "one"), read_alerts(tmp_path / "nightly")
+    pd.testing.assert_frame_equal(_rows(continuous), _rows(nightly))
+    # what happened: the level shift opens (and later clears) alerts on rail, the biased
+    # model opens an error_ratio alert; the stationary bus series never alerts
+    opened = continuous[continuous["status"] == "open"]
+    assert set(opened["series_id"]) == {"rail"}
+    assert {"level_shift", "error_ratio"} <= set(opened["kind"])
+    shift = opened[opened["kind"] == "level_shift"]["detected_at"].min()
+    assert pd.Timestamp("2023-06-14") <= shift <= pd.Timestamp("2023-06-21")
+    assert (continuous["status"] == "cleared").any()
+    # never two open alerts for one series × kind at once
+    for _, g in nightly.groupby(["series_id", "kind"]):
+        status = g.sort_values("detected_at")["status"].tolist()
+        assert all(a != b for a, b in zip(status, status[1:], strict=False)), status
+        assert status[0] == "open"
+
+
+def test_rerunning_a_night_gives_the_same_table(tmp_path, scenario):
+    clean, fc, bt = scenario
+    nights = pd.date_range("2023-06-10", "2023-06-20")
+    _replay(tmp_path, clean, fc, bt, nights)
+    before = read_alerts(tmp_path)
+    files = sorted(p.name for p in alerts.alerts_dir(tmp_path).iterdir())
+    assert len(before) and len(files) == len(nights)
+    last = nights[-1]
+    for _ in range(2):
+        alerts.monitor(tmp_path, clean[clean["ds"] <= last], last, forecasts=fc[fc["cutoff"] < last],
+                       backtest=bt, run_id=f"r-{last.date()}")
+    pd.testing.assert_frame_equal(before, read_alerts(tmp_path))
+    assert sorted(p.name for p in alerts.alerts_dir(tmp_path).iterdir()) == files  # no temp files left
+    # re-running a night that opened an alert does not open it a second time
+    opened_at = before.loc[before["status"] == "open", "detected_at"].min()
+    alerts.monitor(tmp_path, clean[clean["ds"] <= opened_at], opened_at,
+                   forecasts=fc[fc["cutoff"] < opened_at], backtest=bt, run_id=f"r-{opened_at.date()}")
+    assert len(read_alerts(tmp_path)) == len(before)
+
+
+def test_skipped_nights_are_caught_up(tmp_path, scenario):
+    clean, fc, bt = scenario
+    nights = pd.date_range("2023-06-10", "2023-06-24")
+    _replay(tmp_path / "every", clean, fc, bt, nights)
+    gaps = nights[[0, 1, 9, 14]]  # the monitor did not run on most nights
+    _replay(tmp_path / "gaps", clean, fc, bt, gaps)
+    pd.testing.assert_frame_equal(_rows(read_alerts(tmp_path / "every")),
+                                  _rows(read_alerts(tmp_path / "gaps")))
+    assert len(read_alerts(tmp_path / "every", as_of="2023-06-11")) <= len(read_alerts(tmp_path / "every"))
+
+
+def test_open_alerts_view():
+    table = pd.concat([
+        transitions(_history([True] * 3), pd.date_range("2024-01-01", periods=3), set()),
+        transitions(_history([True, False], kind="data_ks", sid="b"), pd.date_range("2024-01-01", periods=2), set()),
+    ])
+    assert len(open_alerts(table)) == 2
+
+
+def test_cli_alerts_show(tmp_path, scenario, capsys):
+    from seqcast.cli import main
+
+    assert main(["alerts", "show", "--data-dir", str(tmp_path)]) == 1
+    assert "monitor has not run" in capsys.readouterr().out
+    clean, fc, bt = scenario
+    _replay(tmp_path, clean, fc, bt, pd.date_range("2023-06-14", "2023-06-22"))
+    assert main(["alerts", "show", "--data-dir", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert "open alerts (last night evaluated: 2023-06-22)" in out and "level_shift" in out
+    assert main(["alerts", "show", "--data-dir", str(tmp_path), "--all", "--format", "csv"]) == 0
+    csv = capsys.readouterr().out
+    assert csv.splitlines()[0] == ",".join(ALERT_COLUMNS)
+    assert main(["alerts", "show", "--data-dir", str(tmp_path), "--as-of", "2023-06-14"]) == 0
+    assert "last night evaluated: 2023-06-14" in capsys.readouterr().out
+
+
+# -- Prefect: task, flow, automation -----------------------------------------------------------
+@pytest.fixture()
+def data_dir_with_clean(tmp_path, scenario):
+    clean, fc, bt = scenario
+    clean_path = tmp_path / "clean.parquet"
+    clean[clean["ds"] <= "2023-06-22"].to_parquet(clean_path)
+    bt_path = tmp_path / "backtest.parquet"
+    bt.to_parquet(bt_path)
+    return tmp_path / "data", clean_path, bt_path
+
+
+def test_monitor_task_emits_one_event_per_new_alert(data_dir_with_clean, monkeypatch):
+    from prefect.logging import disable_run_logger
+
+    import tasks.monitor as tm
+
+    data_dir, clean_path, bt_path = data_dir_with_clean
+    events, artifacts = [], []
+    monkeypatch.setattr(tm, "emit_event", lambda **kw: events.append(kw))
+    monkeypatch.setattr(tm, "create_markdown_artifact", lambda **kw: artifacts.append(kw))
+    with disable_run_logger():
+        summary = tm.monitor_task.fn(str(clean_path), str(data_dir), as_of="2023-06-22",
+                                     run_id="test-run", backtest_path=str(bt_path), since="2023-06-10")
+    table = read_alerts(data_dir)
+    opened = table[table["status"] == "open"]
+    assert summary["new_alerts"] == len(opened) == len(events) > 0
+    assert summary["nights"] == 13 and summary["error_drift"] is False  # no published forecasts
+    ev = events[0]
+    assert ev["event"] == "seqcast.drift.detected"
+    assert ev["resource"]["prefect.resource.id"] == "seqcast.series.rail"
+    assert ev["payload"]["kind"] in set(opened["kind"]) and ev["payload"]["run_id"] == "test-run"
+    assert Path(summary["plot"]).stat().st_size > 10_000
+    assert artifacts[0]["key"] == "drift-monitor" and "level_shift" in artifacts[0]["markdown"]
+    # the same night again: no new alert, no event
+    events.clear()
+    with disable_run_logger():
+        again = tm.monitor_task.fn(str(clean_path), str(data_dir), as_of="2023-06-22", run_id="test-run",
+                                   backtest_path=str(bt_path))
+    assert again["new_alerts"] == len(events) == 0
+    pd.testing.assert_frame_equal(table, read_alerts(data_dir))
+
+
+def test_monitor_flow_runs_under_prefect(data_dir_with_clean, prefect_harness):
+    from flows.monitor import DriftThresholds, MonitorParams, monitor
+
+    data_dir, clean_path, bt_path = data_dir_with_clean
+    params = MonitorParams(clean_path=str(clean_path), data_dir=str(data_dir), as_of="2023-06-22",
+                           since="2023-06-12", backtest_path=str(bt_path),
+                           thresholds=DriftThresholds(cusum_h=8.0))
+    assert params.thresholds.overrides() == {"cusum_h": 8.0}
+    summary = monitor(params)
+    assert summary["nights"] == 11 and summary["new_alerts"] >= 1
+    assert len(read_alerts(data_dir)) == summary["new_alerts"]
+
+
+def test_thresholds_form_mirrors_drift_config():
+    import dataclasses
+
+    from flows.monitor import DriftThresholds
+
+    fields = {f.name: f.default for f in dataclasses.fields(DriftConfig)}
+    form = DriftThresholds()
+    for name in DriftThresholds.model_fields:
+        assert fields[name] == getattr(form, name)
+    assert form.overrides() == {}
+
+
+def test_retrain_automation_definition_is_valid():
+    sys.path.insert(0, str(ROOT / "deployments"))
+    try:
+        import automations
+    finally:
+        sys.path.pop(0)
+    specs = automations.load_specs(ROOT / "deployments" / "automations.yaml")
+    assert [s["name"] for s in specs] == ["seqcast-retrain-on-drift"]
+    dep = uuid.uuid4()
+    core = automations.build(specs[0], dep)
+    assert core.trigger.expect == {"seqcast.drift.detected"}
+    assert core.actions[0].type == "run-deployment" and core.actions[0].deployment_id == dep
