@@ -16,6 +16,7 @@ from seqcast.models.base import Forecaster
 REGISTRY: dict[str, str] = {
     "naive": "seqcast.models.naive:Naive",
     "seasonal_naive": "seqcast.models.naive:SeasonalNaive",
+    "sarima": "seqcast.models.sarima:SARIMA",
 }
 
 
