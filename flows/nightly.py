@@ -14,7 +14,7 @@ from prefect.states import Cancelled
 from pydantic import BaseModel, Field
 
 from tasks.data import clean_task, ingest_task, resolve_source, validate_task
-from tasks.forecast import forecast_task, publish_task
+from tasks.forecast import forecast_task, plot_task, publish_task
 
 
 class NightlyParams(BaseModel):
@@ -57,11 +57,13 @@ def nightly(params: NightlyParams = NightlyParams()) -> dict:
     run_date = p.as_of or date.today()
     run_id = str(runtime.flow_run.id or "local")
     published = publish_task(staged, p.data_dir, run_date, run_id, report["data_hash"])
+    plot = plot_task(report["clean_path"], published, p.data_dir)
     summary = {
         **report,
         "run_date": run_date.isoformat(),
         "run_id": run_id,
         "published": published,
+        "plot": plot,
         "data_docs": validated["data_docs"],
         "gx_failed": validated["gx_failed"],
     }
@@ -92,7 +94,18 @@ def _summary_markdown(s: dict) -> str:
 | days | {s['days']} ({s['first_day']} .. {s['last_day']}) |
 | Great Expectations | {gx} |
 | published | `{s['published']}` |
+
+![forecast vs actuals]({_data_uri(s['plot'])})
+
+Plot file: `{s['plot']}`
 """
+
+
+def _data_uri(path: str) -> str:
+    import base64
+    from pathlib import Path
+
+    return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode()
 
 
 if __name__ == "__main__":

@@ -43,3 +43,21 @@ def publish_task(
     )
     get_run_logger().info("published %d rows to %s", len(fc), path)
     return str(path)
+
+
+@task(name="plot-forecasts", cache_policy=NO_CACHE)
+def plot_task(clean_path: str, published_path: str, data_dir: str) -> str:
+    """Forecast-vs-actuals PNG beside the table: tonight's forecast and the one of a week ago."""
+    from seqcast.layout import DataDir
+    from seqcast.plots import plot_forecasts
+    from seqcast.published import read_forecasts
+
+    clean = pd.read_parquet(clean_path)
+    tonight = pd.read_parquet(published_path)
+    run_date = tonight["run_date"].iloc[0]
+    earlier = read_forecasts(data_dir)
+    earlier = earlier[earlier["run_date"] <= run_date - pd.Timedelta(days=7)]
+    if len(earlier):
+        earlier = earlier[earlier["run_date"] == earlier["run_date"].max()]
+    path = DataDir(data_dir).plots / f"forecast-vs-actuals-{run_date:%Y-%m-%d}.png"
+    return str(plot_forecasts(clean, tonight, path, previous=earlier))

@@ -41,6 +41,8 @@ def test_nightly_publishes_the_forecast_table(nightly_twice):
     rail = clean[clean.series_id == "rail"].set_index("ds")["y"]
     assert table.query("series_id == 'rail' and h == 1")["mean"].iloc[0] == rail[pd.Timestamp("2024-12-25")]
     assert (data / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html").exists()
+    plot = data / "published" / "plots" / "forecast-vs-actuals-2024-12-31.png"
+    assert first["plot"] == str(plot) and plot.read_bytes()[:4] == b"\x89PNG"
 
 
 def test_rerunning_the_same_night_replaces_not_duplicates(nightly_twice):

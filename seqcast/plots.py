@@ -1,0 +1,97 @@
+"""Plots people look at before they read: forecasts against actuals, errors by horizon.
+
+matplotlib is imported lazily with the non-interactive Agg backend; every
+function writes a PNG and returns its path.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def plot_forecasts(
+    clean: pd.DataFrame,
+    forecasts: pd.DataFrame,
+    path: str | Path,
+    *,
+    lookback_days: int = 56,
+    previous: pd.DataFrame | None = None,
+) -> Path:
+    """One panel per series: the last ``lookback_days`` of actuals and each model's forecast.
+
+    ``previous`` (an earlier night's published forecasts) is drawn over the actuals that
+    have arrived since, so last week's forecast can be judged against what happened.
+    Actuals past the cutoff (in a replay) are drawn dotted.
+    """
+    plt = _pyplot()
+    series = sorted(forecasts["series_id"].unique())
+    fig, axes = plt.subplots(len(series), 1, figsize=(10, 3.2 * len(series)), squeeze=False)
+    for ax, sid in zip(axes[:, 0], series):
+        fc = forecasts[forecasts["series_id"] == sid]
+        cutoff = fc["cutoff"].max()
+        window = (clean["ds"] > cutoff - pd.Timedelta(days=lookback_days)) & (clean["ds"] <= fc["ds"].max())
+        hist = clean[(clean["series_id"] == sid) & window]
+        seen = hist[hist["ds"] <= cutoff]
+        ax.plot(seen["ds"], seen["y"], color="black", lw=1.2, label="actuals")
+        later = hist[hist["ds"] > cutoff]
+        if len(later):
+            ax.plot(later["ds"], later["y"], color="black", lw=1.2, ls=":", label="actuals after cutoff")
+        imputed = seen[seen["is_imputed"]] if "is_imputed" in seen else seen.iloc[:0]
+        if len(imputed):
+            ax.scatter(imputed["ds"], imputed["y"], color="orange", zorder=3, s=18, label="imputed")
+        for model, part in fc.groupby("model"):
+            ax.plot(part["ds"], part["mean"], lw=1.6, marker=".", label=f"{model} forecast")
+            if {"lo-90", "hi-90"} <= set(part.columns):
+                ax.fill_between(part["ds"], part["lo-90"], part["hi-90"], alpha=0.2)
+        if previous is not None and len(previous):
+            old = previous[(previous["series_id"] == sid) & previous["ds"].isin(seen["ds"])]
+            for (model, night), part in old.groupby(["model", "run_date"]):
+                ax.plot(part["ds"], part["mean"], lw=1.2, ls="--", marker="x",
+                        label=f"{model} published {pd.Timestamp(night):%Y-%m-%d}")
+        ax.axvline(cutoff, color="grey", ls="--", lw=0.8)
+        ax.set_title(f"{sid}: forecast from cutoff {cutoff:%Y-%m-%d}")
+        ax.legend(loc="upper left", fontsize=8)
+        ax.grid(alpha=0.3)
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_errors_by_horizon(errors: pd.DataFrame, path: str | Path, *, metric: str = "mae") -> Path:
+    """Backtest error by horizon step, one line per model, one panel per series.
+
+    ``errors`` is long: ``series_id, model, h, <metric>``.
+    """
+    plt = _pyplot()
+    series = sorted(errors["series_id"].unique())
+    fig, axes = plt.subplots(1, len(series), figsize=(5 * len(series), 3.5), squeeze=False)
+    for ax, sid in zip(axes[0], series):
+        for model, part in errors[errors["series_id"] == sid].groupby("model"):
+            part = part.sort_values("h")
+            ax.plot(part["h"], part[metric], marker="o", label=model)
+        ax.set_title(f"{sid}: backtest {metric.upper()} by horizon")
+        ax.set_xlabel("h (days ahead)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def _save(fig, path: str | Path) -> Path:
+    from seqcast.io import _atomic
+
+    path = Path(path)
+    out = _atomic(path, lambda tmp: fig.savefig(tmp, dpi=90, format="png"))
+    _pyplot().close(fig)
+    return out
