@@ -802,6 +802,7 @@ def to_tf_dataset(
     L, h = spec.input_length, spec.h
     feats = tf.constant(split.features)
     tv = tf.constant(split.target_values)
+    ahead_rows = tf.constant(split._ahead_rows if spec.kind == "seq2seq" else np.zeros((0, 0)))
     known = tf.constant(split.known)
     n_t, n_k = split.target_values.shape[1], split.known.shape[1]
     steps = tf.range(L, dtype=tf.int64)
@@ -810,8 +811,7 @@ def to_tf_dataset(
     def windows(starts):
         x = tf.gather(feats, starts[:, None] + steps)  # (B, L, F)
         if spec.kind == "seq2seq":
-            idx = starts[:, None, None] + steps[None, :, None] + 1 + ahead[None, None, :]
-            return x, tf.reshape(tf.gather(tv, idx), (-1, L, h * n_t))
+            return x, tf.gather(ahead_rows, starts[:, None] + steps)  # (B, L, h*T)
         t_idx = starts[:, None] + L + ahead  # (B, h)
         y = tf.gather(tv, t_idx)  # (B, h, T)
         if spec.kind == "seq2vec":
