@@ -444,18 +444,22 @@ def process_pool(workers: int, initializer=None, initargs: tuple = ()) -> Proces
     imports), else ``forkserver`` (forking a threaded process, e.g. inside a
     Prefect task runner, can deadlock on locks held by other threads).
     """
-    import multiprocessing as mp
-
-    methods = mp.get_all_start_methods()
-    method = "fork" if "fork" in methods and threading.active_count() == 1 else None
-    if method is None:
-        method = "forkserver" if "forkserver" in methods else "spawn"
     return ProcessPoolExecutor(
         max_workers=workers,
-        mp_context=mp.get_context(method),
+        mp_context=mp_context(),
         initializer=_init_worker,
         initargs=(initializer, initargs),
     )
+
+
+def mp_context():
+    """The multiprocessing context :func:`process_pool` uses (see there)."""
+    import multiprocessing as mp
+
+    methods = mp.get_all_start_methods()
+    if "fork" in methods and threading.active_count() == 1:
+        return mp.get_context("fork")
+    return mp.get_context("forkserver" if "forkserver" in methods else "spawn")
 
 
 def _init_worker(initializer=None, initargs: tuple = ()) -> None:

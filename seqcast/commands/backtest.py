@@ -1,0 +1,118 @@
+"""``seqcast backtest``: rolling-origin backtest (or SARIMA grid search) of one source.
+
+    seqcast backtest --source ../shared/data/cta_ridership_daily.csv --series rail \\
+        --model sarima --order 1,0,0 --seasonal-order 0,1,1,7 --train-start 2019-01-01 \\
+        --start 2019-03-01 --end 2019-05-31 --h 1 --refit-every 1
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "backtest",
+        help="rolling-origin backtest of a model (or a SARIMA grid) on a source",
+        description="Fit at each origin on the days up to it, forecast the next h days, "
+        "print MAE/RMSE/MAPE/sMAPE/MASE per series and model.",
+    )
+    p.add_argument("--source", required=True, help="CSV/Parquet source (as for `seqcast run`)")
+    p.add_argument("--mapping", help="column mapping file (default: the CTA mapping)")
+    p.add_argument("--series", action="append", help="series_id to backtest (repeatable; default all)")
+    p.add_argument("--model", default="seasonal_naive",
+                   help="registered model name: naive, seasonal_naive, sarima, ...")
+    p.add_argument("--season-length", type=int, default=7, help="seasonal_naive's season")
+    p.add_argument("--order", default="1,0,0", help="SARIMA p,d,q")
+    p.add_argument("--seasonal-order", default="0,0,0,0", help="SARIMA P,D,Q,s")
+    p.add_argument("--trend", default=None, help="SARIMA trend: n, c, t, ct")
+    p.add_argument("--grid", help="SARIMA grid, e.g. p=0..2,q=0..2,P=0..2,Q=0..2,d=0,D=1,s=7")
+    p.add_argument("--no-prune", action="store_true", help="grid: score every config fully")
+    p.add_argument("--start", required=True, help="first day forecast one step ahead")
+    p.add_argument("--end", required=True, help="last day forecast one step ahead")
+    p.add_argument("--train-start", help="first training day (default: first day of data)")
+    p.add_argument("--h", type=int, default=1, help="steps ahead at each origin")
+    p.add_argument("--step", type=int, default=1, help="days between origins")
+    p.add_argument("--refit-every", type=int, default=1, help="re-estimate every k origins")
+    p.add_argument("--window", choices=["expanding", "sliding"], default="expanding")
+    p.add_argument("--window-length", type=int)
+    p.add_argument("--by-h", action="store_true", help="metrics per horizon step too")
+    p.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
+    p.add_argument("--output", help="also write the backtest table (.parquet or .csv)")
+    p.set_defaults(handler=handle)
+
+
+def build_model(args: argparse.Namespace):
+    from seqcast.models import get_model
+    from seqcast.models.sarima import parse_order
+
+    if args.model == "sarima":
+        return get_model("sarima", order=parse_order(args.order, 3),
+                         seasonal_order=parse_order(args.seasonal_order, 4), trend=args.trend)
+    if args.model == "seasonal_naive":
+        return get_model("seasonal_naive", season_length=args.season_length)
+    return get_model(args.model)
+
+
+def handle(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from seqcast.pipeline import clean_source
+
+    data = clean_source(args.source, mapping=args.mapping).clean
+    if args.series:
+        data = data[data["series_id"].isin(args.series)]
+        if data.empty:
+            print(f"seqcast: error: no series {args.series} in {args.source}")
+            return 1
+    data = data[["series_id", "ds", "y"]]
+    if args.grid:
+        return _grid(args, data)
+    from seqcast.backtest import failures, rolling_origin
+    from seqcast.metrics import evaluate
+
+    model = build_model(args)
+    table = rolling_origin(model, data, h=args.h, start=args.start, end=args.end, step=args.step,
+                           refit_every=args.refit_every, window=args.window,
+                           window_length=args.window_length, train_start=args.train_start,
+                           n_jobs=args.jobs)
+    by = ["series_id", "model"] + (["h"] if args.by_h else [])
+    summary = evaluate(table, metrics=("mae", "rmse", "mape", "smape", "mase"), by=by,
+                       history=data)
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(summary.to_string(index=False, float_format=lambda v: f"{v:,.4g}"
+                                if abs(v) < 100 else f"{v:,.0f}"))
+    bad = failures(table)
+    if len(bad):
+        print(f"\n{len(bad)} failed origin(s):")
+        print(bad.head(20).to_string(index=False))
+    if args.output:
+        _write(table, args.output)
+    return 0
+
+
+def _grid(args: argparse.Namespace, data) -> int:
+    from seqcast.grid import grid_search, parse_grid, sarima_grid
+
+    if data["series_id"].nunique() != 1:
+        print("seqcast: error: --grid needs exactly one --series")
+        return 1
+    configs = sarima_grid(**parse_grid(args.grid))
+    ranking = grid_search(data, configs, h=args.h, start=args.start, end=args.end,
+                          step=args.step, refit_every=args.refit_every,
+                          train_start=args.train_start, window=args.window,
+                          window_length=args.window_length, prune=not args.no_prune,
+                          n_jobs=args.jobs)
+    print(ranking.drop(columns=["order", "seasonal_order"]).to_string(
+        index=False, float_format=lambda v: f"{v:,.1f}"))
+    if args.output:
+        _write(ranking.astype({"order": str, "seasonal_order": str}), args.output)
+    return 0
+
+
+def _write(df, path: str) -> None:
+    if path.endswith(".csv"):
+        df.to_csv(path, index=False)
+    else:
+        df.to_parquet(path, index=False)
+    print(f"wrote {path}")

@@ -1,0 +1,204 @@
+"""SARIMA grid search scored by rolling-origin backtest MAE.
+
+Each configuration is one work unit: its origins run in order (so every refit
+is warm-started from the previous one) in a worker process. With ``prune=True``
+the workers share the smallest *complete* sum of absolute errors found so far;
+a configuration stops as soon as its running sum exceeds it.
+
+Why pruning keeps the winner: every configuration is scored on the same rows,
+so ranking by MAE is ranking by the sum of absolute errors (SAE). A running
+SAE only grows as origins are added, so once it is above the SAE of a
+configuration that finished, its final SAE is above it too and it cannot be the
+(strict) minimum. The winner itself is never stopped: its running SAE never
+exceeds its own total, which is at most every complete total. A configuration
+with a failed origin is ranked after all complete ones (its MAE covers fewer
+days), so it neither sets the bound nor wins.
+
+>>> configs = sarima_grid(p=(0, 1), q=(0,), P=(0,), Q=(1,), d=0, D=1, s=7)
+>>> [c["order"] for c in configs]
+[(0, 0, 0), (1, 0, 0)]
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from seqcast.backtest import (
+    WorkUnit,
+    _n_jobs,
+    blas_threads,
+    model_label,
+    mp_context,
+    origin_cutoffs,
+    plan_units,
+    process_pool,
+)
+from seqcast.errors import ModelError
+
+_BOUND = None  # a multiprocessing.Value shared by the workers (set by _init_bound)
+
+
+def sarima_grid(
+    p: Sequence[int] = (0, 1, 2),
+    q: Sequence[int] = (0, 1, 2),
+    P: Sequence[int] = (0, 1, 2),
+    Q: Sequence[int] = (0, 1, 2),
+    d: int = 0,
+    D: int = 1,
+    s: int = 7,
+    trend: str | None = None,
+) -> list[dict[str, Any]]:
+    """SARIMA parameter sets, fewest parameters first (they are fast and set
+    a good pruning bound early)."""
+    configs = [
+        {"order": (pi, d, qi), "seasonal_order": (Pi, D, Qi, s), "trend": trend}
+        for pi, qi, Pi, Qi in itertools.product(p, q, P, Q)
+    ]
+    return sorted(configs, key=lambda c: (sum(c["order"]) + sum(c["seasonal_order"][:3]),
+                                          c["order"], c["seasonal_order"]))
+
+
+def parse_grid(text: str) -> dict[str, Any]:
+    """``"p=0..2,q=0..2,P=0..2,Q=0..2,d=0,D=1,s=7"`` → keyword arguments of :func:`sarima_grid`.
+
+    >>> parse_grid("p=0..2,q=0,P=0,Q=1,d=0,D=1,s=7")["p"]
+    (0, 1, 2)
+    """
+    out: dict[str, Any] = {}
+    for item in filter(None, (t.strip() for t in text.split(","))):
+        key, _, val = item.partition("=")
+        if key not in ("p", "q", "P", "Q", "d", "D", "s") or not val:
+            raise ModelError(f"bad grid item {item!r}; use e.g. p=0..2,q=0..2,P=0..2,Q=0..2,d=0,D=1,s=7")
+        if ".." in val:
+            lo, hi = (int(v) for v in val.split(".."))
+            vals: Any = tuple(range(lo, hi + 1))
+        elif "|" in val:
+            vals = tuple(int(v) for v in val.split("|"))
+        else:
+            vals = (int(val),)
+        out[key] = vals if key in ("p", "q", "P", "Q") else vals[0]
+    return out
+
+
+def grid_search(
+    data: pd.DataFrame,
+    configs: Sequence[dict[str, Any]],
+    *,
+    h: int = 1,
+    start: Any,
+    end: Any,
+    step: int = 1,
+    refit_every: int = 1,
+    train_start: Any = None,
+    window: str = "expanding",
+    window_length: int | None = None,
+    prune: bool = True,
+    n_jobs: int | None = None,
+) -> pd.DataFrame:
+    """Backtest every SARIMA configuration on one series; rank by MAE.
+
+    Returns one row per configuration, best first: ``model, order,
+    seasonal_order, mae, n, n_failed_origins, complete, pruned, seconds, error``.
+    ``pruned`` rows stopped early (their ``mae`` is over the rows scored so far,
+    a lower bound of nothing; they are ranked after complete ones).
+    """
+    from seqcast.models.sarima import SARIMA
+
+    if data["series_id"].nunique() != 1:
+        raise ModelError("grid_search takes one series; filter data to it first")
+    models = [SARIMA(**c) for c in configs]
+    cutoffs = origin_cutoffs(start, end, h=h, step=step)
+    units = plan_units(models, data, h=h, cutoffs=cutoffs, refit_every=refit_every,
+                       window=window, window_length=window_length, train_start=train_start,
+                       labels=[model_label(m) for m in models])
+    n_jobs = min(_n_jobs(n_jobs), max(1, len(units)))
+    rows = _run(units, prune, n_jobs)
+    out = pd.DataFrame(rows)
+    out["order"] = [tuple(c["order"]) for c in configs]
+    out["seasonal_order"] = [tuple(c["seasonal_order"]) for c in configs]
+    out["rank_key"] = np.where(out["complete"], 0, np.where(out["pruned"], 1, 2))
+    out = out.sort_values(["rank_key", "mae"], kind="stable").drop(columns="rank_key")
+    cols = ["model", "order", "seasonal_order", "mae", "n", "n_failed_origins", "complete",
+            "pruned", "seconds", "error"]
+    return out[cols].reset_index(drop=True)
+
+
+def _run(units: list[WorkUnit], prune: bool, n_jobs: int) -> list[dict[str, Any]]:
+    import multiprocessing as mp
+
+    if n_jobs <= 1:
+        global _BOUND
+        _BOUND = mp.Value("d", math.inf, lock=True) if prune else None
+        with blas_threads(1):
+            return [score_unit(u) for u in units]
+    bound = mp_context().Value("d", math.inf, lock=True) if prune else None
+    with process_pool(n_jobs, initializer=_init_bound, initargs=(bound,)) as pool:
+        futures = [pool.submit(score_unit, u) for u in units]
+        results = []
+        for u, fut in zip(units, futures, strict=True):
+            try:
+                results.append(fut.result())
+            except Exception as exc:  # noqa: BLE001 - one dead worker fails one config
+                results.append(_row(u, np.nan, 0, 0, False, False, 0.0, f"worker failed: {exc}"))
+        return results
+
+
+def _init_bound(bound) -> None:
+    global _BOUND
+    _BOUND = bound
+
+
+def score_unit(unit: WorkUnit) -> dict[str, Any]:
+    """Run one configuration's origins, stopping when its SAE passes the shared bound."""
+    t0 = time.perf_counter()
+    if unit.error:
+        return _row(unit, np.nan, 0, 0, False, False, 0.0, unit.error)
+    model, n, sae, failed, pruned, first_error = unit.model, 0, 0.0, 0, False, None
+    state, end = None, -1
+    for j, c in enumerate(unit.cutoffs):
+        c = int(c)
+        hh = min(unit.h, len(unit.y) - 1 - c)
+        lo = unit.train_start
+        if unit.window == "sliding" and unit.window_length:
+            lo = max(lo, c + 1 - unit.window_length)
+        try:
+            if state is not None and not unit.refit[j]:
+                state = model._update_series(state, unit.y[end + 1 : c + 1], None)
+            else:
+                hist = unit.y[lo : c + 1]
+                if len(hist) < model.min_history:
+                    raise ModelError(f"{len(hist)} observations, needs {model.min_history}")
+                state = model._fit_series_warm(hist, None, state)
+            end = c
+            mean = model._predict_series(state, hh, None, ())["mean"]
+            err = np.abs(unit.y[c + 1 : c + 1 + hh] - mean)
+            if not np.isfinite(err).all():
+                raise ModelError("non-finite forecast or actual")
+        except Exception as exc:  # noqa: BLE001 - recorded, the config goes on
+            failed += 1
+            state = None
+            first_error = first_error or f"{type(exc).__name__}: {exc}"[:300]
+            continue
+        sae += float(err.sum())
+        n += hh
+        if _BOUND is not None and sae > _BOUND.value:
+            pruned = True
+            break
+    complete = not pruned and failed == 0
+    if complete and _BOUND is not None:
+        with _BOUND.get_lock():
+            _BOUND.value = min(_BOUND.value, sae)
+    mae = sae / n if n else np.nan
+    return _row(unit, mae, n, failed, complete, pruned, time.perf_counter() - t0, first_error)
+
+
+def _row(unit, mae, n, failed, complete, pruned, seconds, error) -> dict[str, Any]:
+    return {"model": unit.label, "mae": mae, "n": n, "n_failed_origins": failed,
+            "complete": complete, "pruned": pruned, "seconds": seconds, "error": error}
