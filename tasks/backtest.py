@@ -1,0 +1,154 @@
+"""Backtest tasks: read a clean Parquet path, write the backtest table and summary.
+
+Paths in, paths out (no DataFrames between tasks, see ../shared/STACK.md on
+cache hashing). Files under ``<data_dir>/backtests/<name>/``:
+``table.parquet`` (:func:`seqcast.backtest.rolling_origin`'s long table) and
+``summary.parquet`` (:func:`seqcast.metrics.evaluate` per series and model).
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from prefect.context import TaskRunContext
+from prefect.logging import get_run_logger
+
+from tasks.common import artifact_key
+
+SUMMARY_METRICS = ("mae", "rmse", "mape", "smape", "mase")
+
+
+def _logger():
+    return get_run_logger() if TaskRunContext.get() is not None else logging.getLogger(__name__)
+
+
+def build_models(specs: list[Any]) -> list:
+    """``["seasonal_naive", {"name": "sarima", "params": {"order": [1, 0, 0]}}]`` → models."""
+    from seqcast.models import get_model
+
+    models = []
+    for spec in specs:
+        if isinstance(spec, str):
+            models.append(get_model(spec))
+        else:
+            spec = dict(spec) if isinstance(spec, dict) else spec.model_dump()
+            models.append(get_model(spec["name"], **(spec.get("params") or {})))
+    return models
+
+
+def _read_clean(clean_path: str, series: list[str] | None):
+    import pandas as pd
+
+    data = pd.read_parquet(clean_path, columns=["series_id", "ds", "y"])
+    if series:
+        data = data[data["series_id"].isin(series)]
+    return data
+
+
+def _write(table, data, out: Path) -> dict[str, Any]:
+    from seqcast.backtest import failures
+    from seqcast.io import write_parquet_atomic
+    from seqcast.metrics import evaluate
+
+    summary = evaluate(table, metrics=SUMMARY_METRICS, history=data)
+    table_path = write_parquet_atomic(table, out / "table.parquet")
+    summary_path = write_parquet_atomic(summary, out / "summary.parquet")
+    n_failed = int(len(failures(table)))
+    if TaskRunContext.get() is not None:
+        from prefect.artifacts import create_table_artifact
+
+        shown = summary.astype({c: str for c in summary.columns if summary[c].dtype == object})
+        create_table_artifact(
+            key=artifact_key("backtest", out.name),
+            table=shown.round(4).to_dict(orient="list"),
+            description=f"Backtest summary ({n_failed} failed origin(s)); table: {table_path}",
+        )
+    return {"table_path": str(table_path), "summary_path": str(summary_path),
+            "rows": int(len(table)), "failed_origins": n_failed,
+            "summary": summary.to_dict(orient="records")}
+
+
+@task(name="backtest", cache_policy=NO_CACHE)
+def backtest_task(
+    clean_path: str,
+    out_dir: str,
+    models: list[Any],
+    h: int,
+    start: str,
+    end: str,
+    *,
+    step: int = 1,
+    refit_every: int = 1,
+    window: str = "expanding",
+    window_length: int | None = None,
+    train_start: str | None = None,
+    series: list[str] | None = None,
+    n_jobs: int | None = None,
+) -> dict[str, Any]:
+    """Full rolling-origin backtest; writes ``table.parquet`` + ``summary.parquet`` in ``out_dir``."""
+    from seqcast.backtest import rolling_origin
+
+    data = _read_clean(clean_path, series)
+    table = rolling_origin(build_models(models), data, h=h, start=start, end=end, step=step,
+                           refit_every=refit_every, window=window, window_length=window_length,
+                           train_start=train_start, n_jobs=n_jobs)
+    result = _write(table, data, Path(out_dir))
+    _logger().info("backtest: %s rows, %s failed origin(s) -> %s", result["rows"],
+                   result["failed_origins"], result["table_path"])
+    return result
+
+
+@task(name="incremental-backtest", cache_policy=NO_CACHE)
+def incremental_backtest_task(
+    clean_path: str,
+    out_dir: str,
+    models: list[Any],
+    h: int,
+    start: str,
+    *,
+    end: str | None = None,
+    step: int = 1,
+    refit_every: int = 1,
+    train_start: str | None = None,
+    series: list[str] | None = None,
+    n_jobs: int | None = None,
+) -> dict[str, Any]:
+    """Score only the origins ``out_dir/table.parquet`` has not scored yet, merge, rewrite.
+
+    For the nightly flow: each night adds the origins whose targets became
+    known (failed or partly observed origins are tried again).
+    """
+    import pandas as pd
+
+    from seqcast.backtest import (
+        empty_table,
+        incremental_origins,
+        merge_tables,
+        model_label,
+        rolling_origin,
+    )
+
+    out = Path(out_dir)
+    data = _read_clean(clean_path, series)
+    built = build_models(models)
+    labels = [m.alias for m in built]
+    if len(set(labels)) < len(labels):
+        labels = [model_label(m) for m in built]
+    existing = pd.read_parquet(out / "table.parquet") if (out / "table.parquet").exists() else None
+    todo = incremental_origins(existing, data, models=labels, h=h, start=start, end=end, step=step)
+    if not len(todo):
+        _logger().info("incremental backtest: nothing new to score")
+        table = existing if existing is not None else empty_table()
+    else:
+        new = rolling_origin(built, data, h=h, cutoffs=todo, refit_every=refit_every,
+                             train_start=train_start, n_jobs=n_jobs)
+        table = merge_tables(existing, new)
+    result = _write(table, data, out)
+    result["new_origins"] = [c.date().isoformat() for c in todo]
+    _logger().info("incremental backtest: %s new origin(s), %s failed in total",
+                   len(todo), result["failed_origins"])
+    return result

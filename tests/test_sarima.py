@@ -1,0 +1,109 @@
+"""SARIMA model: the model contract, cold fits equal statsmodels' plain ARIMA, warm starts."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from seqcast.errors import ModelError
+from seqcast.models import get_model
+from seqcast.models.sarima import SARIMA, parse_order
+
+
+@pytest.fixture(autouse=True)
+def _one_blas_thread():
+    """Tiny SARIMA matrices: BLAS threads only add contention on a busy machine."""
+    from seqcast.backtest import blas_threads
+
+    with blas_threads(1):
+        yield
+
+
+def _hist(n=120, seed=0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    ds = pd.date_range("2023-01-01", periods=n)
+    y = 500 + 200 * (ds.day_of_week < 5) + rng.normal(0, 20, n).cumsum() * 0.3
+    return pd.DataFrame({"series_id": "rail", "ds": ds, "y": y})
+
+
+def _plain(y, h=1):
+    from statsmodels.tsa.arima.model import ARIMA
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return np.asarray(ARIMA(y, order=(1, 0, 0), seasonal_order=(0, 1, 1, 7)).fit().forecast(h))
+
+
+def test_registered_and_contract():
+    hist = _hist()
+    before = hist.copy()
+    m = get_model("sarima", order=(1, 0, 0), seasonal_order=(0, 1, 1, 7))
+    assert isinstance(m, SARIMA)
+    assert m.fit(hist) is m
+    fc = m.predict(5, level=[80, 95])
+    assert list(fc.columns) == ["series_id", "ds", "model", "mean", "lo-80", "hi-80", "lo-95", "hi-95"]
+    assert len(fc) == 5 and (fc["model"] == "sarima").all()
+    assert fc["ds"].iloc[0] == hist["ds"].max() + pd.Timedelta(days=1)
+    assert (fc["lo-95"] <= fc["lo-80"]).all() and (fc["hi-80"] <= fc["hi-95"]).all()
+    pd.testing.assert_frame_equal(hist, before)
+    assert m.clone().get_params() == m.get_params()
+
+
+def test_cold_fit_equals_plain_statsmodels_arima():
+    hist = _hist()
+    got = SARIMA((1, 0, 0), (0, 1, 1, 7)).fit(hist).predict(3)["mean"].to_numpy()
+    np.testing.assert_allclose(got, _plain(hist["y"].to_numpy(), 3), rtol=1e-10)
+
+
+def test_warm_start_resets_variance_and_matches_cold_forecast():
+    y = _hist(150)["y"].to_numpy()
+    m = SARIMA((1, 0, 0), (0, 1, 1, 7))
+    prev = m._fit_series(y[:-1], None)
+    warm = m._fit_series_warm(y, None, prev)
+    cold = m._fit_series(y, None)
+    f_warm = m._predict_series(warm, 1, None, ())["mean"]
+    f_cold = m._predict_series(cold, 1, None, ())["mean"]
+    np.testing.assert_allclose(f_warm, f_cold, rtol=1e-3)
+
+
+def test_update_equals_filtering_the_longer_series_at_fixed_params():
+    from statsmodels.tsa.arima.model import ARIMA
+
+    y = _hist(130)["y"].to_numpy()
+    m = SARIMA((1, 0, 0), (0, 1, 1, 7))
+    state = m._fit_series(y[:120], None)
+    updated = m._update_series(state, y[120:125], None)
+    ref = ARIMA(y[:125], order=(1, 0, 0), seasonal_order=(0, 1, 1, 7)).filter(state.params)
+    np.testing.assert_allclose(m._predict_series(updated, 2, None, ())["mean"],
+                               ref.forecast(2), rtol=1e-10)
+
+
+def test_known_future_regressor():
+    hist = _hist()
+    days = pd.date_range(hist["ds"].min(), periods=len(hist) + 3)
+    exog = pd.DataFrame({"series_id": "rail", "ds": days,
+                         "weekday": (days.day_of_week < 5).astype(float)})
+    m = SARIMA((1, 0, 0), (0, 0, 0, 0), trend="c").fit(hist, exog=exog[exog.ds <= hist.ds.max()])
+    fc = m.predict(3, exog_future=exog)
+    assert fc["mean"].notna().all() and len(fc) == 3
+
+
+def test_too_short_and_nan_history_raise_model_error():
+    m = SARIMA((1, 0, 0), (0, 1, 1, 7))
+    with pytest.raises(ModelError, match="at least"):
+        m._fit_series(np.arange(5.0), None)
+    y = _hist()["y"].to_numpy().copy()
+    y[10] = np.nan
+    with pytest.raises(ModelError, match="NaN"):
+        m._fit_series(y, None)
+
+
+def test_parse_order():
+    assert parse_order("1,0,0", 3) == (1, 0, 0)
+    with pytest.raises(ModelError):
+        parse_order("1,0", 3)
+    with pytest.raises(ModelError):
+        parse_order("a,b,c", 3)
