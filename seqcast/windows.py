@@ -27,7 +27,7 @@ is the day right *after* the last input (never the last input itself). On
 ========================  ===============  ===============================
 kind                      window 0 x       window 0 y
 ========================  ===============  ===============================
-``seq2vec`` (h=1)         [10, 11, 12]     [13]            (4 windows)
+``seq2vec`` (h=1)         [10, 11, 12]     [13]            (3 windows)
 ``seq2vec`` (h=2)         [10, 11, 12]     [13, 14]        (2 windows)
 ``seq2seq`` (h=2)         [10, 11, 12]     [[11, 12], [12, 13], [13, 14]]
 ``encoder_decoder`` (h=2) ([10, 11, 12],   [[13], [14]]
@@ -51,6 +51,11 @@ target day's type, as in the chapter's ``next_day_type`` columns.
 ((2, 3, 1), (2, 2))
 >>> w.x[0, :, 0].tolist(), w.y[0].tolist()
 ([10.0, 11.0, 12.0], [13.0, 14.0])
+>>> s2s = build_windows(frame, WindowSpec(**{**spec.to_dict(), "kind": "seq2seq"}))["train"]
+>>> s2s.y[0].tolist()
+[[11.0, 12.0], [12.0, 13.0], [13.0, 14.0]]
+>>> str(w.cutoffs[0]), w.target_dates[0].astype(str).tolist()
+('2024-01-03', ['2024-01-04', '2024-01-05'])
 """
 
 from __future__ import annotations
