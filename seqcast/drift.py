@@ -102,8 +102,8 @@ class DriftConfig:
     reference_lag_days: int = 364
     reference_margin_days: int = 28
     reference_days: int = 364
-    ks_alpha: float = 1e-4
-    wasserstein_threshold: float = 1.0
+    ks_alpha: float = 1e-5
+    wasserstein_threshold: float = 1.15
     spread_threshold: float = 2.25
     min_recent: int = 14
     min_reference: int = 28
@@ -114,7 +114,7 @@ class DriftConfig:
     cusum_clip: float = 4.0
     scale_days: int = 364
     error_window: int = 14
-    error_ratio_threshold: float = 1.75
+    error_ratio_threshold: float = 2.0
     error_consecutive_days: int = 3
     clear_after_days: int = 7
     critical_factor: float = 1.5
@@ -128,6 +128,12 @@ class DriftConfig:
                 raise SeqcastError(f"drift: {name} must be a positive integer")
         if not 0 < self.ks_alpha < 1:
             raise SeqcastError("drift: ks_alpha must lie in (0, 1)")
+
+    @classmethod
+    def conservative(cls, **changes: object) -> DriftConfig:
+        """Stricter thresholds for noisy real series (fewer alerts, later detection; docs/drift.md)."""
+        base = dict(ks_alpha=1e-7, wasserstein_threshold=2.0, spread_threshold=3.0, cusum_h=20.0)
+        return cls(**{**base, **changes})
 
     def replace(self, **changes: object) -> DriftConfig:
         return dataclasses.replace(self, **changes)
