@@ -57,7 +57,11 @@ def alert_event(row: dict[str, Any], event: str = DETECTED) -> dict[str, Any]:
         k: (pd.Timestamp(v).date().isoformat() if k in ("detected_at", "run_date") else v)
         for k, v in row.items()
     }
-    payload = {k: (float(v) if isinstance(v, float) else str(v)) for k, v in payload.items()}
+    payload = {
+        k: (None if v is None or (isinstance(v, float) and v != v) else
+            float(v) if isinstance(v, float) else str(v))
+        for k, v in payload.items()
+    }
     return {
         "event": event,
         "resource": {
