@@ -1,0 +1,310 @@
+"""Rolling-origin backtests: splits, refit policies, failures, parallel runs, incremental
+runs, the CLI, tasks and flow, and the chapter's figures on the CTA data."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from seqcast.backtest import (
+    failures,
+    incremental_origins,
+    merge_tables,
+    origin_cutoffs,
+    rolling_origin,
+)
+from seqcast.metrics import evaluate
+from seqcast.models.base import LocalForecaster
+from seqcast.models.naive import Naive, SeasonalNaive
+from seqcast.models.sarima import SARIMA
+
+COLUMNS = ["series_id", "cutoff", "ds", "h", "model", "y", "mean", "error"]
+
+
+@pytest.fixture(autouse=True)
+def _one_blas_thread():
+    from seqcast.backtest import blas_threads
+
+    with blas_threads(1):
+        yield
+
+
+class Spy(LocalForecaster):
+    """Forecasts the last value it saw (or the first, for window checks)."""
+
+    alias = "spy"
+
+    def __init__(self, first: bool = False) -> None:
+        self.first = first
+
+    def _fit_series(self, y, exog):
+        return float(y[0] if self.first else y[-1])
+
+    def _predict_series(self, state, h, exog_future, level):
+        return {"mean": np.full(h, state)}
+
+
+class Broken(LocalForecaster):
+    alias = "broken"
+
+    def __init__(self) -> None:
+        pass
+
+    def _fit_series(self, y, exog):
+        if len(y) % 2:
+            raise np.linalg.LinAlgError("Schur decomposition solver error")
+        return float(y[-1])
+
+    def _predict_series(self, state, h, exog_future, level):
+        return {"mean": np.full(h, state)}
+
+
+def _index_series(n=60, sid="s") -> pd.DataFrame:
+    ds = pd.date_range("2024-01-01", periods=n)
+    return pd.DataFrame({"series_id": sid, "ds": ds, "y": np.arange(n, dtype=float)})
+
+
+# -- splits ---------------------------------------------------------------------------------
+def test_table_schema_and_seasonal_naive_values(seasonal_frame):
+    t = rolling_origin(SeasonalNaive(7), seasonal_frame, h=3, start="2023-06-01",
+                       end="2023-06-10", n_jobs=1)
+    assert list(t.columns) == COLUMNS
+    assert len(t) == 2 * 10 * 3 and t["error"].isna().all()
+    assert str(t["cutoff"].dtype) == "datetime64[ns]" and t["h"].dtype == "int64"
+    assert (t["ds"] - t["cutoff"]).dt.days.tolist() == t["h"].tolist()
+    y = seasonal_frame.set_index(["series_id", "ds"])["y"]
+    expect = [y[(s, d - pd.Timedelta(days=7 * int(np.ceil(k / 7))))]
+              for s, d, k in zip(t.series_id, t.ds, t.h, strict=True)]
+    np.testing.assert_allclose(t["mean"], expect)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(h=st.integers(1, 5), step=st.integers(1, 4), refit=st.integers(1, 4),
+       start=st.integers(5, 40), span=st.integers(0, 15),
+       sliding=st.booleans(), length=st.integers(2, 10))
+def test_no_value_after_the_cutoff_reaches_the_model(h, step, refit, start, span, sliding, length):
+    data = _index_series(60)
+    first = pd.Timestamp("2024-01-01") + pd.Timedelta(days=start)
+    kw = dict(window="sliding", window_length=length) if sliding else {}
+    t = rolling_origin([Spy(), Spy(first=True)], data, h=h, start=first,
+                       end=first + pd.Timedelta(days=span), step=step, refit_every=refit,
+                       n_jobs=1, **kw)
+    assert t["error"].isna().all()
+    pos = (t["cutoff"] - pd.Timestamp("2024-01-01")).dt.days.to_numpy()
+    last = t[t.model.str.contains("first=False")]
+    np.testing.assert_array_equal(last["mean"], pos[t.model.str.contains("first=False")])
+    firsts = t[t.model.str.contains("first=True")]["mean"].to_numpy()
+    cut = pos[t.model.str.contains("first=True")]
+    lo = np.maximum(0, cut + 1 - length) if sliding else np.zeros_like(cut)
+    np.testing.assert_array_equal(firsts, lo)
+    assert (t["ds"] <= data["ds"].max()).all()
+    assert t.groupby(["model", "cutoff"]).size().max() <= h
+
+
+def test_origin_cutoffs():
+    assert origin_cutoffs("2019-03-01", "2019-05-31").size == 92
+    assert origin_cutoffs("2019-03-02", "2019-03-01").size == 0
+
+
+# -- refit policies ------------------------------------------------------------------------------
+def test_refit_every_updates_the_state_between_refits():
+    from statsmodels.tsa.arima.model import ARIMA
+
+    rng = np.random.default_rng(1)
+    ds = pd.date_range("2024-01-01", periods=100)
+    y = 100 + 30 * (ds.day_of_week < 5) + rng.normal(0, 3, 100)
+    data = pd.DataFrame({"series_id": "a", "ds": ds, "y": y})
+    t = rolling_origin(SARIMA((1, 0, 0), (0, 1, 1, 7)), data, h=1, start=ds[90], end=ds[95],
+                       refit_every=3, n_jobs=1)
+    assert t["error"].isna().all() and len(t) == 6
+    # origin 2 (cutoff ds[91]) keeps the parameters estimated at cutoff ds[89]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        params = ARIMA(y[:90], order=(1, 0, 0), seasonal_order=(0, 1, 1, 7)).fit().params
+        ref = ARIMA(y[:92], order=(1, 0, 0), seasonal_order=(0, 1, 1, 7)).filter(params)
+    assert t["mean"].iloc[2] == pytest.approx(float(ref.forecast(1)[0]), rel=1e-9)
+
+
+# -- bad input -------------------------------------------------------------------------------------
+def test_failures_are_recorded_and_the_run_goes_on():
+    good = _index_series(40, "good")
+    short = _index_series(40, "short").iloc[-12:]  # from 01-29: 3 days at the first cutoff
+    nan = _index_series(40, "nan")
+    nan.loc[nan.index[30], "y"] = np.nan
+    gappy = _index_series(40, "gappy").drop(index=[10])
+    data = pd.concat([good, short, nan, gappy], ignore_index=True)
+    t = rolling_origin([SeasonalNaive(7), Broken()], data, h=2, start="2024-02-01",
+                       end="2024-02-05", n_jobs=1)
+    bad = failures(t)
+    by_series = bad.groupby("series_id")["error"].apply(list)
+    assert any("3 observations up to the cutoff, needs 7" in e for e in by_series["short"])
+    assert any("NaN" in e for e in by_series["nan"])
+    assert by_series["gappy"] and all("missing day" in e for e in by_series["gappy"])
+    assert any("LinAlgError" in e for e in by_series["good"])
+    ok = t[(t.series_id == "good") & (t.model == "seasonal_naive")]
+    assert ok["error"].isna().all() and ok["mean"].notna().all()
+    summary = evaluate(t)
+    assert (summary["n_failed"] > 0).any()
+    assert not summary.loc[summary["n"] > 0, "mae"].isna().any()
+    # every NaN forecast carries its reason
+    assert t.loc[t["mean"].isna(), "error"].notna().all()
+
+
+def test_empty_date_range_is_a_recorded_failure():
+    t = rolling_origin(Naive(), _index_series(30), h=1, start="2030-01-01", end="2030-01-05",
+                       n_jobs=1)
+    assert len(t) == 1 and "no origin" in t["error"].iloc[0]
+    t = rolling_origin(Naive(), _index_series(30), h=1, start="2024-01-10", end="2024-01-05",
+                       n_jobs=1)
+    assert "no forecast origins" in t["error"].iloc[0]
+    assert evaluate(t)["n_failed"].sum() == 1
+
+
+# -- parallel and incremental ------------------------------------------------------------------------
+def test_process_pool_gives_the_same_table(seasonal_frame):
+    kw = dict(h=7, start="2023-09-01", end="2023-10-15", step=2)
+    one = rolling_origin([SeasonalNaive(7), Naive()], seasonal_frame, n_jobs=1, **kw)
+    two = rolling_origin([SeasonalNaive(7), Naive()], seasonal_frame, n_jobs=2, **kw)
+    pd.testing.assert_frame_equal(one, two)
+
+
+def test_incremental_run_equals_a_full_run(seasonal_frame):
+    full = rolling_origin(SeasonalNaive(7), seasonal_frame, h=3, start="2023-06-01",
+                          end="2023-06-20", n_jobs=1)
+    part_data = seasonal_frame[seasonal_frame.ds <= "2023-06-12"]
+    part = rolling_origin(SeasonalNaive(7), part_data, h=3, start="2023-06-01",
+                          end="2023-06-20", n_jobs=1)
+    data = seasonal_frame[seasonal_frame.ds <= "2023-06-22"]
+    todo = incremental_origins(part, data, models=["seasonal_naive"], h=3,
+                               start="2023-06-01", end="2023-06-20")
+    # origins whose 3 steps were not all observed on 06-12 are scored again
+    assert todo.min() == pd.Timestamp("2023-06-10") and todo.max() == pd.Timestamp("2023-06-19")
+    new = rolling_origin(SeasonalNaive(7), data, h=3, cutoffs=todo, n_jobs=1)
+    merged = merge_tables(part, new)
+    pd.testing.assert_frame_equal(merged, full)
+    assert incremental_origins(merged, data, models=["seasonal_naive"], h=3,
+                               start="2023-06-01", end="2023-06-20").empty
+
+
+def test_library_does_not_import_prefect_or_statsmodels():
+    code = ("import sys, seqcast.backtest, seqcast.metrics, seqcast.grid, seqcast.models.sarima, "
+            "seqcast.commands.backtest; "
+            "assert 'prefect' not in sys.modules; assert 'statsmodels' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# -- grid -------------------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_grid_pruning_keeps_the_winner():
+    from seqcast.grid import grid_search, sarima_grid
+
+    rng = np.random.default_rng(3)
+    ds = pd.date_range("2024-01-01", periods=90)
+    e = rng.normal(0, 5, 90)
+    y = 200 + 60 * (ds.day_of_week < 5) + np.convolve(e, [1, 0.6], "same")
+    data = pd.DataFrame({"series_id": "a", "ds": ds, "y": y})
+    configs = sarima_grid(p=(0, 1), q=(0, 1), P=(0,), Q=(0, 1))
+    kw = dict(h=1, start=ds[75], end=ds[89], n_jobs=2)
+    full = grid_search(data, configs, prune=False, **kw)
+    pruned = grid_search(data, configs, prune=True, **kw)
+    assert full["complete"].all() and not full["pruned"].any()
+    assert pruned.iloc[0]["model"] == full.iloc[0]["model"]
+    assert pruned.iloc[0]["mae"] == pytest.approx(full.iloc[0]["mae"])
+    # a pruned config's running MAE already exceeded the winner's on fewer rows
+    for _, row in pruned[pruned["pruned"]].iterrows():
+        assert row["mae"] * row["n"] > pruned.iloc[0]["mae"] * pruned.iloc[0]["n"]
+
+
+# -- tasks and flow ---------------------------------------------------------------------------------
+def test_tasks_write_table_and_summary(seasonal_frame, tmp_path):
+    from tasks.backtest import backtest_task, incremental_backtest_task
+
+    clean = tmp_path / "clean.parquet"
+    seasonal_frame.to_parquet(clean)
+    out = backtest_task.fn(str(clean), str(tmp_path / "bt"), ["seasonal_naive"], 2,
+                           "2023-12-01", "2023-12-10", n_jobs=1)
+    summary = pd.read_parquet(out["summary_path"])
+    assert set(summary["series_id"]) == {"bus", "rail"} and out["failed_origins"] == 0
+    assert len(pd.read_parquet(out["table_path"])) == 2 * 10 * 2
+
+    inc = tmp_path / "inc"
+    first = incremental_backtest_task.fn(str(clean), str(inc), ["seasonal_naive"], 1,
+                                         "2023-12-25", n_jobs=1)
+    assert len(first["new_origins"]) == 7  # cutoffs 12-24 .. 12-30 (12-31 is the last day)
+    again = incremental_backtest_task.fn(str(clean), str(inc), ["seasonal_naive"], 1,
+                                         "2023-12-25", n_jobs=1)
+    assert again["new_origins"] == [] and again["rows"] == first["rows"]
+
+
+@pytest.mark.slow
+def test_backtest_flow_writes_under_the_data_dir(prefect_harness, tmp_path):
+    import json
+
+    from flows.backtest import BacktestParams, backtest
+
+    params = BacktestParams.model_validate_json(json.dumps({
+        "data_dir": str(tmp_path), "start": "2024-03-01", "end": "2024-03-14", "h": 2,
+        "models": [{"name": "seasonal_naive", "params": {"season_length": 7}}, {"name": "naive"}],
+        "n_jobs": 1}))
+    result = backtest(params)
+    assert result["table_path"].startswith(str(tmp_path / "backtests" / "backtest"))
+    summary = pd.read_parquet(result["summary_path"])
+    assert set(summary["model"]) == {"seasonal_naive", "naive"}
+    assert summary["n"].gt(0).all()
+
+
+# -- the chapter's figures on the CTA data -------------------------------------------------------------
+@pytest.mark.cta
+def test_cta_seasonal_naive_figures(cta_clean):
+    t = rolling_origin(SeasonalNaive(7), cta_clean, h=1, start="2019-03-01", end="2019-05-31")
+    s = evaluate(t).set_index("series_id")
+    assert s.loc["rail", "mae"] == pytest.approx(42_143, abs=1)
+    assert s.loc["rail", "mape"] == pytest.approx(8.99, abs=0.005)
+    assert s.loc["bus", "mae"] == pytest.approx(43_916, abs=1)
+    assert s.loc["bus", "mape"] == pytest.approx(8.29, abs=0.005)
+
+
+@pytest.mark.cta
+@pytest.mark.slow
+def test_cta_sarima_daily_refit_reproduces_the_chapter(cta_clean):
+    rail = cta_clean[cta_clean.series_id == "rail"]
+    kw = dict(h=1, start="2019-03-01", end="2019-05-31", train_start="2019-01-01")
+    fast = rolling_origin(SARIMA((1, 0, 0), (0, 1, 1, 7)), rail, **kw)
+    mae = evaluate(fast).set_index("series_id").loc["rail", "mae"]
+    assert len(fast) == 92 and fast["error"].isna().all()
+    assert mae == pytest.approx(32_041, rel=1e-3)
+    # cold fits (statsmodels' defaults, no warm start) on the first origins equal the plain loop
+    cold = rolling_origin(SARIMA((1, 0, 0), (0, 1, 1, 7), warm_start=False), rail, h=1,
+                          start="2019-03-01", end="2019-03-05", train_start="2019-01-01",
+                          n_jobs=1)
+    y = rail.set_index("ds")["y"]
+    from statsmodels.tsa.arima.model import ARIMA
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        plain = [ARIMA(y["2019-01-01":c].to_numpy(), order=(1, 0, 0),
+                       seasonal_order=(0, 1, 1, 7)).fit().forecast(1)[0] for c in cold["cutoff"]]
+    np.testing.assert_allclose(cold["mean"], plain, rtol=1e-10)
+
+
+@pytest.mark.cta
+def test_cli_prints_the_metrics_table(cta_csv, capsys):
+    from seqcast.cli import main
+
+    assert main(["backtest", "--source", str(cta_csv), "--model", "seasonal_naive",
+                 "--start", "2019-03-01", "--end", "2019-05-31", "--jobs", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "42,143" in out and "43,916" in out and "mase" in out
+    assert main(["backtest", "--source", str(cta_csv), "--series", "rail", "--model", "sarima",
+                 "--order", "1,0,0", "--seasonal-order", "0,1,1,7", "--train-start",
+                 "2019-01-01", "--start", "2019-03-01", "--end", "2019-03-07", "--h", "2",
+                 "--refit-every", "3", "--jobs", "1", "--by-h"]) == 0
+    out = capsys.readouterr().out
+    assert "sarima" in out and " 2 " in out
