@@ -5,16 +5,37 @@ Run it once with ``seqcast run`` (or ``make run``); deployments schedule it.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
-from typing import Literal
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Literal
 
 from prefect import flow, runtime
 from prefect.artifacts import create_markdown_artifact
 from prefect.states import Cancelled
 from pydantic import BaseModel, Field
 
+from seqcast.layout import DataDir
+from tasks.backtest import incremental_backtest_task
 from tasks.data import clean_task, ingest_task, resolve_source, validate_task
-from tasks.forecast import forecast_task, plot_task, publish_task
+from tasks.forecast import backtest_plot_task, champion_task, forecast_task, plot_task, publish_task
+
+
+class ModelSpec(BaseModel):
+    """A candidate model: a registered name and its hyperparameters."""
+
+    name: str = Field(description="A registered model name, e.g. seasonal_naive, sarima")
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+# What a bare name on the CLI means: sensible defaults for daily data with a weekly cycle.
+DEFAULT_SPECS: dict[str, ModelSpec] = {
+    "seasonal_naive": ModelSpec(name="seasonal_naive", params={"season_length": 7}),
+    "naive": ModelSpec(name="naive"),
+    "sarima": ModelSpec(name="sarima", params={"order": [1, 0, 0], "seasonal_order": [0, 1, 1, 7]}),
+}
+
+
+def spec_for(name: str) -> ModelSpec:
+    return DEFAULT_SPECS.get(name, ModelSpec(name=name))
 
 
 class NightlyParams(BaseModel):
@@ -27,7 +48,14 @@ class NightlyParams(BaseModel):
     data_dir: str = Field("data", description="Where snapshots, clean data and published tables live")
     horizon: int = Field(14, ge=1, le=366, description="Days to forecast")
     as_of: date | None = Field(None, description="Treat this date as today (replays, backfills)")
-    models: list[str] = Field(default_factory=lambda: ["seasonal_naive"])
+    models: list[ModelSpec] = Field(
+        default_factory=lambda: [DEFAULT_SPECS[n] for n in ("seasonal_naive", "naive", "sarima")],
+        description="Candidate models; per series the best on the recent backtest is published",
+    )
+    backtest_days: int = Field(
+        28, ge=1, description="Recent origins scored (incrementally) to choose the champion"
+    )
+    refit_every: int = Field(7, ge=1, description="Backtest re-estimation interval (origins)")
     fill: Literal["seasonal", "linear", "none"] = "seasonal"
     max_gap_days: int = Field(7, ge=0, description="Longest gap cleaning may fill")
     max_lateness_hours: float = Field(
@@ -53,10 +81,22 @@ def nightly(params: NightlyParams = NightlyParams()) -> dict:
     snapshot = ingest_task(source, p.data_dir)
     validated = validate_task(snapshot["snapshot_dir"], p.data_dir, p.mapping, p.as_of)
     report = clean_task(validated, p.mapping, p.fill, p.max_gap_days)
-    staged = forecast_task(report["clean_path"], p.models, p.horizon)
+    specs = [m.model_dump() for m in p.models]
+    candidates = forecast_task(report["clean_path"], specs, p.horizon)
+    last_day = date.fromisoformat(report["last_day"])
+    backtest = incremental_backtest_task(
+        report["clean_path"],
+        str(DataDir(p.data_dir).backtests / "nightly"),
+        specs,
+        p.horizon,
+        (last_day - timedelta(days=p.backtest_days + p.horizon - 1)).isoformat(),
+        refit_every=p.refit_every,
+    )
+    chosen = champion_task(candidates["candidates_path"], backtest["table_path"], p.backtest_days)
     run_date = p.as_of or date.today()
     run_id = str(runtime.flow_run.id or "local")
-    published = publish_task(staged, p.data_dir, run_date, run_id, report["data_hash"])
+    published = publish_task(chosen["champions_path"], p.data_dir, run_date, run_id, report["data_hash"])
+    errors_plot = backtest_plot_task(backtest["table_path"], p.data_dir, run_date, last_day, p.backtest_days)
     plot = plot_task(report["clean_path"], published, p.data_dir)
     summary = {
         **report,
@@ -64,6 +104,11 @@ def nightly(params: NightlyParams = NightlyParams()) -> dict:
         "run_id": run_id,
         "published": published,
         "plot": plot,
+        "errors_plot": errors_plot,
+        "champions": chosen["choice"],
+        "scores": chosen["scores"],
+        "model_failures": candidates["failures"],
+        "backtest_failed_origins": backtest["failed_origins"],
         "data_docs": validated["data_docs"],
         "gx_failed": validated["gx_failed"],
     }
@@ -95,10 +140,33 @@ def _summary_markdown(s: dict) -> str:
 | Great Expectations | {gx} |
 | published | `{s['published']}` |
 
+## Champions (what was published, and why)
+
+{_champions_markdown(s)}
+
+## Forecast vs actuals
+
 ![forecast vs actuals]({_data_uri(s['plot'])})
 
-Plot file: `{s['plot']}`
+## Backtest error by horizon
+
+![backtest MAE by horizon]({_data_uri(s['errors_plot'])})
+
+Files: `{s['plot']}`, `{s['errors_plot']}`
 """
+
+
+def _champions_markdown(s: dict) -> str:
+    lines = ["| series | published | reason |", "|---|---|---|"]
+    lines += [f"| {c['series_id']} | **{c['model']}** | {c['reason']} |" for c in s["champions"]]
+    lines += ["", "Recent backtest MAE (last origins; failed = origins with an error):", "",
+              "| series | model | MAE | forecasts scored | failed |", "|---|---|---|---|---|"]
+    for r in sorted(s["scores"], key=lambda r: (r["series_id"], r["mae"] if r["mae"] == r["mae"] else 1e300)):
+        mae = f"{r['mae']:,.0f}" if r["mae"] == r["mae"] else "n/a"
+        lines.append(f"| {r['series_id']} | {r['model']} | {mae} | {r['n']} | {r['failed']} |")
+    for f in s["model_failures"]:
+        lines.append(f"\n**{f['model']} failed on {f['series_id']}**: {f['error']}")
+    return "\n".join(lines)
 
 
 def _data_uri(path: str) -> str:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from seqcast.clean import CleanPolicy, clean
@@ -164,17 +165,47 @@ def _write_quarantine(quarantine: pd.DataFrame, snapshot: Snapshot, as_of: date)
     return write_parquet_atomic(text, snapshot.directory / f"quarantine-asof-{as_of.isoformat()}.parquet")
 
 
-def forecast(clean: pd.DataFrame, models: list[str], h: int) -> pd.DataFrame:
-    """Fit each model on every series of ``clean`` and forecast ``h`` days.
+def forecast(clean: pd.DataFrame, models: list, h: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Fit each model on each series of ``clean`` and forecast ``h`` days.
 
-    Returns ``series_id, ds, cutoff, h, model, mean``.
+    ``models`` are names (``"seasonal_naive"``) or ``{"name": ..., "params": {...}}`` specs.
+    A model that fails on a series is recorded and the rest go on.
+
+    Returns
+    -------
+    forecasts : ``series_id, ds, cutoff, h, model, mean, model_version``
+    failures : ``series_id, model, error``
     """
-    history = clean[["series_id", "ds", "y"]]
-    frames = []
-    for name in models:
-        model = get_model(name).fit(history)
-        fc = model.predict(h)
-        fc["cutoff"] = fc["series_id"].map(model.cutoff_)
-        fc["h"] = (fc["ds"] - fc["cutoff"]).dt.days.astype("int64")
-        frames.append(fc[["series_id", "ds", "cutoff", "h", "model", "mean"]])
-    return pd.concat(frames, ignore_index=True)
+    from seqcast.backtest import model_label
+    from seqcast.champion import model_version
+
+    built = [_build(spec) for spec in models]
+    aliases = [m.alias for m in built]
+    frames, failures = [], []
+    for model in built:
+        label = model.alias if aliases.count(model.alias) == 1 else model_label(model)
+        version = model_version(model.alias, model.get_params())
+        for sid, part in clean.groupby("series_id", sort=True):
+            try:
+                fitted = model.clone().fit(part[["series_id", "ds", "y"]])
+                fc = fitted.predict(h)
+                if not np.isfinite(fc["mean"].to_numpy(float)).all():
+                    raise ValueError("forecast has non-finite values")
+            except Exception as exc:  # one model on one series must not sink the night
+                failures.append((sid, label, f"{type(exc).__name__}: {exc}"))
+                continue
+            fc["model"] = label
+            fc["cutoff"] = fitted.cutoff_[sid]
+            fc["h"] = (fc["ds"] - fc["cutoff"]).dt.days.astype("int64")
+            fc["model_version"] = version
+            frames.append(fc[["series_id", "ds", "cutoff", "h", "model", "mean", "model_version"]])
+    cols = ["series_id", "ds", "cutoff", "h", "model", "mean", "model_version"]
+    out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=cols)
+    return out, pd.DataFrame(failures, columns=["series_id", "model", "error"])
+
+
+def _build(spec):
+    if isinstance(spec, str):
+        return get_model(spec)
+    spec = dict(spec)
+    return get_model(spec["name"], **(spec.get("params") or {}))

@@ -23,7 +23,10 @@ import pandera.pandas as pa
 from seqcast.io import write_parquet_atomic
 from seqcast.layout import DataDir
 
-COLUMNS = ["series_id", "ds", "cutoff", "h", "model", "mean", "run_date", "run_id", "data_hash", "created_at"]
+COLUMNS = [
+    "series_id", "ds", "cutoff", "h", "model", "mean",
+    "run_date", "run_id", "data_hash", "model_version", "reason", "created_at",
+]
 
 
 class ForecastSchema(pa.DataFrameModel):
@@ -36,6 +39,8 @@ class ForecastSchema(pa.DataFrameModel):
     run_date: pd.Timestamp
     run_id: str
     data_hash: str
+    model_version: str
+    reason: str
     created_at: pd.Timestamp
 
     class Config:
@@ -60,6 +65,10 @@ def publish_forecasts(
     df["run_date"] = pd.Timestamp(run_date)
     df["run_id"] = str(run_id)
     df["data_hash"] = data_hash
+    if "reason" not in df:
+        df["reason"] = "configured model"
+    if "model_version" not in df:
+        df["model_version"] = df["model"]
     df["created_at"] = pd.Timestamp(datetime.now(UTC)).tz_localize(None).floor("s")
     extra = [c for c in df.columns if c not in COLUMNS]
     df = df[COLUMNS + extra].sort_values(["series_id", "model", "ds"], kind="stable")

@@ -18,13 +18,38 @@ from tasks.common import retry_unless_input_error
 
 
 @task(name="forecast", cache_policy=NO_CACHE)
-def forecast_task(clean_path: str, models: list[str], horizon: int) -> str:
-    """Forecast every series with each model; stage the result beside the clean data."""
+def forecast_task(clean_path: str, models: list, horizon: int) -> dict:
+    """Forecast every series with each candidate model; stage the result beside the clean data."""
     clean = pd.read_parquet(clean_path)
-    fc = pipeline.forecast(clean, models, horizon)
-    out = write_parquet_atomic(fc, Path(clean_path).parent / "forecasts.parquet")
-    get_run_logger().info("%d forecast rows from %s", len(fc), ", ".join(models))
-    return str(out)
+    fc, failures = pipeline.forecast(clean, models, horizon)
+    stage = Path(clean_path).parent
+    out = write_parquet_atomic(fc, stage / "candidates.parquet")
+    logger = get_run_logger()
+    logger.info("%d candidate forecast rows from %d model(s)", len(fc), len(models))
+    for row in failures.itertuples():
+        logger.warning("model %s failed on %s: %s", row.model, row.series_id, row.error)
+    return {"candidates_path": str(out), "failures": failures.to_dict(orient="records")}
+
+
+@task(name="choose-champions", cache_policy=NO_CACHE)
+def champion_task(candidates_path: str, backtest_table: str | None, window_days: int) -> dict:
+    """Per series, the model to publish and why (see :mod:`seqcast.champion`)."""
+    from seqcast.champion import choose, recent_scores
+
+    fc = pd.read_parquet(candidates_path)
+    table = pd.read_parquet(backtest_table) if backtest_table and Path(backtest_table).exists() else None
+    cutoff = fc["cutoff"].max()
+    scores = recent_scores(table, cutoff, window_days)
+    choice = choose(scores, fc[["series_id", "model"]].drop_duplicates())
+    chosen = fc.merge(choice[["series_id", "model", "reason"]], on=["series_id", "model"])
+    out = write_parquet_atomic(chosen, Path(candidates_path).with_name("champions.parquet"))
+    for row in choice.itertuples():
+        get_run_logger().info("%s: publishing %s (%s)", row.series_id, row.model, row.reason)
+    return {
+        "champions_path": str(out),
+        "choice": choice.to_dict(orient="records"),
+        "scores": scores.to_dict(orient="records"),
+    }
 
 
 @task(name="publish", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[2, 10],
@@ -36,6 +61,7 @@ def publish_task(
     path = publish_forecasts(fc, data_dir, run_date=run_date, run_id=run_id, data_hash=data_hash)
     table = fc.assign(ds=fc["ds"].dt.strftime("%Y-%m-%d"), cutoff=fc["cutoff"].dt.strftime("%Y-%m-%d"))
     table["mean"] = table["mean"].round(1)
+    table = table.drop(columns=["reason"], errors="ignore")
     create_table_artifact(
         key="published-forecasts",
         table=table.to_dict(orient="list"),
@@ -61,3 +87,18 @@ def plot_task(clean_path: str, published_path: str, data_dir: str) -> str:
         earlier = earlier[earlier["run_date"] == earlier["run_date"].max()]
     path = DataDir(data_dir).plots / f"forecast-vs-actuals-{run_date:%Y-%m-%d}.png"
     return str(plot_forecasts(clean, tonight, path, previous=earlier))
+
+
+@task(name="plot-backtest-errors", cache_policy=NO_CACHE)
+def backtest_plot_task(table_path: str, data_dir: str, run_date: date, last_day: date, window_days: int) -> str:
+    """Backtest MAE by horizon over the recent origins (scored rows known by ``last_day``)."""
+    from seqcast.layout import DataDir
+    from seqcast.metrics import mae
+    from seqcast.plots import plot_errors_by_horizon
+
+    table = pd.read_parquet(table_path)
+    cutoff = pd.Timestamp(last_day)
+    recent = table[(table["cutoff"] > cutoff - pd.Timedelta(days=window_days)) & (table["ds"] <= cutoff)]
+    errors = mae(recent, by=["series_id", "model", "h"])
+    path = DataDir(data_dir).plots / f"backtest-mae-by-horizon-{run_date:%Y-%m-%d}.png"
+    return str(plot_errors_by_horizon(errors, path))

@@ -73,10 +73,10 @@ CORPUS = [
 @pytest.fixture(scope="module")
 def baseline(tmp_path_factory, prefect_harness):
     """A published table from an earlier night, which no failed run may touch."""
-    from flows.nightly import NightlyParams, nightly
+    from flows.nightly import NightlyParams, nightly, spec_for
 
     data = tmp_path_factory.mktemp("baseline")
-    nightly(NightlyParams(data_dir=str(data), as_of=date(2024, 12, 31)))
+    nightly(NightlyParams(data_dir=str(data), as_of=date(2024, 12, 31), models=[spec_for("seasonal_naive")]))
     return data / "published" / "forecasts" / "run_date=2024-12-31.parquet"
 
 
@@ -87,7 +87,7 @@ def test_corpus_has_every_documented_case():
 
 @pytest.mark.parametrize("case, data, outcome, message, n_quarantined", CORPUS, ids=[c[0] for c in CORPUS])
 def test_malformed_input(tmp_path, baseline, case, data, outcome, message, n_quarantined):
-    from flows.nightly import NightlyParams, nightly
+    from flows.nightly import NightlyParams, nightly, spec_for
 
     source = tmp_path / f"{case}.csv"
     source.write_bytes(data)
@@ -96,7 +96,8 @@ def test_malformed_input(tmp_path, baseline, case, data, outcome, message, n_qua
     published.mkdir(parents=True)
     shutil.copy(baseline, published / baseline.name)
     before = {p.name: p.read_bytes() for p in published.iterdir()}
-    params = NightlyParams(source=str(source), data_dir=str(data_dir))
+    # the data stages are under test here: one cheap model keeps the corpus fast
+    params = NightlyParams(source=str(source), data_dir=str(data_dir), models=[spec_for("seasonal_naive")])
 
     if outcome == "error":
         with pytest.raises((InputError, CleaningError)) as info:

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from datetime import date
 
+from pathlib import Path
+
 import pandas as pd
 import pytest
 
@@ -36,10 +38,14 @@ def test_nightly_publishes_the_forecast_table(nightly_twice):
     assert table["h"].tolist()[:14] == list(range(1, 15))
     assert (table["data_hash"] == first["data_hash"]).all()
     assert table["run_id"].nunique() == 1 and table["run_id"].iloc[0] == first["run_id"] != "local"
-    # seasonal naive: h=1 repeats the value 7 days before the target day
-    clean = pd.read_parquet(first["clean_path"])
-    rail = clean[clean.series_id == "rail"].set_index("ds")["y"]
-    assert table.query("series_id == 'rail' and h == 1")["mean"].iloc[0] == rail[pd.Timestamp("2024-12-25")]
+    # one champion per series, with its reason and lineage; it is the candidate's forecast
+    assert table.groupby("series_id")["model"].nunique().eq(1).all()
+    assert table["reason"].str.len().gt(0).all() and table["model_version"].str.contains("seqcast").all()
+    candidates = pd.read_parquet(Path(first["clean_path"]).with_name("candidates.parquet"))
+    merged = table.merge(candidates, on=["series_id", "ds", "model"], suffixes=("", "_c"))
+    assert len(merged) == 28 and (merged["mean"] == merged["mean_c"]).all()
+    assert {c["model"] for c in first["champions"]} <= {"seasonal_naive", "naive", "sarima"}
+    assert Path(first["errors_plot"]).exists()
     assert (data / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html").exists()
     plot = data / "published" / "plots" / "forecast-vs-actuals-2024-12-31.png"
     assert first["plot"] == str(plot) and plot.read_bytes()[:4] == b"\x89PNG"
@@ -78,17 +84,17 @@ def test_cli_run_and_show(tmp_path):
     env = {**os.environ, "PREFECT_HOME": str(tmp_path / "prefect-home")}
     run = subprocess.run(
         [sys.executable, "-m", "seqcast.cli", "run", "--data-dir", str(tmp_path / "data"),
-         "--as-of", "2024-06-30", "--horizon", "7"],
+         "--as-of", "2024-06-30", "--horizon", "7", "--models", "seasonal_naive,naive"],
         capture_output=True, text=True, timeout=300, env=env,
     )
     assert run.returncode == 0, run.stderr[-3000:]
-    assert "forecast table:" in run.stdout and "seasonal_naive" in run.stdout
+    assert "forecast table:" in run.stdout and "published" in run.stdout
     assert "2024-07-01" in run.stdout
     show = subprocess.run(
         [sys.executable, "-m", "seqcast.cli", "forecasts", "show", "--data-dir", str(tmp_path / "data")],
         capture_output=True, text=True, timeout=60, env=env,
     )
-    assert show.returncode == 0 and show.stdout.count("seasonal_naive") == 14
+    assert show.returncode == 0 and len(show.stdout.strip().splitlines()) == 1 + 14
     bad = subprocess.run(
         [sys.executable, "-m", "seqcast.cli", "run", "--source", str(tmp_path / "nope.csv"),
          "--data-dir", str(tmp_path / "data")],

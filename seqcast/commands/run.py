@@ -13,7 +13,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--data-dir", default="data", help="data dir (default: ./data)")
     p.add_argument("--horizon", type=int, default=14, help="days to forecast (default: 14)")
     p.add_argument("--as-of", type=date.fromisoformat, help="treat YYYY-MM-DD as today (replays, backfills)")
-    p.add_argument("--models", default="seasonal_naive", help="comma-separated model names")
+    p.add_argument(
+        "--models",
+        default="seasonal_naive,naive,sarima",
+        help="comma-separated candidate models; per series the best on the recent backtest "
+        "that beats seasonal naive is published (default: seasonal_naive,naive,sarima)",
+    )
     p.set_defaults(handler=handle)
 
 
@@ -22,7 +27,7 @@ def handle(args: argparse.Namespace) -> int:
 
     # Nothing leaves this machine: the temporary server's telemetry would only fail.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    from flows.nightly import NightlyParams, nightly
+    from flows.nightly import NightlyParams, nightly, spec_for
     from seqcast.published import read_forecasts
 
     params = NightlyParams(
@@ -31,7 +36,7 @@ def handle(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         horizon=args.horizon,
         as_of=args.as_of,
-        models=[m.strip() for m in args.models.split(",") if m.strip()],
+        models=[spec_for(m.strip()) for m in args.models.split(",") if m.strip()],
     )
     summary = nightly(params)
     table = read_forecasts(args.data_dir, run_date=summary["run_date"])
@@ -42,6 +47,11 @@ def handle(args: argparse.Namespace) -> int:
     print(f"clean data:     {summary['clean_path']}")
     print(f"data docs:      {summary['data_docs']}")
     print()
+    for c in summary["champions"]:
+        print(f"{c['series_id']}: published {c['model']} ({c['reason']})")
+    print()
     cols = ["series_id", "ds", "cutoff", "h", "model", "mean"]
     print(table[cols].head(10).to_string(index=False))
+    print(f"plots:          {summary['plot']}")
+    print(f"                {summary['errors_plot']}")
     return 0

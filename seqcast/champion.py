@@ -1,0 +1,101 @@
+"""Choosing what to publish: per series, the model with the best recent backtest MAE.
+
+Rules, in order:
+
+1. only rows the backtest could score *and* whose target day is known at the cutoff
+   being published (no look-ahead);
+2. a model with a failed origin in the recent window, or that failed to fit tonight,
+   is not eligible;
+3. a model must beat the baseline (seasonal naive) on MAE over the same rows; if none
+   does, the baseline is published;
+4. if the baseline itself cannot forecast tonight, the best eligible model is published
+   and the reason says so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+import pandas as pd
+
+from seqcast import __version__
+
+BASELINE = "seasonal_naive"
+
+
+def recent_scores(table: pd.DataFrame, cutoff: pd.Timestamp, window_days: int = 28) -> pd.DataFrame:
+    """MAE per ``series_id, model`` over origins in the last ``window_days`` before ``cutoff``.
+
+    Returns ``series_id, model, mae, n, failed`` (``failed``: origins with an error).
+    """
+    if table is None or table.empty:
+        return pd.DataFrame(columns=["series_id", "model", "mae", "n", "failed"])
+    recent = table[(table["cutoff"] > cutoff - pd.Timedelta(days=window_days)) & (table["cutoff"] <= cutoff)]
+    failed = recent[recent["error"].notna()] if "error" in recent else recent.iloc[:0]
+    ok = recent[
+        recent["error"].isna() & (recent["ds"] <= cutoff) & np.isfinite(recent["y"]) & np.isfinite(recent["mean"])
+    ]
+    scores = (
+        ok.assign(abs_err=(ok["y"] - ok["mean"]).abs())
+        .groupby(["series_id", "model"], as_index=False)
+        .agg(mae=("abs_err", "mean"), n=("abs_err", "size"))
+    )
+    fails = failed.groupby(["series_id", "model"]).size().rename("failed").reset_index()
+    out = scores.merge(fails, on=["series_id", "model"], how="outer")
+    out["failed"] = out["failed"].fillna(0).astype(int)
+    out["n"] = out["n"].fillna(0).astype(int)
+    return out
+
+
+def choose(
+    scores: pd.DataFrame,
+    available: pd.DataFrame,
+    *,
+    baseline: str = BASELINE,
+) -> pd.DataFrame:
+    """Pick one model per series.
+
+    Parameters
+    ----------
+    scores : from :func:`recent_scores`.
+    available : ``series_id, model`` pairs that produced a forecast tonight.
+
+    Returns ``series_id, model, reason, mae, baseline_mae``.
+    """
+    rows = []
+    for sid, can in available.groupby("series_id"):
+        models = set(can["model"])
+        s = scores[scores["series_id"] == sid].set_index("model")
+        base = float(s.loc[baseline, "mae"]) if baseline in s.index and s.loc[baseline, "n"] > 0 else np.nan
+        eligible = s[(s["n"] > 0) & (s["failed"] == 0) & s.index.isin(list(models))].sort_values("mae")
+        best = eligible.index[0] if len(eligible) else None
+        if best is not None and best != baseline and baseline in models and not np.isnan(base):
+            if eligible.loc[best, "mae"] < base:
+                reason = (f"best recent backtest MAE {eligible.loc[best, 'mae']:,.0f} over "
+                          f"{int(eligible.loc[best, 'n'])} forecasts (seasonal naive {base:,.0f})")
+                rows.append((sid, best, reason, float(eligible.loc[best, "mae"]), base))
+                continue
+        if baseline in models:
+            if best is None or np.isnan(base):
+                reason = "no recent backtest scores yet: baseline published"
+            elif best == baseline:
+                reason = f"seasonal naive has the best recent backtest MAE ({base:,.0f})"
+            else:
+                reason = f"no model beat seasonal naive (MAE {base:,.0f}) on the recent backtest"
+            rows.append((sid, baseline, reason, base, base))
+        elif best is not None:
+            reason = (f"baseline failed tonight; best recent backtest MAE "
+                      f"{eligible.loc[best, 'mae']:,.0f} among the rest")
+            rows.append((sid, best, reason, float(eligible.loc[best, "mae"]), base))
+        elif models:
+            pick = sorted(models)[0]
+            rows.append((sid, pick, "baseline failed tonight and no model has backtest scores", np.nan, base))
+    return pd.DataFrame(rows, columns=["series_id", "model", "reason", "mae", "baseline_mae"])
+
+
+def model_version(alias: str, params: dict) -> str:
+    """A stable id for a configured model: alias, a hash of its hyperparameters, seqcast version."""
+    digest = hashlib.sha1(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()[:8]
+    return f"{alias}-{digest}-seqcast{__version__}"
