@@ -241,13 +241,18 @@ def monitor(
 ) -> MonitorResult:
     """Run the drift checks for the night ``as_of`` (default: last day in ``clean``) and update the table.
 
+    A night later than the last day of data is evaluated as that last day (the nightly
+    run of a day whose data has not arrived re-checks the latest data, idempotently).
+
     Only data up to ``as_of`` is used. Every night since the last evaluated one is
     evaluated in order, so skipped nights are caught up and replays match one pass.
     """
     cfg = config or DriftConfig()
     if clean.empty:
         raise SeqcastError("monitor: the clean data is empty")
-    as_of = pd.Timestamp(as_of if as_of is not None else pd.to_datetime(clean["ds"]).max()).normalize()
+    last_day = pd.to_datetime(clean["ds"]).max().normalize()
+    # a night after the last day of data has nothing new to check: evaluate the last day
+    as_of = min(pd.Timestamp(as_of).normalize(), last_day) if as_of is not None else last_day
     nights = nights_to_evaluate(data_dir, as_of, since)
     lookback = pd.date_range(nights.min() - pd.Timedelta(days=cfg.clear_after_days), as_of, freq="D")
     history = drift_history(clean, forecasts, backtest, cfg, nights=lookback, as_of=as_of)

@@ -125,7 +125,8 @@ def monitor_task(
     log = get_run_logger()
     cfg = DriftConfig(**(config or {}))
     clean = pd.read_parquet(clean_path)
-    as_of_ts = pd.Timestamp(as_of if as_of is not None else clean["ds"].max()).normalize()
+    last_day = pd.Timestamp(clean["ds"].max()).normalize()
+    as_of_ts = min(pd.Timestamp(as_of).normalize(), last_day) if as_of is not None else last_day
     forecasts = read_forecasts(data_dir)
     forecasts = forecasts if len(forecasts) else None
     backtest = load_backtest(backtest_path, data_dir)

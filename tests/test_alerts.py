@@ -232,3 +232,12 @@ def test_retrain_automation_definition_is_valid():
     core = automations.build(specs[0], dep)
     assert core.trigger.expect == {"seqcast.drift.detected"}
     assert core.actions[0].type == "run-deployment" and core.actions[0].deployment_id == dep
+
+
+def test_night_after_the_data_is_evaluated_as_its_last_day(tmp_path, scenario):
+    clean, fc, bt = scenario
+    data = clean[clean["ds"] <= "2023-06-20"]
+    late = alerts.monitor(tmp_path, data, "2023-07-04", forecasts=fc[fc["cutoff"] < "2023-06-20"],
+                          backtest=bt, since="2023-06-12")
+    assert late.nights.max() == pd.Timestamp("2023-06-20")
+    assert alerts.evaluated_nights(tmp_path)[-1] == pd.Timestamp("2023-06-20")
