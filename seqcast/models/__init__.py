@@ -17,6 +17,21 @@ REGISTRY: dict[str, str] = {
     "naive": "seqcast.models.naive:Naive",
     "seasonal_naive": "seqcast.models.naive:SeasonalNaive",
     "sarima": "seqcast.models.sarima:SARIMA",
+    # Keras sequence models (issue 5); TensorFlow loads only when one is built.
+    "linear": "seqcast.models.recurrent:Linear",
+    "rnn": "seqcast.models.recurrent:Recurrent",
+    "deep_rnn": "seqcast.models.recurrent:DeepRNN",
+    "lstm": "seqcast.models.recurrent:LSTM",
+    "gru": "seqcast.models.recurrent:GRU",
+    "bilstm": "seqcast.models.recurrent:BiLSTM",
+    "ln_rnn": "seqcast.models.recurrent:LayerNormRNN",
+    "rnn_seq2seq": "seqcast.models.recurrent:RNNSeq2Seq",
+    "rnn_multivariate": "seqcast.models.recurrent:RNNMultivariate",
+    "rnn_multitask": "seqcast.models.recurrent:RNNMultitask",
+    "conv_gru": "seqcast.models.convolutional:ConvRecurrent",
+    "conv_lstm": "seqcast.models.convolutional:ConvLSTM",
+    "wavenet": "seqcast.models.convolutional:WaveNet",
+    "encoder_decoder": "seqcast.models.encoder_decoder:EncoderDecoder",
 }
 
 
