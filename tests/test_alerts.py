@@ -241,3 +241,49 @@ def test_night_after_the_data_is_evaluated_as_its_last_day(tmp_path, scenario):
                           backtest=bt, since="2023-06-12")
     assert late.nights.max() == pd.Timestamp("2023-06-20")
     assert alerts.evaluated_nights(tmp_path)[-1] == pd.Timestamp("2023-06-20")
+
+
+def test_drift_event_runs_the_retrain_deployment(prefect_harness):
+    """End to end on the test server: the automation from automations.yaml turns a
+    ``seqcast.drift.detected`` event into a flow run of the retrain deployment."""
+    import time
+
+    from prefect import flow
+    from prefect.automations import Automation
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterId
+    from prefect.events import emit_event
+
+    import tasks.monitor as tm
+
+    sys.path.insert(0, str(ROOT / "deployments"))
+    try:
+        import automations
+    finally:
+        sys.path.pop(0)
+
+    @flow(name="retrain-stand-in")
+    def retrain() -> None:  # pragma: no cover - never executed, only deployed
+        return None
+
+    dep_id = retrain.to_deployment(name="retrain-stand-in").apply()
+    spec = automations.load_specs(ROOT / "deployments" / "automations.yaml")[0]
+    created = Automation(**automations.build(spec, dep_id).model_dump()).create()
+    try:
+        time.sleep(1.0)  # let the triggers service load the new automation
+        row = {"series_id": "rail", "detected_at": pd.Timestamp("2024-01-02"), "kind": "level_shift",
+               "statistic": 12.0, "threshold": 10.0, "window": "2023-12-06/2024-01-02",
+               "severity": "warning", "run_id": "r", "status": "open", "run_date": pd.Timestamp("2024-01-02")}
+        emit_event(**tm.alert_event(row))
+        runs = []
+        with get_client(sync_client=True) as client:
+            for _ in range(60):
+                runs = client.read_flow_runs(
+                    deployment_filter=DeploymentFilter(id=DeploymentFilterId(any_=[dep_id]))
+                )
+                if runs:
+                    break
+                time.sleep(0.5)
+        assert len(runs) == 1, "the automation did not run the retrain deployment"
+    finally:
+        created.delete()
