@@ -17,6 +17,7 @@ from seqcast.layout import DataDir
 from tasks.backtest import incremental_backtest_task
 from tasks.data import clean_task, ingest_task, resolve_source, validate_task
 from tasks.forecast import backtest_plot_task, champion_task, forecast_task, plot_task, publish_task
+from tasks.monitor import monitor_task
 
 
 class ModelSpec(BaseModel):
@@ -56,6 +57,7 @@ class NightlyParams(BaseModel):
         28, ge=1, description="Recent origins scored (incrementally) to choose the champion"
     )
     refit_every: int = Field(7, ge=1, description="Backtest re-estimation interval (origins)")
+    monitor: bool = Field(True, description="Check data and forecast-error drift after publishing")
     fill: Literal["seasonal", "linear", "none"] = "seasonal"
     max_gap_days: int = Field(7, ge=0, description="Longest gap cleaning may fill")
     max_lateness_hours: float = Field(
@@ -67,7 +69,7 @@ class NightlyParams(BaseModel):
 
 
 @flow(name="nightly", log_prints=True)
-def nightly(params: NightlyParams = NightlyParams()) -> dict:
+def nightly(params: NightlyParams = NightlyParams()) -> dict:  # noqa: B008 (a form default)
     p = params
     late = _hours_late()
     if late is not None and late > p.max_lateness_hours:
@@ -96,6 +98,14 @@ def nightly(params: NightlyParams = NightlyParams()) -> dict:
     run_date = p.as_of or date.today()
     run_id = str(runtime.flow_run.id or "local")
     published = publish_task(chosen["champions_path"], p.data_dir, run_date, run_id, report["data_hash"])
+    drift = None
+    if p.monitor:
+        state = monitor_task(
+            report["clean_path"], p.data_dir, as_of=last_day, run_id=run_id,
+            backtest_path=backtest["table_path"], return_state=True,
+        )
+        # The table is published already: a monitoring failure is reported, not fatal.
+        drift = state.result() if state.is_completed() else {"error": str(state.message)}
     errors_plot = backtest_plot_task(backtest["table_path"], p.data_dir, run_date, last_day, p.backtest_days)
     plot = plot_task(report["clean_path"], published, p.data_dir)
     summary = {
@@ -109,6 +119,7 @@ def nightly(params: NightlyParams = NightlyParams()) -> dict:
         "scores": chosen["scores"],
         "model_failures": candidates["failures"],
         "backtest_failed_origins": backtest["failed_origins"],
+        "drift": drift,
         "data_docs": validated["data_docs"],
         "gx_failed": validated["gx_failed"],
     }
@@ -139,6 +150,7 @@ def _summary_markdown(s: dict) -> str:
 | days | {s['days']} ({s['first_day']} .. {s['last_day']}) |
 | Great Expectations | {gx} |
 | published | `{s['published']}` |
+| drift | {_drift_line(s['drift'])} |
 
 ## Champions (what was published, and why)
 
@@ -154,6 +166,14 @@ def _summary_markdown(s: dict) -> str:
 
 Files: `{s['plot']}`, `{s['errors_plot']}`
 """
+
+
+def _drift_line(drift: dict | None) -> str:
+    if drift is None:
+        return "not checked"
+    if "error" in drift:
+        return f"monitor failed: {drift['error']}"
+    return f"{drift.get('new_alerts', 0)} new alert(s), {drift.get('open_alerts', 0)} open (`seqcast alerts show`)"
 
 
 def _champions_markdown(s: dict) -> str:
