@@ -401,22 +401,42 @@ def run_units(units: list[WorkUnit], n_jobs: int | None = None, level: Sequence[
     busy = [i for i in order if units[i].cost > 0]
     results: dict[int, pd.DataFrame] = {}
     if n_jobs > 1 and len(busy) > 1:
-        with process_pool(min(n_jobs, len(busy))) as pool:
-            futures = {i: pool.submit(run_unit, units[i]) for i in busy}
-            for i, fut in futures.items():
-                try:
-                    results[i] = fut.result()
-                except Exception as exc:  # noqa: BLE001 - a dead worker fails its unit only
-                    results[i] = _unit_failure(units[i], exc)
+        results = _run_in_pool(units, busy, min(n_jobs, len(busy)))
     with blas_threads(1):
         for i in order:
-            if i not in results:
-                results[i] = run_unit(units[i])
+            if i not in results:  # sequential run, or a unit whose worker failed
+                try:
+                    results[i] = run_unit(units[i])
+                except Exception as exc:  # noqa: BLE001 - run_unit records model errors itself
+                    results[i] = _unit_failure(units[i], exc)
     frames = [results[i] for i in range(len(units)) if len(results[i])]
     if not frames:
         return empty_table(level)
     table = pd.concat(frames, ignore_index=True)
     return table.sort_values(["series_id", "model", "cutoff", "h"], kind="stable", ignore_index=True)
+
+
+def _run_in_pool(units: list[WorkUnit], busy: list[int], workers: int) -> dict[int, pd.DataFrame]:
+    """Units run in worker processes; those whose worker could not start or died
+    are left out, for the caller to run in this process."""
+    import logging
+    from concurrent.futures.process import BrokenProcessPool
+
+    results: dict[int, pd.DataFrame] = {}
+    try:
+        with process_pool(workers) as pool:
+            futures = {i: pool.submit(run_unit, units[i]) for i in busy}
+            for i, fut in futures.items():
+                try:
+                    results[i] = fut.result()
+                except BrokenProcessPool:
+                    continue
+    except (BrokenProcessPool, RuntimeError, OSError) as exc:
+        # e.g. forkserver/spawn from a script without a __main__ guard
+        logging.getLogger(__name__).warning(
+            "process pool failed (%s); running %d unit(s) in this process",
+            exc, len(busy) - len(results))
+    return results
 
 
 def _unit_failure(unit: WorkUnit, exc: BaseException) -> pd.DataFrame:
