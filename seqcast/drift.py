@@ -374,15 +374,35 @@ def _finish(frames: list[pd.DataFrame]) -> pd.DataFrame:
 # ---------------------------------------------------------------------------------------
 # Forecast-error drift
 # ---------------------------------------------------------------------------------------
-def backtest_mae(backtest: pd.DataFrame) -> pd.DataFrame:
-    """Backtest MAE per ``series_id, model, h`` from a long ``series_id, cutoff, ds, h, model, y, mean`` table."""
+def backtest_mae(backtest: pd.DataFrame, min_count: int = 7) -> pd.DataFrame:
+    """Backtest MAE per ``series_id, model, h`` as known on each day.
+
+    From a long ``series_id, cutoff, ds, h, model, y, mean`` table: the mean absolute
+    error of the rows with ``ds`` up to each day (an expanding mean, so a night never
+    uses a backtest error scored after it). Returns ``series_id, model, h, ds,
+    backtest_mae`` with one row per day that changed it, from the day ``min_count``
+    rows exist; without a ``ds`` column, one MAE per key (``ds`` = NaT).
+    """
     need = ["series_id", "h", "model", "y", "mean"]
     missing = [c for c in need if c not in backtest.columns]
     if missing:
         raise SeqcastError(f"drift: backtest table lacks column(s) {missing}")
-    err = (backtest["y"].astype(float) - backtest["mean"].astype(float)).abs()
-    out = err.groupby([backtest["series_id"], backtest["model"], backtest["h"].astype(int)]).mean()
-    return out.rename("backtest_mae").reset_index()
+    cols = ["series_id", "model", "h"] + (["ds"] if "ds" in backtest else [])
+    bt = backtest[cols].copy()
+    bt["h"] = bt["h"].astype(int)
+    bt["err"] = (backtest["y"].astype(float) - backtest["mean"].astype(float)).abs()
+    bt = bt[bt["err"].notna()]
+    key = ["series_id", "model", "h"]
+    if "ds" not in bt:
+        g = bt.groupby(key)["err"].agg(["sum", "count"]).reset_index()
+        g = g[g["count"] >= min_count]
+        return g.assign(ds=pd.NaT, backtest_mae=g["sum"] / g["count"])[[*key, "ds", "backtest_mae"]]
+    bt["ds"] = pd.to_datetime(bt["ds"]).dt.normalize()
+    daily = bt.groupby([*key, "ds"], sort=True)["err"].agg(["sum", "count"]).reset_index()
+    cum = daily.groupby(key, sort=False)[["sum", "count"]].cumsum()
+    daily["backtest_mae"] = cum["sum"] / cum["count"]
+    daily = daily[cum["count"] >= min_count]
+    return daily[[*key, "ds", "backtest_mae"]].reset_index(drop=True)
 
 
 def scored_forecasts(
@@ -390,20 +410,30 @@ def scored_forecasts(
 ) -> pd.DataFrame:
     """Published forecasts joined with actuals (on ``series_id, ds``) and the backtest MAE.
 
-    Returns ``series_id, ds, cutoff, h, model, mean, y, abs_error, backtest_mae, ratio``;
-    rows without an actual yet or without a backtest MAE for their model and horizon are dropped.
+    Each forecast is compared with the backtest MAE of its series, model and horizon
+    as known on its target day (:func:`backtest_mae`). Returns ``series_id, ds, cutoff,
+    h, model, mean, y, abs_error, backtest_mae, ratio``; rows without an actual yet or
+    without a backtest MAE for their model and horizon are dropped.
     """
     f = forecasts[["series_id", "ds", "cutoff", "h", "model", "mean"]].copy()
-    f["ds"] = pd.to_datetime(f["ds"]).dt.normalize()
+    f["ds"] = pd.to_datetime(f["ds"]).dt.normalize().astype("datetime64[ns]")
     f["cutoff"] = pd.to_datetime(f["cutoff"]).dt.normalize()
     f["h"] = f["h"].astype(int)
     f = f[f["cutoff"] < f["ds"]]
     a = actuals[["series_id", "ds", "y"]].copy()
-    a["ds"] = pd.to_datetime(a["ds"]).dt.normalize()
+    a["ds"] = pd.to_datetime(a["ds"]).dt.normalize().astype("datetime64[ns]")
     if "is_imputed" in actuals:
         a = a[~actuals["is_imputed"].fillna(False).astype(bool).to_numpy()]
     out = f.merge(a, on=["series_id", "ds"], how="inner")
-    out = out.merge(backtest_mae(backtest), on=["series_id", "model", "h"], how="inner")
+    base = backtest_mae(backtest)
+    key = ["series_id", "model", "h"]
+    if base["ds"].isna().all():
+        out = out.merge(base.drop(columns="ds"), on=key, how="inner")
+    else:
+        base["ds"] = base["ds"].astype("datetime64[ns]")
+        out = pd.merge_asof(out.sort_values("ds", kind="stable"), base.sort_values("ds", kind="stable"),
+                            on="ds", by=key, direction="backward")
+        out = out[out["backtest_mae"].notna()]
     out = out[out["backtest_mae"] > 0]
     out["abs_error"] = (out["y"].astype(float) - out["mean"].astype(float)).abs()
     out["ratio"] = out["abs_error"] / out["backtest_mae"]

@@ -29,11 +29,11 @@ CHANGE_AT = pd.Timestamp("2023-06-14")
 DOCUMENTED_DELAY = {"level": 7, "variance": 35, "seasonality": 28}
 
 
-def _backtest(clean: pd.DataFrame) -> pd.DataFrame:
-    """Seasonal-naive backtest over the first year (cutoffs 2021-01-15 .. 2021-12-31)."""
+def _backtest(clean: pd.DataFrame, last_cutoff: str = "2021-12-31") -> pd.DataFrame:
+    """Seasonal-naive backtest table (cutoffs 2021-01-15 .. ``last_cutoff``)."""
     parts = []
     for _, s in clean.groupby("series_id"):
-        parts.append(synthetic_forecasts(s.reset_index(drop=True), "2021-01-15", "2021-12-31"))
+        parts.append(synthetic_forecasts(s.reset_index(drop=True), "2021-01-15", last_cutoff))
     bt = pd.concat(parts, ignore_index=True)
     return bt.merge(clean[["series_id", "ds", "y"]], on=["series_id", "ds"])
 
@@ -57,7 +57,8 @@ def test_stationary_two_years_of_nights_raise_no_alert(seed):
     ], ignore_index=True)
     nights = pd.date_range("2022-01-01", "2023-12-31")
     t0 = time.perf_counter()
-    hist = drift_history(clean, _published(clean), _backtest(clean), nights=nights)
+    # the backtest table keeps growing through the two years, as the nightly one does
+    hist = drift_history(clean, _published(clean), _backtest(clean, "2023-12-30"), nights=nights)
     elapsed = time.perf_counter() - t0
     # every kind is evaluated on (nearly) every night for both series
     counts = hist.groupby(["series_id", "kind"]).size()
@@ -106,31 +107,38 @@ def test_forecast_error_drift_fires_after_consecutive_days_and_only_then():
 
 
 def test_error_drift_uses_backtest_of_same_model_and_horizon():
-    ds = pd.date_range("2024-01-01", periods=20)
+    ds = pd.date_range("2024-01-01", periods=30)
     actuals = pd.DataFrame({"series_id": "a", "ds": ds, "y": 10.0})
-    fc = pd.DataFrame({"series_id": "a", "ds": ds[1:], "cutoff": ds[:-1], "h": 1,
+    fc = pd.DataFrame({"series_id": "a", "ds": ds[11:], "cutoff": ds[10:-1], "h": 1,
                        "model": "m", "mean": 12.0})
-    bt = pd.DataFrame({"series_id": "a", "cutoff": ds[:5], "ds": ds[1:6], "h": [1] * 5,
+    # backtest of model m, h=1, scored on Jan 2..11: MAE 1 (known from Jan 8, the 7th row)
+    bt = pd.DataFrame({"series_id": "a", "cutoff": ds[:10], "ds": ds[1:11], "h": [1] * 10,
                        "model": "m", "y": 10.0, "mean": 11.0})
     cfg = DriftConfig(error_window=4, error_consecutive_days=2, error_ratio_threshold=1.5)
     hist = error_drift_history(fc, actuals, bt, cfg)
     assert np.allclose(hist["statistic"], 2.0)  # |10-12| / MAE 1
     assert hist["firing"].iloc[0] == np.False_ and hist["firing"].iloc[1:].all()
-    other = bt.assign(model="other")
-    assert error_drift_history(fc, actuals, other).empty
+    assert error_drift_history(fc, actuals, bt.assign(model="other")).empty
+    assert error_drift_history(fc, actuals, bt.assign(h=2)).empty
+    # a backtest scored later than a forecast's day is not used for it (no look-ahead)
+    later = bt.assign(ds=bt["ds"] + pd.Timedelta(days=25))
+    assert error_drift_history(fc, actuals, later).empty
 
 
 @settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(offset=st.integers(min_value=0, max_value=100), junk=st.floats(0.0, 5.0))
 def test_no_statistic_looks_ahead(offset, junk):
     clean = synthetic_series(5, days=900)  # ends 2023-06-19
-    fc, bt = _published(clean), _backtest(clean)
+    fc, bt = _published(clean), _backtest(clean, "2023-06-01")
     night = pd.Timestamp("2023-03-01") + pd.Timedelta(days=offset)
     full = drift_history(clean, fc, bt, nights=[night])
-    # change everything after the night: the night's statistics must not move
+    # change everything after the night (data, forecasts' values, backtest errors):
+    # the night's statistics must not move
     later = clean["ds"] > night
     altered = clean.assign(y=np.where(later, clean["y"] * (1 + junk) + 500, clean["y"]))
-    same = drift_history(altered, fc, bt, nights=[night])
+    fc_altered = fc.assign(mean=np.where(fc["cutoff"] >= night, fc["mean"] * 3, fc["mean"]))
+    bt_altered = bt.assign(mean=np.where(bt["ds"] > night, bt["mean"] + 1e4, bt["mean"]))
+    same = drift_history(altered, fc_altered, bt_altered, nights=[night])
     truncated = drift_history(clean[~later], fc[fc["cutoff"] < night], bt, nights=[night])
     assert len(full) == len(DATA_KINDS) + 1
     pd.testing.assert_frame_equal(full, same)
