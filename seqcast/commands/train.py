@@ -1,0 +1,135 @@
+"""``seqcast train``: train a Keras model on windowed data and save it.
+
+    seqcast train --model lstm --source ../shared/data/cta_ridership_daily.csv --targets rail
+    seqcast train --model rnn_multivariate --clean data/clean/<hash>/asof-<date>/clean.parquet \\
+        --epochs 300 --param units=64 --out data/models
+    seqcast train --model rnn --source cta.csv --lr-find        # learning-rate range test only
+
+Splits default to the chapter's (train 2016-01..2018-12, valid 2019-01..2019-05);
+``--split train=:2018-12-31 --split valid=2019-01-01:`` changes them. An epoch
+bar goes to stderr; the summary (validation MAE per step, epochs, windows/s,
+device, saved path) to stdout.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train a neural model (lstm, gru, rnn, ...) and save it")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--clean", help="clean long Parquet (series_id, ds, y, day_type, ...)")
+    src.add_argument("--source", help="raw source (CSV) to clean in memory first")
+    src.add_argument("--windows", help="a windowed Parquet dataset (seqcast windows build)")
+    p.add_argument("--model", required=True, help="registered model name, e.g. lstm, rnn_seq2seq")
+    p.add_argument("--targets", default="rail", help="target series of a univariate model")
+    p.add_argument("--input-length", type=int, help="input days (default: the model's, 56)")
+    p.add_argument("--horizon", type=int, help="steps the network is trained for")
+    p.add_argument("--epochs", type=int, help="epoch budget (early stopping ends sooner)")
+    p.add_argument("--scaling", default="constant", help="none | constant (/1e6) | standard")
+    p.add_argument("--split", action="append", metavar="NAME=START:END",
+                   help="repeatable (default: the chapter's train/valid/test splits)")
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="other hyperparameters (JSON values): units=64, dropout=0.2, cell=\"gru\"")
+    p.add_argument("--out", default="data/models", help="models folder (default data/models)")
+    p.add_argument("--lr-find", action="store_true", help="run the learning-rate range test only")
+    p.add_argument("--quiet", action="store_true", help="no epoch bar")
+    p.set_defaults(handler=handle)
+
+
+def _params(args: argparse.Namespace) -> dict:
+    from seqcast.errors import ModelError
+
+    params: dict = {}
+    for item in args.param:
+        key, eq, value = item.partition("=")
+        if not eq:
+            raise ModelError(f"--param {item!r}: expected KEY=VALUE")
+        try:
+            params[key] = json.loads(value)
+        except json.JSONDecodeError:
+            params[key] = value
+    for key in ("input_length", "horizon", "epochs"):
+        if getattr(args, key) is not None:
+            params[key] = getattr(args, key)
+    params.setdefault("scaling", args.scaling)
+    return params
+
+
+def epoch_bar(stream=sys.stderr, width: int = 30):
+    """A progress callback drawing ``label [#####.....] 12/300 loss ... val_mae ...``."""
+
+    def show(event: dict) -> None:
+        done, total = event["epoch"], max(event["epochs"], 1)
+        if event["stopped"]:
+            stream.write(f"\r{event['label']}: stopped after {done} epochs{' ' * 40}\n")
+            stream.flush()
+            return
+        filled = int(width * done / total)
+        logs = " ".join(f"{k} {v:.4g}" for k, v in event["logs"].items())
+        stream.write(f"\r{event['label']} [{'#' * filled}{'.' * (width - filled)}] {done}/{total} {logs}")
+        stream.flush()
+
+    return show
+
+
+def handle(args: argparse.Namespace) -> int:
+    import contextlib
+
+    from seqcast import training
+    from seqcast.commands.windows import _parse_split
+    from seqcast.windows import DEFAULT_SPLITS, build_windows, read_dataset
+
+    params = _params(args)
+    if args.windows:
+        dataset = read_dataset(args.windows)
+    else:
+        import pandas as pd
+
+        if args.clean:
+            frame = pd.read_parquet(args.clean)
+        else:
+            from seqcast.pipeline import clean_source
+
+            frame = clean_source(args.source).clean
+        splits = tuple(_parse_split(s) for s in args.split) if args.split else DEFAULT_SPLITS
+        targets = tuple(t.strip() for t in args.targets.split(",") if t.strip())
+        spec = training.model_window_spec(args.model, params, targets=targets, splits=splits)
+        dataset = build_windows(frame, spec)
+    if args.lr_find:
+        return _lr_find(args.model, params, dataset)
+    hook = contextlib.nullcontext() if args.quiet else training.progress_hook(epoch_bar())
+    with hook:
+        summary = training.train_and_save(args.model, dataset, args.out, params)
+    m = summary["metrics"]
+    steps = {k.rsplit("_", 1)[-1]: v for k, v in m.items() if "_t+" in k}
+    print(f"{summary['label']}: valid MAE {m.get('valid_mae', float('nan')):,.0f} "
+          f"({', '.join(f'{k} {v:,.0f}' for k, v in list(steps.items())[:14])})")
+    print(f"epochs {summary['epochs_run']} (best {summary['best_epoch']}), "
+          f"{summary['windows_per_s']:,.0f} windows/s, {summary['seconds']:.1f} s on {summary['device']}")
+    print(f"saved: {summary['path']}")
+    return 0
+
+
+def _lr_find(name: str, params: dict, dataset) -> int:
+    from seqcast import training
+    from seqcast.models import get_model
+
+    model = get_model(name, **params)
+    split = dataset[dataset.spec.splits[0][0]]
+    x, y = split.arrays()
+    training.configure_runtime()
+    known = max(len(dataset.known_names), 1)
+
+    def build():
+        return model._build(dataset.spec.input_length, split.features.shape[1],
+                            len(dataset.spec.targets), known)
+
+    result = training.lr_range_test(build, x, model._prepare_targets(y), model.recipe())
+    for lr, loss in list(zip(result.learning_rates, result.losses, strict=True))[::10]:
+        print(f"lr {lr:.2e}  loss {loss:.4g}")
+    print(f"suggested learning rate: {result.suggested:.2e}")
+    return 0

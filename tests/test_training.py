@@ -1,0 +1,89 @@
+"""The training recipe: early stopping with best weights, clipping, seeds, LR range test, progress."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from seqcast import training
+from seqcast.errors import ModelError
+
+keras = pytest.importorskip("keras")
+
+
+def toy(n: int = 256, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 8, 1)).astype("float32")
+    y = (x[:, -1, :] * 0.5 + x[:, -2, :] * 0.25).astype("float32")
+    return x, y
+
+
+def net():
+    inp = keras.Input((8, 1))
+    return keras.Model(inp, keras.layers.Dense(1)(keras.layers.Flatten()(inp)))
+
+
+def test_fit_restores_the_best_weights_and_reports_progress():
+    x, y = toy()
+    vx, vy = toy(64, seed=1)
+    events = []
+    recipe = training.Recipe(epochs=12, patience=3, batch_size=32, learning_rate=0.2, jit_compile=False)
+    training.seed_everything(0)
+    model = net()
+    with training.progress_hook(events.append):
+        result = training.fit_model(model, x, y, recipe, (vx, vy), label="toy")
+    assert result.device == "CPU" and result.windows_per_s > 0
+    best = min(result.history["val_mae"])
+    assert result.best["val_mae"] == best
+    assert result.best_epoch == int(np.argmin(result.history["val_mae"])) + 1
+    mae = float(np.mean(np.abs(model.predict(vx, verbose=0) - vy)))
+    assert mae == pytest.approx(best, rel=1e-4)  # the weights of the best epoch, not the last
+    assert [e["epoch"] for e in events[:-1]] == list(range(1, result.epochs_run + 1))
+    assert events[-1]["stopped"] and all(e["label"] == "toy" for e in events)
+    assert "val_mae" in events[0]["logs"]
+
+
+def test_same_seed_same_weights():
+    x, y = toy()
+    recipe = training.Recipe(epochs=2, batch_size=32, jit_compile=False)
+    weights = []
+    for _ in range(2):
+        training.seed_everything(5)
+        model = net()
+        training.fit_model(model, x, y, recipe)
+        weights.append(model.get_weights())
+    for a, b in zip(*weights, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_optimizer_and_loss_settings():
+    r = training.Recipe()
+    assert r.loss == "huber" and r.optimizer == "adam"
+    opt = training.make_optimizer(r)
+    assert opt.clipnorm == 1.0
+    sgd = training.make_optimizer(training.Recipe(optimizer="sgd", learning_rate=0.05))
+    assert float(sgd.momentum) == 0.9 and sgd.clipnorm == 1.0
+    assert isinstance(training.make_loss("huber"), keras.losses.Huber)
+    with pytest.raises(ModelError, match="optimizer"):
+        training.make_optimizer(training.Recipe(optimizer="rmsprop2"))
+    with pytest.raises(ModelError, match="loss"):
+        training.make_loss("hinge")
+
+
+def test_lr_range_test_sweeps_exponentially_and_suggests_a_rate():
+    x, y = toy(512)
+    result = training.lr_range_test(net, x, y, training.Recipe(batch_size=16), min_lr=1e-4,
+                                    max_lr=10.0, steps=40)
+    lrs = np.array(result.learning_rates)
+    assert len(lrs) == len(result.losses) >= 10
+    ratios = lrs[1:] / lrs[:-1]
+    np.testing.assert_allclose(ratios, ratios[0], rtol=1e-6)  # geometric
+    assert 1e-5 <= result.suggested <= 1.0
+    with pytest.raises(ModelError):
+        training.lr_range_test(net, x, y, training.Recipe(), steps=2)
+
+
+def test_cpu_fallbacks():
+    assert training.training_device() == "CPU"
+    assert training.set_precision(True) == "float32"  # mixed precision only on a GPU
+    assert keras.mixed_precision.global_policy().name == "float32"
