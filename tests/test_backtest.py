@@ -223,6 +223,7 @@ def test_grid_pruning_keeps_the_winner():
 
 
 # -- tasks and flow ---------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_tasks_write_table_and_summary(seasonal_frame, tmp_path):
     from tasks.backtest import backtest_task, incremental_backtest_task
 
@@ -308,3 +309,9 @@ def test_cli_prints_the_metrics_table(cta_csv, capsys):
                  "--refit-every", "3", "--jobs", "1", "--by-h"]) == 0
     out = capsys.readouterr().out
     assert "sarima" in out and " 2 " in out
+    # known-future regressors: the day type (the chapter's holidays are U days)
+    assert main(["backtest", "--source", str(cta_csv), "--series", "rail", "--model", "sarima",
+                 "--order", "1,0,0", "--seasonal-order", "0,1,1,7", "--train-start",
+                 "2019-01-01", "--start", "2019-05-20", "--end", "2019-05-31", "--day-type",
+                 "--jobs", "1"]) == 0
+    assert "failed" not in capsys.readouterr().out

@@ -26,6 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--order", default="1,0,0", help="SARIMA p,d,q")
     p.add_argument("--seasonal-order", default="0,0,0,0", help="SARIMA P,D,Q,s")
     p.add_argument("--trend", default=None, help="SARIMA trend: n, c, t, ct")
+    p.add_argument("--day-type", action="store_true",
+                   help="give models that take known-future regressors the day type "
+                   "(Saturday, Sunday/holiday dummies)")
     p.add_argument("--grid", help="SARIMA grid, e.g. p=0..2,q=0..2,P=0..2,Q=0..2,d=0,D=1,s=7")
     p.add_argument("--no-prune", action="store_true", help="grid: score every config fully")
     p.add_argument("--start", required=True, help="first day forecast one step ahead")
@@ -65,6 +68,7 @@ def handle(args: argparse.Namespace) -> int:
         if data.empty:
             print(f"seqcast: error: no series {args.series} in {args.source}")
             return 1
+    exog = day_type_exog(data) if args.day_type else None
     data = data[["series_id", "ds", "y"]]
     if args.grid:
         return _grid(args, data)
@@ -75,7 +79,7 @@ def handle(args: argparse.Namespace) -> int:
     table = rolling_origin(model, data, h=args.h, start=args.start, end=args.end, step=args.step,
                            refit_every=args.refit_every, window=args.window,
                            window_length=args.window_length, train_start=args.train_start,
-                           n_jobs=args.jobs)
+                           exog=exog, n_jobs=args.jobs)
     by = ["series_id", "model"] + (["h"] if args.by_h else [])
     summary = evaluate(table, metrics=("mae", "rmse", "mape", "smape", "mase"), by=by,
                        history=data)
@@ -89,6 +93,16 @@ def handle(args: argparse.Namespace) -> int:
     if args.output:
         _write(table, args.output)
     return 0
+
+
+def day_type_exog(clean):
+    """Known-future day-type dummies (``A`` Saturday, ``U`` Sunday/holiday; ``W`` is the base)."""
+    if "day_type" not in clean:
+        raise SystemExit("seqcast: error: --day-type needs a day_type column in the source")
+    out = clean[["series_id", "ds"]].copy()
+    out["saturday"] = (clean["day_type"] == "A").astype(float)
+    out["sunday_holiday"] = (clean["day_type"] == "U").astype(float)
+    return out
 
 
 def _grid(args: argparse.Namespace, data) -> int:
