@@ -249,3 +249,15 @@ def test_importing_models_does_not_import_tensorflow():
             "print('tensorflow' in sys.modules, 'keras' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_rolling_origin_refits_every_k_and_warm_starts():
+    from seqcast.backtest import rolling_origin
+
+    data = history_for("rnn")
+    model = tiny("rnn", warm_start=True, epochs=2)
+    table = rolling_origin(model, data, h=3, start="2022-07-01", end="2022-07-06", refit_every=3,
+                           n_jobs=1)
+    assert table["error"].isna().all(), table["error"].dropna().head()
+    assert len(table) == 6 * 3 and np.isfinite(table["mean"]).all()
+    assert set(table["model"]) == {"rnn"}
