@@ -314,4 +314,4 @@ def test_cli_prints_the_metrics_table(cta_csv, capsys):
                  "--order", "1,0,0", "--seasonal-order", "0,1,1,7", "--train-start",
                  "2019-01-01", "--start", "2019-05-20", "--end", "2019-05-31", "--day-type",
                  "--jobs", "1"]) == 0
-    assert "failed" not in capsys.readouterr().out
+    assert "failed origin(s)" not in capsys.readouterr().out
