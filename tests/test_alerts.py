@@ -165,17 +165,26 @@ def data_dir_with_clean(tmp_path, scenario):
 
 
 def test_monitor_task_emits_one_event_per_new_alert(data_dir_with_clean, monkeypatch):
+    from prefect.blocks.core import Block
     from prefect.logging import disable_run_logger
 
     import tasks.monitor as tm
 
     data_dir, clean_path, bt_path = data_dir_with_clean
-    events, artifacts = [], []
+    events, artifacts, sent = [], [], []
+
+    class FakeSlack:
+        def notify(self, body, subject=None):
+            sent.append((subject, body))
+
     monkeypatch.setattr(tm, "emit_event", lambda **kw: events.append(kw))
     monkeypatch.setattr(tm, "create_markdown_artifact", lambda **kw: artifacts.append(kw))
+    monkeypatch.setattr(Block, "load", classmethod(lambda cls, name: sent.append(name) or FakeSlack()))
     with disable_run_logger():
         summary = tm.monitor_task.fn(str(clean_path), str(data_dir), as_of="2023-06-22",
-                                     run_id="test-run", backtest_path=str(bt_path), since="2023-06-10")
+                                     run_id="test-run", backtest_path=str(bt_path), since="2023-06-10",
+                                     notify_block="slack-webhook/seqcast-alerts")
+    assert sent[0] == "slack-webhook/seqcast-alerts" and "drift alert(s) on 2023-06-22" in sent[1][0]
     table = read_alerts(data_dir)
     opened = table[table["status"] == "open"]
     assert summary["new_alerts"] == len(opened) == len(events) > 0
@@ -190,8 +199,8 @@ def test_monitor_task_emits_one_event_per_new_alert(data_dir_with_clean, monkeyp
     events.clear()
     with disable_run_logger():
         again = tm.monitor_task.fn(str(clean_path), str(data_dir), as_of="2023-06-22", run_id="test-run",
-                                   backtest_path=str(bt_path))
-    assert again["new_alerts"] == len(events) == 0
+                                   backtest_path=str(bt_path), notify_block="slack-webhook/seqcast-alerts")
+    assert again["new_alerts"] == len(events) == 0 and len(sent) == 2  # nothing new: no message
     pd.testing.assert_frame_equal(table, read_alerts(data_dir))
 
 
