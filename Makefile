@@ -11,7 +11,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export TF_ENABLE_ONEDNN_OPTS ?= 0
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: run test install lint bench clean-data server pools deploy worker worker-gpu ui-check
+.PHONY: run test install lint bench clean-data server pools deploy worker worker-gpu automations
 
 # A local Prefect server for the deployments (UI on http://$(PREFECT_HOST):$(PREFECT_PORT)).
 PREFECT_HOST ?= 127.0.0.1
@@ -51,6 +51,9 @@ pools: $(STAMP)  ## create the cpu and gpu process work pools (idempotent)
 
 deploy: $(STAMP)  ## register every deployment of deployments/prefect.yaml, with schedules
 	$(PREFECT) --no-prompt deploy --all --prefect-file deployments/prefect.yaml
+
+automations: $(STAMP)  ## create/update the automations (retrain on drift) after make deploy
+	PREFECT_API_URL=$(API_URL) $(BIN)/python deployments/automations.py
 
 worker: $(STAMP)  ## a worker for the cpu pool
 	$(PREFECT) worker start --pool cpu

@@ -12,7 +12,7 @@ from prefect import flow
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from pydantic import BaseModel, Field, model_validator
 
-from flows.nightly import NightlyParams, nightly
+from flows.nightly import ModelSpec, NightlyParams, nightly
 
 
 class BackfillParams(BaseModel):
@@ -24,7 +24,9 @@ class BackfillParams(BaseModel):
     mapping: str | None = None
     data_dir: str = "data"
     horizon: int = Field(14, ge=1, le=366)
-    models: list[str] = Field(default_factory=lambda: ["seasonal_naive"])
+    models: list[ModelSpec] = Field(
+        default_factory=lambda: NightlyParams().models, description="Candidate models, as in nightly"
+    )
 
     @model_validator(mode="after")
     def _ordered(self) -> BackfillParams:

@@ -138,7 +138,7 @@ def test_triggered_runs_complete_on_a_worker(deployed, tmp_path):
         env=env, cwd=ROOT, capture_output=True, text=True, timeout=400,
     )
     states = {n: httpx.get(f"{api}/flow_runs/{i}", timeout=10).json()["state"]["type"] for n, i in runs.items()}
-    assert states == {"nightly/nightly": "COMPLETED", "backfill/backfill": "COMPLETED"}, worker.stdout[-4000:]
+    assert states == {"nightly/nightly": "COMPLETED", "backfill/backfill": "COMPLETED"}, worker.stderr[-6000:]
 
     files = sorted(p.name for p in (data / "published" / "forecasts").glob("*.parquet"))
     assert files == ["run_date=2024-06-01.parquet", "run_date=2024-06-02.parquet", "run_date=2024-12-31.parquet"]
