@@ -261,3 +261,23 @@ def test_rolling_origin_refits_every_k_and_warm_starts():
     assert table["error"].isna().all(), table["error"].dropna().head()
     assert len(table) == 6 * 3 and np.isfinite(table["mean"]).all()
     assert set(table["model"]) == {"rnn"}
+
+
+@pytest.mark.parametrize("name", ["rnn", "rnn_multitask"])
+def test_update_takes_new_days_without_retraining(name):
+    hist = history_for(name)
+    last = hist["ds"].max()
+    model = tiny(name).fit(hist[hist["ds"] <= last - pd.Timedelta(days=4)])
+    weights = [w.copy() for w in next(iter(model.states_.values())).network.get_weights()]
+    assert model.update(hist) is model
+    assert (model.cutoff_ == last).all()
+    state = next(iter(model.states_.values()))
+    for a, b in zip(weights, state.network.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
+    wide = hist.pivot(index="ds", columns="series_id", values="y")
+    cols = ["rail"] if state.spec.input_series == ("y",) else list(state.spec.input_series)
+    np.testing.assert_array_equal(state.context, wide[cols].to_numpy()[-model.input_length:])
+    assert forecast(model)["ds"].min() == last + pd.Timedelta(days=1)
+    with pytest.raises(ModelError, match="day after|gaps"):
+        tiny(name).fit(hist[hist["ds"] <= last - pd.Timedelta(days=9)]).update(
+            hist[hist["ds"] > last - pd.Timedelta(days=3)])

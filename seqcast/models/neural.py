@@ -230,9 +230,10 @@ class NeuralForecaster(LocalForecaster):
 
     def _update_series(self, state: NeuralState, y_new: np.ndarray, x_new: np.ndarray | None):
         """Slide the context over new observations, same weights (no retraining)."""
-        y_new = np.asarray(y_new, dtype=float).reshape(-1, 1)
+        y_new = np.asarray(y_new, dtype=float)
         if not len(y_new):
             return state
+        y_new = y_new.reshape(len(y_new), -1)
         L = int(self.input_length)
         known = state.known
         if known.shape[1]:
@@ -243,6 +244,36 @@ class NeuralForecaster(LocalForecaster):
         return NeuralState(state.network, state.spec, state.scaler, state.known_names, context,
                            known, state.last_day + np.timedelta64(len(y_new), "D"),
                            state.data_hash, state.metrics, state.train)
+
+    def update(self, history: pd.DataFrame, exog: pd.DataFrame | None = None) -> Self:
+        """Take the days after each cutoff into the input window, without retraining.
+
+        This is how a model trained last week forecasts from today's data:
+        ``load_model(path).update(clean).predict(h)``. ``exog`` gives numeric
+        known-future features for those days when the model was trained with them.
+        """
+        from seqcast.models.base import _exog_for
+
+        if not hasattr(self, "states_"):
+            raise ModelError(f"{self.alias}: fit or load the model before update()")
+        history = check_history(history, model=self.alias)
+        cutoff = self.cutoff_.copy()
+        for sid, state in list(self.states_.items()):
+            part = history[history["series_id"] == sid]
+            new = part[part["ds"] > cutoff[sid]]
+            if new.empty:
+                continue
+            if new["ds"].iloc[0] != cutoff[sid] + pd.Timedelta(days=1):
+                raise ModelError(f"{self.alias}: {sid!r} has no data on the day after {cutoff[sid].date()}")
+            x_new = None
+            if state.known.shape[1]:
+                if exog is None:
+                    raise ModelError(f"{self.alias}: update needs the exogenous features of the new days")
+                x_new = _exog_for(exog, sid, new["ds"])
+            self.states_[sid] = self._update_series(state, new["y"].to_numpy(), x_new)
+            cutoff[sid] = new["ds"].max()
+        self.cutoff_ = cutoff
+        return self
 
     def fit_windows(self, dataset, train: str = "train", valid: str | None = "valid",
                     series_id: Any = None) -> Self:
@@ -566,6 +597,34 @@ class MultiSeriesForecaster(NeuralForecaster):
         state = self._train_dataset(dataset, train, valid, None)
         self.states_ = {"+".join(spec.targets): state}
         self.cutoff_ = pd.Series({t: pd.Timestamp(state.last_day) for t in spec.targets})
+        return self
+
+    def update(self, history: pd.DataFrame, exog: pd.DataFrame | None = None) -> Self:
+        """Slide the window over the days after the cutoff (inputs and known features), no retraining."""
+        if not hasattr(self, "states_"):
+            raise ModelError(f"{self.alias}: fit or load the model before update()")
+        ((key, state),) = self.states_.items()
+        spec = state.spec
+        frame = history[history["series_id"].isin(spec.input_series)]
+        if exog is not None:
+            frame = frame.merge(exog.drop(columns=["series_id"], errors="ignore").drop_duplicates("ds"),
+                                on="ds", how="left", suffixes=("_hist", ""))
+        start = pd.Timestamp(state.last_day) + pd.Timedelta(days=1)
+        new = frame[frame["ds"] >= start]
+        if new.empty:
+            return self
+        wide = new.pivot(index="ds", columns="series_id", values="y").reindex(
+            columns=list(spec.input_series))
+        days = pd.date_range(start, periods=len(wide), freq="D")
+        if not wide.index.equals(days) or wide.isna().to_numpy().any():
+            raise ModelError(f"{self.alias}: the new days must follow {start.date() - pd.Timedelta(days=1)} "
+                             f"without gaps, for every input series {list(spec.input_series)}")
+        known = None
+        if state.known_names:
+            first = new[new["series_id"] == spec.input_series[0]]
+            known = self._known_matrix(state, len(days), first[["ds", *spec.known_future]])
+        self.states_[key] = self._update_series(state, wide.to_numpy(dtype=float), known)
+        self.cutoff_ = pd.Series({t: days[-1] for t in spec.targets})
         return self
 
     def _predict(self, h: int, exog_future: pd.DataFrame | None, level: tuple[int, ...]) -> pd.DataFrame:
