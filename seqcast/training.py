@@ -408,3 +408,21 @@ def train_and_save(
     tmp.write_text(json.dumps(index, indent=1, sort_keys=True))
     os.replace(tmp, latest)
     return summary
+
+
+def load_trained(models_dir: str | os.PathLike[str], label: str):
+    """The model ``train_and_save`` last saved under ``label`` (``models/latest.json``).
+
+    Nightly use: ``load_trained(d, "rnn-rail").update(clean).predict(14)``
+    forecasts from the newest data with last training's weights.
+    """
+    import json
+    from pathlib import Path
+
+    from seqcast.models.neural import load_model
+
+    index_path = Path(models_dir) / "latest.json"
+    index = json.loads(index_path.read_text()) if index_path.exists() else {}
+    if label not in index:
+        raise ModelError(f"no trained model {label!r} in {index_path}; have {sorted(index)}")
+    return load_model(index[label]["path"])

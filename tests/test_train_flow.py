@@ -46,6 +46,11 @@ def test_train_flow_saves_models_that_forecast(prefect_harness, clean_path, tmp_
     assert sorted(index) == sorted(labels)
     model = load_model(index["rnn-rail"]["path"])
     fc = model.predict(3)
+    from seqcast.training import load_trained
+
+    mt = load_trained(tmp_path / "models", "rnn_multitask-bus+rail")
+    assert sorted(mt.predict(1, exog_future=pd.DataFrame(
+        {"ds": [pd.Timestamp("2022-07-20")], "day_type": ["W"]}))["series_id"]) == ["bus", "rail"]
     assert len(fc) == 3 and fc["ds"].min() == pd.Timestamp("2022-07-20")
     meta = json.loads((tmp_path / "models" / "rnn-rail" / "metadata.json").read_text())
     assert meta["dataset"].endswith(".parquet") and meta["data_hash"] and meta["states"][0]["metrics"]
