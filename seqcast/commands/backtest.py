@@ -31,6 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "(Saturday, Sunday/holiday dummies)")
     p.add_argument("--grid", help="SARIMA grid, e.g. p=0..2,q=0..2,P=0..2,Q=0..2,d=0,D=1,s=7")
     p.add_argument("--no-prune", action="store_true", help="grid: score every config fully")
+    p.add_argument("--cold", action="store_true",
+                   help="SARIMA: no warm starts (every refit from statsmodels' default start)")
     p.add_argument("--start", required=True, help="first day forecast one step ahead")
     p.add_argument("--end", required=True, help="last day forecast one step ahead")
     p.add_argument("--train-start", help="first training day (default: first day of data)")
@@ -51,7 +53,8 @@ def build_model(args: argparse.Namespace):
 
     if args.model == "sarima":
         return get_model("sarima", order=parse_order(args.order, 3),
-                         seasonal_order=parse_order(args.seasonal_order, 4), trend=args.trend)
+                         seasonal_order=parse_order(args.seasonal_order, 4), trend=args.trend,
+                         warm_start=not args.cold)
     if args.model == "seasonal_naive":
         return get_model("seasonal_naive", season_length=args.season_length)
     return get_model(args.model)
@@ -111,7 +114,7 @@ def _grid(args: argparse.Namespace, data) -> int:
     if data["series_id"].nunique() != 1:
         print("seqcast: error: --grid needs exactly one --series")
         return 1
-    configs = sarima_grid(**parse_grid(args.grid))
+    configs = sarima_grid(**parse_grid(args.grid), warm_start=not args.cold)
     ranking = grid_search(data, configs, h=args.h, start=args.start, end=args.end,
                           step=args.step, refit_every=args.refit_every,
                           train_start=args.train_start, window=args.window,
