@@ -59,19 +59,24 @@ def _params(args: argparse.Namespace) -> dict:
     return params
 
 
-def epoch_bar(stream=sys.stderr, width: int = 30):
-    """A progress callback drawing ``label [#####.....] 12/300 loss ... val_mae ...``."""
+def epoch_bar(stream=None, width: int = 30):
+    """A progress callback drawing ``label [#####.....] 12/300 loss ... val_mae ...``.
+
+    ``stream`` defaults to the ``sys.stderr`` of the moment each epoch ends (not of import
+    time: a test runner or a logger may have replaced it since).
+    """
 
     def show(event: dict) -> None:
+        out = stream or sys.stderr
         done, total = event["epoch"], max(event["epochs"], 1)
         if event["stopped"]:
-            stream.write(f"\r{event['label']}: stopped after {done} epochs{' ' * 40}\n")
-            stream.flush()
+            out.write(f"\r{event['label']}: stopped after {done} epochs{' ' * 40}\n")
+            out.flush()
             return
         filled = int(width * done / total)
         logs = " ".join(f"{k} {v:.4g}" for k, v in event["logs"].items())
-        stream.write(f"\r{event['label']} [{'#' * filled}{'.' * (width - filled)}] {done}/{total} {logs}")
-        stream.flush()
+        out.write(f"\r{event['label']} [{'#' * filled}{'.' * (width - filled)}] {done}/{total} {logs}")
+        out.flush()
 
     return show
 
