@@ -6,6 +6,7 @@ Run it once with ``seqcast run`` (or ``make run``); deployments schedule it.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any, Literal
 
 from prefect import flow, runtime
@@ -13,9 +14,12 @@ from prefect.artifacts import create_markdown_artifact
 from prefect.states import Cancelled
 from pydantic import BaseModel, Field
 
+from flows.train import ModelChoice, Split, TrainParams, train
 from seqcast.layout import DataDir
+from seqcast.training import model_label
 from tasks.backtest import incremental_backtest_task
 from tasks.data import clean_task, ingest_task, resolve_source, validate_task
+from tasks.dispatch import gpu_train_task, neural_forecast_task
 from tasks.forecast import backtest_plot_task, champion_task, forecast_task, plot_task, publish_task
 from tasks.monitor import monitor_task
 
@@ -58,6 +62,17 @@ class NightlyParams(BaseModel):
     )
     refit_every: int = Field(7, ge=1, description="Backtest re-estimation interval (origins)")
     monitor: bool = Field(True, description="Check data and forecast-error drift after publishing")
+    neural: list[ModelChoice] = Field(
+        default_factory=list,
+        description="Neural models to retrain tonight (on the gpu pool, else on CPU here); they "
+        "join the candidates, and are published once their backtest beats seasonal naive",
+    )
+    max_epochs: int = Field(50, ge=1, description="Epoch budget per neural model")
+    valid_days: int = Field(120, ge=14, description="Last days held out for early stopping")
+    gpu_deployment: str = Field("train/train", description="Training deployment on the gpu pool")
+    gpu_pickup_timeout_s: float = Field(
+        120, ge=0, description="Train in-process on CPU when no gpu worker starts it within this"
+    )
     fill: Literal["seasonal", "linear", "none"] = "seasonal"
     max_gap_days: int = Field(7, ge=0, description="Longest gap cleaning may fill")
     max_lateness_hours: float = Field(
@@ -86,6 +101,12 @@ def nightly(params: NightlyParams = NightlyParams()) -> dict:  # noqa: B008 (a f
     specs = [m.model_dump() for m in p.models]
     candidates = forecast_task(report["clean_path"], specs, p.horizon)
     last_day = date.fromisoformat(report["last_day"])
+    training = _train_neural(p, report["clean_path"], last_day) if p.neural else None
+    if training:
+        neural_forecast_task(
+            report["clean_path"], str(Path(p.data_dir, "models")),
+            [model_label(m.name, m.targets) for m in p.neural], p.horizon, candidates["candidates_path"],
+        )
     backtest = incremental_backtest_task(
         report["clean_path"],
         str(DataDir(p.data_dir).backtests / "nightly"),
@@ -120,11 +141,33 @@ def nightly(params: NightlyParams = NightlyParams()) -> dict:  # noqa: B008 (a f
         "model_failures": candidates["failures"],
         "backtest_failed_origins": backtest["failed_origins"],
         "drift": drift,
+        "training": training,
         "data_docs": validated["data_docs"],
         "gx_failed": validated["gx_failed"],
     }
     create_markdown_artifact(key="nightly-summary", markdown=_summary_markdown(summary))
     return summary
+
+
+def _train_neural(p: NightlyParams, clean_path: str, last_day: date) -> dict:
+    """Retrain the neural models: on the gpu pool if a gpu worker takes it, else here on CPU."""
+    valid_start = last_day - timedelta(days=p.valid_days - 1)
+    params = TrainParams(
+        data_dir=p.data_dir,
+        clean_path=clean_path,
+        models=p.neural,
+        max_epochs=p.max_epochs,
+        splits=[
+            Split(name="train", end=(valid_start - timedelta(days=1)).isoformat()),
+            Split(name="valid", start=valid_start.isoformat(), end=last_day.isoformat()),
+        ],
+    )
+    outcome = gpu_train_task(params.model_dump(mode="json"), p.gpu_deployment, p.gpu_pickup_timeout_s)
+    if not outcome["completed"]:
+        print(f"{outcome['reason']}: training in-process on CPU instead")
+        result = train(params)
+        outcome = {**outcome, "where": "in-process CPU", "models": result["models"]}
+    return outcome
 
 
 def _hours_late() -> float | None:
@@ -151,6 +194,7 @@ def _summary_markdown(s: dict) -> str:
 | Great Expectations | {gx} |
 | published | `{s['published']}` |
 | drift | {_drift_line(s['drift'])} |
+| neural training | {(s['training'] or {}).get('where', 'none configured')}: {(s['training'] or {}).get('reason', '')} |
 
 ## Champions (what was published, and why)
 

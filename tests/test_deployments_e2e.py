@@ -164,3 +164,31 @@ def test_ui_lists_the_deployments(deployed, tmp_path):
     shot.parent.mkdir(exist_ok=True)
     subprocess.run(["chromium", *flags, f"--screenshot={shot}", url], capture_output=True, timeout=120)
     assert shot.exists() and shot.stat().st_size > 10_000
+
+
+def test_no_gpu_worker_means_the_night_trains_on_cpu(deployed, tmp_path):
+    """Neural retraining goes to the gpu pool; with no gpu worker, after the pickup timeout the
+    train run is cancelled and the nightly flow trains in-process on CPU, and says so."""
+    env, api, _ = deployed
+    params = {"data_dir": str(tmp_path), "as_of": "2024-12-31", "models": [{"name": "seasonal_naive"}],
+              "max_epochs": 2, "gpu_pickup_timeout_s": 5, "monitor": False,
+              "neural": [{"name": "rnn", "targets": ["rail"], "params": {"units": 4, "input_length": 14}}]}
+    d = _deployment(api, "nightly/nightly")
+    r = httpx.post(f"{api}/deployments/{d['id']}/create_flow_run", json={"parameters": {"params": params}}, timeout=10)
+    r.raise_for_status()
+    worker = subprocess.run(
+        [PREFECT, "worker", "start", "--pool", "cpu", "--run-once"],
+        env=env, cwd=ROOT, capture_output=True, text=True, timeout=400,
+    )
+    state = httpx.get(f"{api}/flow_runs/{r.json()['id']}", timeout=10).json()["state"]["type"]
+    assert state == "COMPLETED", worker.stderr[-6000:]
+    train = _deployment(api, "train/train")
+    assert train["work_pool_name"] == "gpu"
+    assert train["job_variables"]["env"]["CUDA_VISIBLE_DEVICES"] == "0"
+    train_runs = httpx.post(f"{api}/flow_runs/filter", json={"deployments": {"id": {"any_": [train["id"]]}}},
+                            timeout=10).json()
+    assert [t["state"]["type"] for t in train_runs] == ["CANCELLED"]
+    assert "no gpu worker picked up train/train within 5 s: training in-process on CPU" in worker.stderr
+    assert (tmp_path / "models" / "rnn-rail").is_dir()
+    candidates = pd.read_parquet(next(tmp_path.glob("clean/*/asof-2024-12-31/candidates.parquet")))
+    assert "rnn-rail" in set(candidates["model"])
