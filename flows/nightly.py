@@ -15,6 +15,7 @@ from prefect.states import Cancelled
 from pydantic import BaseModel, Field
 
 from flows.train import ModelChoice, Split, TrainParams, train
+from seqcast.io import file_lock
 from seqcast.layout import DataDir
 from seqcast.training import model_label
 from tasks.backtest import incremental_backtest_task
@@ -107,14 +108,16 @@ def nightly(params: NightlyParams = NightlyParams()) -> dict:  # noqa: B008 (a f
             report["clean_path"], str(Path(p.data_dir, "models")),
             [model_label(m.name, m.targets) for m in p.neural], p.horizon, candidates["candidates_path"],
         )
-    backtest = incremental_backtest_task(
-        report["clean_path"],
-        str(DataDir(p.data_dir).backtests / "nightly"),
-        specs,
-        p.horizon,
-        (last_day - timedelta(days=p.backtest_days + p.horizon - 1)).isoformat(),
-        refit_every=p.refit_every,
-    )
+    backtests = DataDir(p.data_dir).backtests / "nightly"
+    with file_lock(backtests / ".lock"):  # runs sharing a data dir merge one after the other
+        backtest = incremental_backtest_task(
+            report["clean_path"],
+            str(backtests),
+            specs,
+            p.horizon,
+            (last_day - timedelta(days=p.backtest_days + p.horizon - 1)).isoformat(),
+            refit_every=p.refit_every,
+        )
     chosen = champion_task(candidates["candidates_path"], backtest["table_path"], p.backtest_days)
     run_date = p.as_of or date.today()
     run_id = str(runtime.flow_run.id or "local")

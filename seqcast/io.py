@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import tempfile
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -39,3 +41,17 @@ def write_bytes_atomic(data: bytes, path: str | Path) -> Path:
 def write_json_atomic(obj: Any, path: str | Path) -> Path:
     text = json.dumps(obj, indent=2, sort_keys=True, default=str) + "\n"
     return write_bytes_atomic(text.encode("utf-8"), path)
+
+
+@contextmanager
+def file_lock(path: str | Path):
+    """Hold an exclusive advisory lock on ``path`` (created if needed) for a read-modify-write
+    that two runs sharing a data dir might otherwise interleave."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -75,6 +75,11 @@ def plot_errors_by_horizon(errors: pd.DataFrame, path: str | Path, *, metric: st
     """
     plt = _pyplot()
     series = sorted(errors["series_id"].unique())
+    if not series:  # first night, or no origin scored yet: say so rather than fail
+        fig, ax = plt.subplots(figsize=(6, 2))
+        ax.text(0.5, 0.5, "no scored backtest origins yet", ha="center", va="center")
+        ax.set_axis_off()
+        return _save(fig, path)
     fig, axes = plt.subplots(1, len(series), figsize=(5 * len(series), 3.5), squeeze=False)
     for ax, sid in zip(axes[0], series):
         for model, part in errors[errors["series_id"] == sid].groupby("model"):

@@ -8,7 +8,6 @@ and every object in it are created with ``add_or_update``, so re-runs are safe.
 
 from __future__ import annotations
 
-import fcntl
 import logging
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -17,6 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from seqcast.ingest import Mapping
+from seqcast.io import file_lock
 from seqcast.layout import DataDir
 from seqcast.validate import DAY_TYPES
 
@@ -58,16 +58,13 @@ def build_suite(mapping: Mapping, as_of: date | None):
 
 def check_raw(frame: pd.DataFrame, mapping: Mapping, data_dir: str | Path, as_of: date | None = None) -> QualityReport:
     """Run the checkpoint on ``frame`` and rebuild the Data Docs. Never raises on failed expectations."""
-    import great_expectations as gx
-    from great_expectations.data_context.types.base import ProgressBarsConfig
 
     logging.getLogger("great_expectations").setLevel(logging.WARNING)
     layout = DataDir(data_dir)
     layout.gx.mkdir(parents=True, exist_ok=True)
     # The file context is not safe for two processes at once (a suite read while another
     # run rewrites it comes back empty): runs sharing a data dir take turns.
-    with open(layout.gx / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with file_lock(layout.gx / ".lock"):
         return _check(frame, mapping, layout, as_of)
 
 
