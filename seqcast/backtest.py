@@ -126,38 +126,71 @@ def run_unit(unit: WorkUnit) -> pd.DataFrame:
         rows.add(series_id=unit.series_id, cutoff=pd.NaT, ds=pd.NaT, h=0, model=unit.label,
                  y=np.nan, mean=np.nan, error=unit.error)
         return _to_frame(rows, unit.level)
-    model = unit.model
-    updatable = getattr(model, "supports_update", False)
-    warm = getattr(model, "supports_warm_start", False)
     n = len(unit.y)
-    state, end = None, -1
+    outputs: dict[int, tuple[dict, str | None]] = {}
+    for j, out, err, _ in walk_origins(unit):
+        outputs[j] = (out, err)
     for j, c in enumerate(unit.cutoffs):
         c = int(c)
-        hh = min(unit.h, n - 1 - c)
-        lo = unit.train_start
-        if unit.window == "sliding" and unit.window_length:
-            lo = max(lo, c + 1 - unit.window_length)
-        try:
-            if state is None or unit.refit[j] or not updatable:
-                state = _fit(model, unit, lo, c, state if warm else None)
-            else:
-                x_new = None if unit.exog is None else unit.exog[end + 1 : c + 1]
-                state = model._update_series(state, unit.y[end + 1 : c + 1], x_new)
-            end = c
-            x_f = None if unit.exog is None else unit.exog[c + 1 : c + 1 + hh]
-            out = model._predict_series(state, hh, x_f, unit.level)
-            if not np.isfinite(np.asarray(out["mean"], dtype=float)).all():
-                raise ModelError(f"{unit.label}: the forecast has NaN/inf values")
-            err = None
-        except Exception as exc:  # noqa: BLE001 - every failure is recorded with its reason
-            state, end = None, -1
-            out, err = {}, f"{type(exc).__name__}: {exc}"[:500]
-        for k in range(hh):
+        out, err = outputs[j]
+        for k in range(min(unit.h, n - 1 - c)):
             extra = {f"{b}-{lv}": _at(out, f"{b}-{lv}", k) for lv in unit.level for b in ("lo", "hi")}
             rows.add(series_id=unit.series_id, cutoff=unit.ds[c], ds=unit.ds[c + 1 + k], h=k + 1,
-                     model=unit.label, y=unit.y[c + 1 + k], mean=_at(out, "mean", k), **extra,
-                     error=err)
+                     model=unit.label, y=unit.y[c + 1 + k], mean=_at(out, "mean", k),
+                     **extra, error=err)
     return _to_frame(rows, unit.level)
+
+
+def walk_origins(unit: WorkUnit):
+    """Yield ``(j, forecasts, error, provisional)`` for the unit's origins in order;
+    an origin may come again later, and its last value counts.
+
+    Warm-started fits a model has not checked yet (``state.checked`` False) are
+    *provisional*: when a later check finds the warm chain off the cold fit
+    (``state.cold_only`` turns True), the provisional origins are re-run with
+    cold fits and yielded again; when a check passes, they are final.
+    """
+    model = unit.model
+    warm = getattr(model, "supports_warm_start", False)
+    state, end, pending, was_cold = None, -1, [], False
+    for j in range(len(unit.cutoffs)):
+        state, end, out, err = _origin(model, unit, j, state, end, warm)
+        cold_now = bool(getattr(state, "cold_only", False))
+        provisional = state is not None and not getattr(state, "checked", True)
+        yield j, out, err, provisional
+        if cold_now and not was_cold:
+            st, e = None, -1
+            for p in pending:
+                st, e, o, er = _origin(model, unit, p, st, e, False)
+                yield p, o, er, False
+            pending = []
+        elif provisional:
+            pending.append(j)
+        else:
+            pending = []
+        was_cold = cold_now
+
+
+def _origin(model: Forecaster, unit: WorkUnit, j: int, state: Any, end: int, warm: bool):
+    """Fit (or update) at origin ``j`` and forecast; returns ``(state, end, out, error)``."""
+    c = int(unit.cutoffs[j])
+    hh = min(unit.h, len(unit.y) - 1 - c)
+    lo = unit.train_start
+    if unit.window == "sliding" and unit.window_length:
+        lo = max(lo, c + 1 - unit.window_length)
+    try:
+        if state is None or unit.refit[j] or not getattr(model, "supports_update", False):
+            state = _fit(model, unit, lo, c, state if warm else None)
+        else:
+            x_new = None if unit.exog is None else unit.exog[end + 1 : c + 1]
+            state = model._update_series(state, unit.y[end + 1 : c + 1], x_new)
+        x_f = None if unit.exog is None else unit.exog[c + 1 : c + 1 + hh]
+        out = model._predict_series(state, hh, x_f, unit.level)
+        if not np.isfinite(np.asarray(out["mean"], dtype=float)).all():
+            raise ModelError(f"{unit.label}: the forecast has NaN/inf values")
+        return state, c, out, None
+    except Exception as exc:  # noqa: BLE001 - every failure is recorded with its reason
+        return None, -1, {}, f"{type(exc).__name__}: {exc}"[:500]
 
 
 def _fit(model: Forecaster, unit: WorkUnit, lo: int, c: int, previous: Any) -> Any:

@@ -39,6 +39,7 @@ from seqcast.backtest import (
     origin_cutoffs,
     plan_units,
     process_pool,
+    walk_origins,
 )
 from seqcast.errors import ModelError
 
@@ -168,43 +169,43 @@ def score_unit(unit: WorkUnit) -> dict[str, Any]:
     t0 = time.perf_counter()
     if unit.error:
         return _row(unit, np.nan, 0, 0, False, False, 0.0, unit.error)
-    model, n, sae, failed, pruned, first_error = unit.model, 0, 0.0, 0, False, None
-    state, end = None, -1
-    for j, c in enumerate(unit.cutoffs):
-        c = int(c)
-        hh = min(unit.h, len(unit.y) - 1 - c)
-        lo = unit.train_start
-        if unit.window == "sliding" and unit.window_length:
-            lo = max(lo, c + 1 - unit.window_length)
-        try:
-            if state is not None and not unit.refit[j]:
-                state = model._update_series(state, unit.y[end + 1 : c + 1], None)
+    errors: dict[int, tuple[float, int]] = {}  # origin -> (sum of |error|, steps)
+    failed: dict[int, str] = {}
+    provisional: set[int] = set()
+    pruned, newest = False, -1
+    for j, out, err, prov in walk_origins(unit):
+        if err is None:
+            c = int(unit.cutoffs[j])
+            mean = np.asarray(out["mean"], dtype=float)
+            ae = np.abs(unit.y[c + 1 : c + 1 + len(mean)] - mean)
+            errors[j] = (float(ae.sum()), len(ae))
+            failed.pop(j, None)
+        else:
+            failed[j] = err
+            errors.pop(j, None)
+        if j > newest:  # a new origin; a check that passes makes the earlier ones final
+            newest = j
+            if not prov:
+                provisional.clear()
             else:
-                hist = unit.y[lo : c + 1]
-                if len(hist) < model.min_history:
-                    raise ModelError(f"{len(hist)} observations, needs {model.min_history}")
-                state = model._fit_series_warm(hist, None, state)
-            end = c
-            mean = model._predict_series(state, hh, None, ())["mean"]
-            err = np.abs(unit.y[c + 1 : c + 1 + hh] - mean)
-            if not np.isfinite(err).all():
-                raise ModelError("non-finite forecast or actual")
-        except Exception as exc:  # noqa: BLE001 - recorded, the config goes on
-            failed += 1
-            state = None
-            first_error = first_error or f"{type(exc).__name__}: {exc}"[:300]
-            continue
-        sae += float(err.sum())
-        n += hh
-        if _BOUND is not None and sae > _BOUND.value:
+                provisional.add(j)
+        else:  # a provisional origin re-run with a cold fit
+            provisional.discard(j)
+        # the bound compares final errors only, so a pruned config is provably worse
+        final_sae = sum(v for k, (v, _) in errors.items() if k not in provisional)
+        if _BOUND is not None and final_sae > _BOUND.value:
             pruned = True
             break
-    complete = not pruned and failed == 0
+    sae = sum(v for v, _ in errors.values())
+    n = sum(m for _, m in errors.values())
+    complete = not pruned and not failed
     if complete and _BOUND is not None:
         with _BOUND.get_lock():
             _BOUND.value = min(_BOUND.value, sae)
     mae = sae / n if n else np.nan
-    return _row(unit, mae, n, failed, complete, pruned, time.perf_counter() - t0, first_error)
+    first_error = failed[min(failed)][:300] if failed else None
+    return _row(unit, mae, n, len(failed), complete, pruned, time.perf_counter() - t0,
+                first_error)
 
 
 def _row(unit, mae, n, failed, complete, pruned, seconds, error) -> dict[str, Any]:

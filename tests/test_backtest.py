@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import warnings
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -130,6 +131,50 @@ def test_refit_every_updates_the_state_between_refits():
         params = ARIMA(y[:90], order=(1, 0, 0), seasonal_order=(0, 1, 1, 7)).fit().params
         ref = ARIMA(y[:92], order=(1, 0, 0), seasonal_order=(0, 1, 1, 7)).filter(params)
     assert t["mean"].iloc[2] == pytest.approx(float(ref.forecast(1)[0]), rel=1e-9)
+
+
+class Drifty(LocalForecaster):
+    """Warm fits drift by +1000 until the 3rd one, whose check fails (cold_only)."""
+
+    alias = "drifty"
+    supports_warm_start = True
+
+    def __init__(self) -> None:
+        pass
+
+    def _fit_series(self, y, exog):
+        return SimpleNamespace(value=float(y[-1]), checked=True, cold_only=False, warm=0)
+
+    def _fit_series_warm(self, y, exog, prev):
+        if prev is None or prev.cold_only:
+            state = self._fit_series(y, exog)
+            state.cold_only = bool(prev and prev.cold_only)
+            return state
+        if prev.warm + 1 == 3:  # the check: a cold fit, and no more warm starts
+            return SimpleNamespace(value=float(y[-1]), checked=True, cold_only=True, warm=3)
+        return SimpleNamespace(value=float(y[-1]) + 1000, checked=False, cold_only=False,
+                               warm=prev.warm + 1)
+
+    def _predict_series(self, state, h, exog_future, level):
+        return {"mean": np.full(h, state.value)}
+
+
+def test_unchecked_warm_fits_are_redone_cold_when_a_check_fails():
+    t = rolling_origin(Drifty(), _index_series(40), h=1, start="2024-01-21", end="2024-01-30",
+                       n_jobs=1)
+    pos = (t["cutoff"] - pd.Timestamp("2024-01-01")).dt.days.to_numpy()
+    np.testing.assert_array_equal(t["mean"], pos)  # every forecast as from a cold fit
+
+
+@pytest.mark.cta
+@pytest.mark.slow
+def test_cta_warm_chain_that_drifts_is_repaired(cta_clean):
+    """Unchecked, warm starts of (0,0,0)(0,1,2,7) drift to another optimum from 2019-03-08."""
+    rail = cta_clean[cta_clean.series_id == "rail"]
+    kw = dict(h=1, start="2019-03-01", end="2019-03-16", train_start="2019-01-01", n_jobs=1)
+    warm = rolling_origin(SARIMA((0, 0, 0), (0, 1, 2, 7)), rail, **kw)
+    cold = rolling_origin(SARIMA((0, 0, 0), (0, 1, 2, 7), warm_start=False), rail, **kw)
+    np.testing.assert_allclose(warm["mean"], cold["mean"], rtol=1e-3)
 
 
 # -- bad input -------------------------------------------------------------------------------------
