@@ -99,6 +99,8 @@ def test_nightly_schedule_pool_and_concurrency(deployed):
     assert schedule["schedule"]["timezone"] == "America/Chicago"
     assert d["global_concurrency_limit"]["limit"] == 1
     assert d["concurrency_options"]["collision_strategy"] == "CANCEL_NEW"
+    for name in ("backfill/backfill", "backtest/backtest", "monitor/monitor", "train/train"):
+        assert _deployment(api, name)["schedules"] == []  # manual, forms in the UI
     pools = {p["name"] for p in httpx.post(f"{api}/work_pools/filter", json={}, timeout=10).json()}
     assert {"cpu", "gpu"} <= pools
     # the scheduler has put tonight's run on the calendar at 03:00 Chicago time
