@@ -64,15 +64,14 @@ def clean_source(
 def _validate_and_clean(raw, mapping, name, as_of, today, policy) -> CleanOutcome:
     checked = validate(raw, mapping, as_of=as_of, today=today, name=name)
     cleaned = clean(checked.valid, mapping, policy)
-    conflicts = cleaned.quarantine.merge(raw, on="line", how="left")
-    quarantine = pd.concat([checked.quarantine, conflicts], ignore_index=True).sort_values("line")
     CleanSchema.validate(cleaned.clean, lazy=True)
+    quarantine = _with_conflicts(checked.quarantine, cleaned, raw)
     report = {
         "source": name,
         "rows_in": checked.rows_in,
         "rows_after_as_of": checked.rows_after_as_of,
         "rows_quarantined": int(len(quarantine)),
-        "rows_kept": int(checked.rows_in - checked.rows_after_as_of - len(quarantine) - cleaned.report["exact_duplicates_dropped"]),
+        "rows_kept": _rows_kept(checked.rows_in, checked.rows_after_as_of, quarantine, cleaned),
         **cleaned.report,
     }
     return CleanOutcome(cleaned.clean, quarantine.reset_index(drop=True), report, checked.parsed)
@@ -139,25 +138,33 @@ def run_clean(validated: dict, *, mapping: str | Path | None = None, policy: Cle
     quarantine = pd.read_parquet(quarantine_path)
     if len(cleaned.quarantine):
         snapshot = open_snapshot(validated["snapshot_dir"])
-        raw = read_snapshot(snapshot, m)
-        conflicts = cleaned.quarantine.merge(raw, on="line", how="left")
-        quarantine = pd.concat([quarantine, conflicts], ignore_index=True).sort_values("line")
+        quarantine = _with_conflicts(quarantine, cleaned, read_snapshot(snapshot, m))
         _write_quarantine(quarantine, snapshot, date.fromisoformat(validated["as_of"]))
     stage = Path(validated["valid_path"]).parent
     clean_path = write_parquet_atomic(cleaned.clean, stage / "clean.parquet")
     report = {
         **{k: v for k, v in validated.items() if not k.endswith("_path") and k != "snapshot_dir"},
         "rows_quarantined": int(len(quarantine)),
-        "rows_kept": int(
-            validated["rows_in"] - validated["rows_after_as_of"] - len(quarantine)
-            - cleaned.report["exact_duplicates_dropped"]
-        ),
+        "rows_kept": _rows_kept(validated["rows_in"], validated["rows_after_as_of"], quarantine, cleaned),
         **cleaned.report,
         "clean_path": str(clean_path),
         "quarantine_path": str(quarantine_path),
     }
     write_json_atomic(report, stage / "report.json")
     return report
+
+
+def _with_conflicts(quarantine: pd.DataFrame, cleaned, raw: pd.DataFrame) -> pd.DataFrame:
+    """The validation quarantine plus the rows cleaning rejected, with their raw cells."""
+    if not len(cleaned.quarantine):
+        return quarantine
+    conflicts = cleaned.quarantine.merge(raw, on="line", how="left")
+    return pd.concat([quarantine, conflicts], ignore_index=True).sort_values("line")
+
+
+def _rows_kept(rows_in: int, after_as_of: int, quarantine: pd.DataFrame, cleaned) -> int:
+    """Rows in, less those not yet known, quarantined, or dropped as exact duplicates."""
+    return int(rows_in - after_as_of - len(quarantine) - cleaned.report["exact_duplicates_dropped"])
 
 
 def _write_quarantine(quarantine: pd.DataFrame, snapshot: Snapshot, as_of: date) -> Path:
