@@ -1,7 +1,7 @@
 """The ``train`` flow: windowed datasets for the configured neural models, then train and save each.
 
     from flows.train import train, TrainParams, ModelChoice
-    train(TrainParams(clean_path="data/clean/<hash>/asof-<date>/clean.parquet",
+    train(TrainParams(clean_path="data/clean/<hash>/asof-<date>/clean",
                       models=[ModelChoice(name="lstm", targets=["rail"])], max_epochs=300))
 
 Outputs under ``<data_dir>``: ``windows/<spec>.parquet`` (reused when spec and
@@ -68,7 +68,7 @@ class TrainParams(BaseModel):
 
 
 def newest_clean(data_dir: str | Path) -> str:
-    paths = sorted(Path(data_dir, "clean").glob("*/asof-*/clean.parquet"),
+    paths = sorted(Path(data_dir, "clean").glob("*/asof-*/clean"),
                    key=lambda p: (p.parent.name, p.stat().st_mtime))
     if not paths:
         raise FileNotFoundError(f"no clean data under {data_dir}/clean; run the nightly flow first")

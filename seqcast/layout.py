@@ -7,7 +7,8 @@
       raw/<hash>/source.csv                  immutable snapshot, keyed by content hash
       raw/<hash>/manifest.json               source, sha256, rows, bytes, ingested_at
       raw/<hash>/quarantine.parquet          rejected rows with their reasons
-      clean/<hash>/asof-<date>/clean.parquet long clean frame (series_id, ds, y, day_type, is_imputed)
+      clean/<hash>/asof-<date>/clean/        long clean frame (series_id, ds, y, day_type, is_imputed),
+                                             bucketed by series (seqcast.partitions)
       clean/<hash>/asof-<date>/report.json   rows in / kept / quarantined, duplicates, gaps
       gx/                                    Great Expectations file context; Data Docs under
                                              gx/uncommitted/data_docs/local_site/index.html

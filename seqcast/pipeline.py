@@ -30,6 +30,7 @@ from seqcast.ingest import (
 from seqcast.io import write_json_atomic, write_parquet_atomic
 from seqcast.layout import DataDir
 from seqcast.models import get_model
+from seqcast.partitions import write_partitioned
 from seqcast.validate import CleanSchema, validate
 
 
@@ -128,7 +129,8 @@ def run_validate(
 def run_clean(validated: dict, *, mapping: str | Path | None = None, policy: CleanPolicy | None = None) -> dict:
     """Clean the valid rows of :func:`run_validate`; conflicting duplicates join the quarantine.
 
-    Writes ``clean.parquet`` and ``report.json`` next to ``valid.parquet`` and returns the report.
+    Writes the clean frame as a series-bucketed dataset ``clean/`` (see
+    :mod:`seqcast.partitions`) and ``report.json`` next to ``valid.parquet``; returns the report.
     """
     m = load_mapping(mapping)
     valid = pd.read_parquet(validated["valid_path"])
@@ -141,7 +143,7 @@ def run_clean(validated: dict, *, mapping: str | Path | None = None, policy: Cle
         quarantine = _with_conflicts(quarantine, cleaned, read_snapshot(snapshot, m))
         _write_quarantine(quarantine, snapshot, date.fromisoformat(validated["as_of"]))
     stage = Path(validated["valid_path"]).parent
-    clean_path = write_parquet_atomic(cleaned.clean, stage / "clean.parquet")
+    clean_path = write_partitioned(cleaned.clean, stage / "clean")
     report = {
         **{k: v for k, v in validated.items() if not k.endswith("_path") and k != "snapshot_dir"},
         "rows_quarantined": int(len(quarantine)),

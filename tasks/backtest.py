@@ -17,6 +17,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.context import TaskRunContext
 from prefect.logging import get_run_logger
 
+from seqcast.partitions import read as read_clean
 from tasks.common import artifact_key
 
 SUMMARY_METRICS = ("mae", "rmse", "mape", "smape", "mase")
@@ -41,9 +42,8 @@ def build_models(specs: list[Any]) -> list:
 
 
 def _read_clean(clean_path: str, series: list[str] | None):
-    import pandas as pd
 
-    data = pd.read_parquet(clean_path, columns=["series_id", "ds", "y"])
+    data = read_clean(clean_path, columns=["series_id", "ds", "y"])
     if series:
         data = data[data["series_id"].isin(series)]
     return data

@@ -14,6 +14,8 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 
+from seqcast.partitions import read as read_clean
+
 WAITING = {"SCHEDULED", "PENDING"}
 FINAL = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED", "CANCELLING"}
 
@@ -67,7 +69,7 @@ def neural_forecast_task(
     from seqcast.io import write_parquet_atomic
     from seqcast.training import load_trained
 
-    clean = pd.read_parquet(clean_path)
+    clean = read_clean(clean_path)
     candidates = pd.read_parquet(candidates_path)
     frames, failures = [], []
     for label in labels:

@@ -13,6 +13,7 @@ from prefect.logging import get_run_logger
 
 from seqcast import pipeline
 from seqcast.io import write_parquet_atomic
+from seqcast.partitions import read as read_clean
 from seqcast.published import publish_forecasts
 from tasks.common import retry_unless_input_error
 
@@ -20,7 +21,7 @@ from tasks.common import retry_unless_input_error
 @task(name="forecast", cache_policy=NO_CACHE)
 def forecast_task(clean_path: str, models: list, horizon: int) -> dict:
     """Forecast every series with each candidate model; stage the result beside the clean data."""
-    clean = pd.read_parquet(clean_path)
+    clean = read_clean(clean_path)
     fc, failures = pipeline.forecast(clean, models, horizon)
     stage = Path(clean_path).parent
     out = write_parquet_atomic(fc, stage / "candidates.parquet")
@@ -78,7 +79,7 @@ def plot_task(clean_path: str, published_path: str, data_dir: str) -> str:
     from seqcast.plots import plot_forecasts
     from seqcast.published import read_forecasts
 
-    clean = pd.read_parquet(clean_path)
+    clean = read_clean(clean_path)
     tonight = pd.read_parquet(published_path)
     run_date = tonight["run_date"].iloc[0]
     earlier = read_forecasts(data_dir)

@@ -23,6 +23,7 @@ from seqcast import alerts
 from seqcast.drift import DriftConfig, drift_history, plot_drift_history
 from seqcast.errors import SeqcastError
 from seqcast.layout import DataDir
+from seqcast.partitions import read as read_clean
 from tasks.common import artifact_key, retry_unless_input_error
 
 DETECTED = "seqcast.drift.detected"
@@ -124,7 +125,7 @@ def monitor_task(
 
     log = get_run_logger()
     cfg = DriftConfig(**(config or {}))
-    clean = pd.read_parquet(clean_path)
+    clean = read_clean(clean_path)
     last_day = pd.Timestamp(clean["ds"].max()).normalize()
     as_of_ts = min(pd.Timestamp(as_of).normalize(), last_day) if as_of is not None else last_day
     forecasts = read_forecasts(data_dir)

@@ -13,15 +13,15 @@ from prefect.artifacts import create_table_artifact
 from prefect.context import TaskRunContext
 from prefect.logging import get_run_logger
 
+from seqcast.partitions import read as read_clean
 from seqcast.windows import WindowSpec, WindowSpecError, read_metadata, specs_from
 
 
 def _file_sha256(path: str | Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
+    """Content hash of the clean data (a bucketed dataset or a plain Parquet file)."""
+    from seqcast.partitions import content_hash
+
+    return content_hash(path)
 
 
 def _output_state(path: Path) -> str:
@@ -62,13 +62,12 @@ def windows_task(
     (``WindowSpec.to_dict()``, a config file). A dataset whose file already
     records the same spec key and data hash is not rebuilt.
     """
-    import pandas as pd
 
     from seqcast.windows import ensure_dataset
 
     in_run = TaskRunContext.get() is not None  # False under .fn() in tests
     logger = get_run_logger() if in_run else logging.getLogger(__name__)
-    frame = pd.read_parquet(clean_path)
+    frame = read_clean(clean_path)
     paths, rows = [], []
     for spec in specs_from(specs):
         path, rebuilt = ensure_dataset(frame, spec, out_dir, force=force)

@@ -1,7 +1,7 @@
 """``seqcast train``: train a Keras model on windowed data and save it.
 
     seqcast train --model lstm --source ../shared/data/cta_ridership_daily.csv --targets rail
-    seqcast train --model rnn_multivariate --clean data/clean/<hash>/asof-<date>/clean.parquet \\
+    seqcast train --model rnn_multivariate --clean data/clean/<hash>/asof-<date>/clean \\
         --epochs 300 --param units=64 --out data/models
     seqcast train --model rnn --source cta.csv --lr-find        # learning-rate range test only
 
@@ -92,10 +92,11 @@ def handle(args: argparse.Namespace) -> int:
     if args.windows:
         dataset = read_dataset(args.windows)
     else:
-        import pandas as pd
 
         if args.clean:
-            frame = pd.read_parquet(args.clean)
+            from seqcast.partitions import read as read_clean
+
+            frame = read_clean(args.clean)
         else:
             from seqcast.pipeline import clean_source
 

@@ -1,6 +1,6 @@
 """``seqcast windows build|info``: windowed Parquet datasets for the sequence models.
 
-    seqcast windows build --clean data/clean/<hash>/asof-<date>/clean.parquet \\
+    seqcast windows build --clean data/clean/<hash>/asof-<date>/clean \\
         --out data/windows --kind seq2seq --input-length 56 --h 14 --targets rail
     seqcast windows build --source ../shared/data/cta_ridership_daily.csv --spec-file specs.json
     seqcast windows info data/windows/<name>.parquet
@@ -98,13 +98,14 @@ def specs_from_args(args: argparse.Namespace) -> list:
 
 
 def handle_build(args: argparse.Namespace) -> int:
-    import pandas as pd
 
     from seqcast.windows import ensure_dataset, read_metadata
 
     specs = specs_from_args(args)
     if args.clean:
-        frame = pd.read_parquet(args.clean)
+        from seqcast.partitions import read as read_clean
+
+        frame = read_clean(args.clean)
     else:
         from seqcast.pipeline import clean_source
 
