@@ -6,13 +6,22 @@ manifest; ingesting identical bytes again is a no-op. Reading gives a frame of
 which line is wrong.
 
 The CTA data-portal export is understood natively; any other daily table needs
-a :class:`Mapping`, e.g. for a plain ``Date,Temp`` CSV::
+a :class:`Mapping`. A *wide* table has one column per series, e.g. a plain
+``Date,Temp`` CSV::
 
     # temp.yaml
     date_column: Date
     date_format: "%Y-%m-%d"
     value_columns: {Temp: temp}     # source column -> series_id
     non_negative: false             # temperatures may be below zero
+
+A *long* table has one row per series and day, which suits thousands of series
+(each may start, end and miss days on its own)::
+
+    # long.yaml (data/mappings/long.yaml)
+    date_column: date
+    series_column: series           # the series_id of each row
+    value_column: value
 """
 
 from __future__ import annotations
@@ -38,18 +47,24 @@ from seqcast.layout import HASH_LEN, DataDir
 class Mapping:
     """How a source table maps onto seqcast's vocabulary.
 
+    A mapping is either *wide* (``value_columns``) or *long* (``series_column`` and
+    ``value_column``), never both.
+
     Parameters
     ----------
     date_column, date_format
         The column holding the day and its ``strftime`` format.
     value_columns
-        Source column -> ``series_id``; each becomes one series.
+        Wide: source column -> ``series_id``; each becomes one series, all on one calendar.
+    series_column, value_column
+        Long: the column holding each row's ``series_id`` and the one holding its value;
+        each series gets its own date range and is cleaned on its own.
     day_type_column
         Optional column with CTA day types (``W``/``A``/``U``); derived from the
         calendar when absent.
     total_column
         Optional column that must equal the sum of the value columns; dropped
-        after validation (it is derived).
+        after validation (it is derived). Wide only.
     categorical_columns
         Other columns to keep as text (validated as non-empty).
     non_negative
@@ -57,7 +72,7 @@ class Mapping:
     """
 
     date_column: str
-    value_columns: dict[str, str]
+    value_columns: dict[str, str] = field(default_factory=dict)
     date_format: str = "%Y-%m-%d"
     day_type_column: str | None = None
     total_column: str | None = None
@@ -65,10 +80,25 @@ class Mapping:
     non_negative: bool = True
     encoding: str = "utf-8"
     delimiter: str = ","
+    series_column: str | None = None
+    value_column: str | None = None
+
+    def __post_init__(self) -> None:
+        problem = _shape_problem(self)
+        if problem:
+            raise InputError(f"mapping: {problem}")
+
+    @property
+    def is_long(self) -> bool:
+        """One row per series and day (``series_column``/``value_column``)."""
+        return self.series_column is not None
 
     @property
     def required_columns(self) -> list[str]:
-        cols = [self.date_column, *self.value_columns]
+        if self.is_long:
+            cols = [self.date_column, self.series_column, self.value_column]
+        else:
+            cols = [self.date_column, *self.value_columns]
         for c in (self.day_type_column, self.total_column, *self.categorical_columns):
             if c:
                 cols.append(c)
@@ -76,6 +106,7 @@ class Mapping:
 
     @property
     def series_ids(self) -> list[str]:
+        """The wide mapping's series; empty for a long one (its ids come from the data)."""
         return list(self.value_columns.values())
 
     def to_dict(self) -> dict[str, Any]:
@@ -89,15 +120,45 @@ class Mapping:
         unknown = set(d) - allowed
         if unknown:
             raise InputError(f"{origin}: unknown mapping key(s) {sorted(unknown)}; allowed: {sorted(allowed)}")
-        for key in ("date_column", "value_columns"):
-            if key not in d:
-                raise InputError(f"{origin}: mapping needs '{key}'")
-        values = d["value_columns"]
+        if "date_column" not in d:
+            raise InputError(f"{origin}: mapping needs 'date_column'")
+        values = d.get("value_columns") or {}
         if isinstance(values, list):
             values = {v: v for v in values}
-        if not values:
+        if not isinstance(values, dict):
+            raise InputError(f"{origin}: value_columns must be a list or a mapping of column -> series_id")
+        if "value_columns" in d and not values and not d.get("series_column"):
             raise InputError(f"{origin}: value_columns is empty")
-        return cls(**{**d, "value_columns": dict(values), "categorical_columns": tuple(d.get("categorical_columns", ()))})
+        kw = {**d, "value_columns": dict(values), "categorical_columns": tuple(d.get("categorical_columns") or ())}
+        try:
+            return cls(**kw)
+        except InputError as exc:
+            raise InputError(f"{origin}: {str(exc).removeprefix('mapping: ')}") from None
+
+
+def _shape_problem(m: Mapping) -> str | None:
+    """Why ``m`` is neither a valid wide nor a valid long mapping (``None`` if it is one)."""
+    long_keys = [k for k in ("series_column", "value_column") if getattr(m, k) is not None]
+    if m.value_columns and long_keys:
+        return (
+            f"use either value_columns (wide: one column per series) or series_column + "
+            f"value_column (long: one row per series and day), not both (found value_columns "
+            f"and {' and '.join(long_keys)})"
+        )
+    if not m.value_columns and not long_keys:
+        return "mapping needs 'value_columns' (wide) or 'series_column' and 'value_column' (long)"
+    if len(long_keys) == 1:
+        missing = "value_column" if long_keys[0] == "series_column" else "series_column"
+        return f"a long mapping needs both series_column and value_column ('{missing}' is missing)"
+    if long_keys:
+        if m.total_column:
+            return "total_column is for wide tables (a total of the value columns); a long mapping cannot have one"
+        cols = [m.date_column, m.series_column, m.value_column, m.day_type_column, *m.categorical_columns]
+        named = [c for c in cols if c]
+        clash = sorted({c for c in named if named.count(c) > 1})
+        if clash:
+            return f"column(s) {clash} are named for more than one role"
+    return None
 
 
 CTA_MAPPING = Mapping(

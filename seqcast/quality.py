@@ -32,7 +32,8 @@ class QualityReport:
 
 
 def build_suite(mapping: Mapping, as_of: date | None):
-    """The expectations for a parsed raw frame (``ds, day_type, <series...>[, total]``)."""
+    """The expectations for a parsed raw frame (wide ``ds, day_type, <series...>[, total]``,
+    long ``ds, day_type, series_id, y``)."""
     import great_expectations as gx
     import great_expectations.expectations as gxe
 
@@ -47,13 +48,21 @@ def build_suite(mapping: Mapping, as_of: date | None):
             )
         )
     suite.add_expectation(gxe.ExpectColumnValuesToBeInSet(column="day_type", value_set=list(DAY_TYPES)))
-    for sid in mapping.series_ids:
-        suite.add_expectation(gxe.ExpectColumnValuesToNotBeNull(column=sid))
+    for column in _value_columns(mapping):
+        suite.add_expectation(gxe.ExpectColumnValuesToNotBeNull(column=column))
         if mapping.non_negative:
-            suite.add_expectation(gxe.ExpectColumnValuesToBeBetween(column=sid, min_value=0))
+            suite.add_expectation(gxe.ExpectColumnValuesToBeBetween(column=column, min_value=0))
     # The export repeats whole months; people should see it even though cleaning fixes it.
-    suite.add_expectation(gxe.ExpectColumnValuesToBeUnique(column="ds"))
+    if mapping.is_long:
+        suite.add_expectation(gxe.ExpectColumnValuesToNotBeNull(column="series_id"))
+        suite.add_expectation(gxe.ExpectCompoundColumnsToBeUnique(column_list=["series_id", "ds"]))
+    else:
+        suite.add_expectation(gxe.ExpectColumnValuesToBeUnique(column="ds"))
     return suite
+
+
+def _value_columns(mapping: Mapping) -> list[str]:
+    return ["y"] if mapping.is_long else mapping.series_ids
 
 
 def check_raw(frame: pd.DataFrame, mapping: Mapping, data_dir: str | Path, as_of: date | None = None) -> QualityReport:
@@ -89,7 +98,7 @@ def _check(frame: pd.DataFrame, mapping: Mapping, layout: DataDir, as_of: date |
             result_format={"result_format": "SUMMARY"},
         )
     )
-    cols = ["ds", "day_type", *mapping.series_ids]
+    cols = ["ds", "day_type", *(["series_id"] if mapping.is_long else []), *_value_columns(mapping)]
     result = checkpoint.run(batch_parameters={"dataframe": frame[cols]})
     failed, evaluated = [], 0
     for run in result.run_results.values():

@@ -2,8 +2,9 @@
 
 Row-level problems (an unparseable date, text in a numeric column, a negative
 count, an unknown day type, a total that is not the sum of its parts, a date in
-the future) send that row to the quarantine with every reason found, and the
-run continues on the rest. Structural problems raise :class:`InputError`.
+the future, an empty series id in a long table) send that row to the quarantine
+with every reason found, and the run continues on the rest. Structural problems
+raise :class:`InputError`.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ QUARANTINE_COLUMNS = ["line", "stage", "reason"]
 class Validated:
     """The outcome of validation.
 
-    ``valid`` is the typed wide frame: ``line, ds, day_type, <series ids...>[, total]``.
+    ``valid`` is the typed frame: wide ``line, ds, day_type, <series ids...>[, total]``,
+    or for a long mapping ``line, ds, day_type, series_id, y`` (one row per series and day).
     ``quarantine`` has ``line, stage, reason`` plus the row's raw text columns.
     ``parsed`` is every row as parsed (NaN where a cell could not be), for reports.
     """
@@ -39,7 +41,7 @@ class Validated:
 
 
 def raw_schema(mapping: Mapping, as_of: date | None) -> pa.DataFrameSchema:
-    """The pandera contract for a parsed raw frame (one column per series)."""
+    """The pandera contract for a parsed raw frame (wide: one column per series; long: ``series_id, y``)."""
     value = [pa.Check.ge(0, error="negative value")] if mapping.non_negative else []
     columns: dict[str, pa.Column] = {
         "ds": pa.Column(
@@ -49,6 +51,9 @@ def raw_schema(mapping: Mapping, as_of: date | None) -> pa.DataFrameSchema:
         ),
         "day_type": pa.Column(str, pa.Check.isin(DAY_TYPES, error="unknown day type"), nullable=False),
     }
+    if mapping.is_long:
+        columns["series_id"] = pa.Column(str, nullable=False)
+        columns["y"] = pa.Column(float, checks=value, nullable=False)
     for sid in mapping.series_ids:
         columns[sid] = pa.Column(float, checks=value, nullable=False)
     checks = []
@@ -101,10 +106,13 @@ def validate(
         from seqcast.sample import day_types
 
         typed["day_type"] = day_types(pd.DatetimeIndex(typed["ds"].fillna(pd.Timestamp(0))))
+    if mapping.is_long:
+        typed["series_id"] = raw[mapping.series_column].astype(str).str.strip()
+        flag(typed["series_id"] == "", f"{mapping.series_column}: empty series id")
     for column in mapping.categorical_columns:
         typed[column] = raw[column].str.strip()
         flag(typed[column] == "", f"{column}: empty")
-    targets = dict(mapping.value_columns)
+    targets = {mapping.value_column: "y"} if mapping.is_long else dict(mapping.value_columns)
     if mapping.total_column:
         targets[mapping.total_column] = "total"
     for src, dst in targets.items():
@@ -149,6 +157,8 @@ def _messages(reason, rows: pd.DataFrame) -> list[str]:
 def _pandera_reasons(cases: pd.DataFrame, typed: pd.DataFrame, mapping: Mapping):
     """Turn pandera's ``failure_cases`` into ``(row index, message)`` pairs."""
     source_name = {v: k for k, v in mapping.value_columns.items()}
+    if mapping.is_long:
+        source_name.update({"series_id": mapping.series_column, "y": mapping.value_column})
     source_name.update({"ds": mapping.date_column, "day_type": mapping.day_type_column or "day_type"})
     if mapping.total_column:
         source_name["total"] = mapping.total_column
