@@ -3,8 +3,13 @@
 Steps, in order: sort; drop the derived total; drop exact duplicate rows;
 quarantine *all* rows of a day that appears with different values (the day
 becomes missing); reindex to daily frequency; fill gaps up to
-``max_gap_days`` by the configured policy (flagged in ``is_imputed``); a longer
-gap stops the run with :class:`CleaningError`.
+``max_gap_days`` by the configured policy (flagged in ``is_imputed``).
+
+A wide table shares one calendar, so a longer gap stops the run with
+:class:`CleaningError`. A long table (one row per series and day) is cleaned
+per series, vectorised over all of them: each series keeps its own first and
+last day, and a series with a longer gap is quarantined whole (every row, with
+the reason) while the others go on; only when no series survives is it an error.
 """
 
 from __future__ import annotations
@@ -36,12 +41,17 @@ class CleanPolicy:
 @dataclass
 class Cleaned:
     clean: pd.DataFrame  # series_id, ds, y, day_type, is_imputed
-    quarantine: pd.DataFrame  # line, stage, reason + raw columns (conflicting duplicates)
+    quarantine: pd.DataFrame  # line, stage, reason (conflicting duplicates; long: series with a long gap)
     report: dict = field(default_factory=dict)
 
 
 def clean(valid: pd.DataFrame, mapping: Mapping, policy: CleanPolicy | None = None) -> Cleaned:
-    """Turn the validated wide frame into the clean long frame.
+    """Turn the validated frame (wide or long, see :class:`~seqcast.validate.Validated`) into the clean long frame.
+
+    The report holds ``rows_valid, exact_duplicates_dropped, conflicting_duplicate_rows,
+    days, gaps, days_imputed, first_day, last_day, series, policy``; a long mapping adds
+    ``series_quarantined`` (ids), and its ``days`` counts distinct days over all series and
+    ``days_imputed`` the imputed (series, day) rows.
 
     >>> import pandas as pd
     >>> from seqcast.ingest import Mapping
@@ -53,8 +63,22 @@ def clean(valid: pd.DataFrame, mapping: Mapping, policy: CleanPolicy | None = No
     [[1.0, False], [2.0, True], [3.0, False]]
     >>> out.report["exact_duplicates_dropped"]
     1
+
+    Long: each series on its own range; ``b`` misses 3 days (> 2) and is quarantined.
+
+    >>> m = Mapping(date_column="d", series_column="s", value_column="v")
+    >>> days = pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-04", "2024-01-01", "2024-01-05"])
+    >>> long = pd.DataFrame({"line": [2, 3, 4, 5, 6], "ds": days, "day_type": "W",
+    ...                      "series_id": ["a", "a", "a", "b", "b"], "y": [1.0, 2.0, 4.0, 5.0, 6.0]})
+    >>> out = clean(long, m, CleanPolicy(fill="linear", max_gap_days=2))
+    >>> out.clean[["series_id", "y", "is_imputed"]].values.tolist()
+    [['a', 1.0, False], ['a', 2.0, False], ['a', 3.0, True], ['a', 4.0, False]]
+    >>> out.report["series"], out.report["series_quarantined"], out.quarantine["line"].tolist()
+    (['a'], ['b'], [5, 6])
     """
     policy = policy or CleanPolicy()
+    if mapping.is_long:
+        return _clean_long(valid, mapping, policy)
     sids = mapping.series_ids
     keep = ["ds", "day_type", *sids, *mapping.categorical_columns]
     df = valid.sort_values(["ds", "line"], kind="stable")
@@ -116,6 +140,79 @@ def clean(valid: pd.DataFrame, mapping: Mapping, policy: CleanPolicy | None = No
     return Cleaned(long, quarantine.reset_index(drop=True), report)
 
 
+# --------------------------------------------------------------------------- long tables
+
+
+def _clean_long(valid: pd.DataFrame, mapping: Mapping, policy: CleanPolicy) -> Cleaned:
+    """Per-series cleaning of a long frame, vectorised over all series at once."""
+    sids, df, counts, conflicts = _dedup_long(valid, mapping)
+    grid = _Grid(df["_code"].to_numpy(), df["_day"].to_numpy(), len(sids))
+    starts, ends = _run_bounds(grid.missing)
+    run_code = grid.code[starts]
+    limit = 0 if policy.fill == "none" else policy.max_gap_days
+    bad_codes, reasons = _too_long(starts, ends, run_code, grid, limit, policy, sids)
+    bad_rows = df[np.isin(df["_code"].to_numpy(), bad_codes)]
+    gap_rows = _quarantine_rows(bad_rows, [reasons[c] for c in bad_rows["_code"]])
+    quarantine = pd.concat([conflicts, gap_rows], ignore_index=True)
+
+    keep = grid.length > 0  # a series whose every row conflicted has no cells
+    keep[bad_codes] = False
+    if not keep.any():
+        sample = list(reasons.values())[:3] or quarantine["reason"].head(3).tolist()
+        raise CleaningError(f"no series survives cleaning ({len(sids)} quarantined), e.g. {sample}")
+    rows = keep[grid.code]
+    missing = grid.missing[rows]
+    ds = grid.day[rows].astype("datetime64[D]")
+    day_type = grid.spread(df["day_type"].to_numpy(object), None)[rows]
+    day_type[missing] = day_types(pd.DatetimeIndex(ds[missing]))
+    y = _fill_long(grid.spread(df["y"].to_numpy(float), np.nan), grid, policy.fill)
+    out = pd.DataFrame(
+        {
+            "series_id": sids[grid.code[rows]].astype(str),
+            "ds": ds.astype("datetime64[ns]"),
+            "y": y[rows],
+            "day_type": day_type.astype(str),
+            "is_imputed": missing,
+        }
+    )
+    report = {
+        "rows_valid": int(len(valid)),
+        **counts,
+        "days": int(len(np.unique(ds))),
+        "gaps": int(keep[run_code].sum()),
+        "days_imputed": int(missing.sum()),
+        "first_day": str(ds.min()),
+        "last_day": str(ds.max()),
+        "series": sids[keep].tolist(),
+        "series_quarantined": sids[~keep].tolist(),
+        "policy": asdict(policy),
+    }
+    return Cleaned(out, quarantine, report)
+
+
+def _dedup_long(valid: pd.DataFrame, mapping: Mapping):
+    """Sort by series, day and line; drop exact duplicates; set conflicting ones aside.
+
+    Returns the sorted ids, the remaining rows (with ``_code`` into the ids and ``_day``
+    in days since the epoch), the two duplicate counts and the conflicts' quarantine rows.
+    """
+    code, uniques = pd.factorize(valid["series_id"], sort=True)
+    sids = np.asarray(uniques, dtype=object)
+    day = valid["ds"].to_numpy("datetime64[D]").astype(np.int64)
+    order = np.lexsort((valid["line"].to_numpy(), day, code))
+    df = valid.iloc[order].assign(_code=code[order], _day=day[order]).reset_index(drop=True)
+    exact = df.duplicated(subset=["_code", "_day", "day_type", "y", *mapping.categorical_columns])
+    df = df[~exact.to_numpy()]
+    conflict = df.duplicated(subset=["_code", "_day"], keep=False).to_numpy()
+    rows = df[conflict]
+    reasons = [
+        f"conflicting duplicate: series {sids[c]}: {d:%Y-%m-%d} appears with different values"
+        for c, d in zip(rows["_code"], rows["ds"])
+    ]
+    counts = {"exact_duplicates_dropped": int(exact.sum()), "conflicting_duplicate_rows": int(conflict.sum())}
+    return sids, df[~conflict], counts, _quarantine_rows(rows, reasons)
+
+
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     """Half-open ``[start, end)`` index ranges where ``mask`` is true."""
     edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
@@ -130,3 +227,82 @@ def _fill(y: pd.Series, how: str) -> pd.Series:
         return linear
     week = pd.concat([y.shift(7), y.shift(-7)], axis=1).mean(axis=1)
     return y.fillna(week).fillna(linear)
+
+
+class _Grid:
+    """Every series on its own full daily range, series after series in one flat axis.
+
+    ``code``/``day`` (int days since the epoch) have one entry per grid cell; the rows
+    given (sorted by code, then day, unique) land at ``index``; ``missing`` marks the
+    cells no row landed on. A series' first and last day always hold a row, so a run
+    of missing cells never spans two series.
+    """
+
+    def __init__(self, code: np.ndarray, day: np.ndarray, n_series: int):
+        starts = np.searchsorted(code, np.arange(n_series))
+        ends = np.searchsorted(code, np.arange(n_series), side="right")
+        self.length = np.zeros(n_series, dtype=np.int64)
+        has = ends > starts
+        self.first = np.zeros(n_series, dtype=np.int64)
+        self.first[has] = day[starts[has]]
+        self.length[has] = day[ends[has] - 1] - self.first[has] + 1
+        self.offset = np.concatenate([[0], np.cumsum(self.length)[:-1]])
+        self.code = np.repeat(np.arange(n_series), self.length)
+        self.position = np.arange(len(self.code)) - self.offset[self.code]  # day within its series
+        self.day = self.first[self.code] + self.position
+        self.index = self.offset[code] + day - self.first[code]
+        self.missing = np.ones(len(self.code), dtype=bool)
+        self.missing[self.index] = False
+
+    def spread(self, values: np.ndarray, empty) -> np.ndarray:
+        out = np.full(len(self.code), empty, dtype=values.dtype)
+        out[self.index] = values
+        return out
+
+
+def _run_bounds(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Starts and (exclusive) ends of the runs where ``mask`` is true."""
+    edges = np.diff(np.concatenate([[0], mask.astype(np.int8), [0]]))
+    return np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+
+
+def _too_long(starts, ends, run_code, grid: _Grid, limit: int, policy: CleanPolicy, sids) -> tuple[np.ndarray, dict]:
+    """Codes of the series whose longest gap exceeds ``limit``, and a reason for each."""
+    size = ends - starts
+    longest = np.zeros(len(sids), dtype=np.int64)
+    np.maximum.at(longest, run_code, size)
+    bad = np.flatnonzero(longest > limit)
+    reasons = {}
+    for c in bad:
+        i = np.flatnonzero((run_code == c) & (size == longest[c]))[0]
+        first, last = (grid.day[[starts[i], ends[i] - 1]]).astype("datetime64[D]")
+        reasons[c] = (
+            f"series {sids[c]}: gap of {size[i]} missing day(s) from {first} to {last} "
+            f"exceeds the limit of {limit} (CleanPolicy.max_gap_days / fill='{policy.fill}')"
+        )
+    return bad, reasons
+
+
+def _quarantine_rows(rows: pd.DataFrame, reasons: list[str]) -> pd.DataFrame:
+    return pd.DataFrame({"line": rows["line"].to_numpy(np.int64), "stage": "clean", "reason": reasons})
+
+
+def _fill_long(y: np.ndarray, grid: _Grid, how: str) -> np.ndarray:
+    """:func:`_fill` for every series of the grid at once (shifts stay inside a series)."""
+    missing = np.isnan(y)
+    if not missing.any():
+        return y
+    cells = np.arange(len(y))
+    out = y.copy()
+    out[missing] = np.interp(cells[missing], cells[~missing], y[~missing])
+    if how == "linear":
+        return out
+    n = grid.length[grid.code]
+    before = np.where(grid.position >= 7, y[np.maximum(cells - 7, 0)], np.nan)
+    after = np.where(grid.position + 7 < n, y[np.minimum(cells + 7, len(y) - 1)], np.nan)
+    pair = np.stack([before, after])
+    count = (~np.isnan(pair)).sum(axis=0)
+    week = np.where(count > 0, np.nansum(pair, axis=0) / np.maximum(count, 1), np.nan)
+    use = missing & ~np.isnan(week)
+    out[use] = week[use]
+    return out
