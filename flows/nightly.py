@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
+import pandas as pd
 from prefect import flow, runtime
 from prefect.artifacts import create_markdown_artifact
 from prefect.states import Cancelled
@@ -17,12 +18,19 @@ from pydantic import BaseModel, Field
 from flows.train import ModelChoice, Split, TrainParams, train
 from seqcast.io import file_lock
 from seqcast.layout import DataDir
+from seqcast.partitions import buckets_of, series_in
 from seqcast.training import model_label
-from tasks.backtest import incremental_backtest_task
-from tasks.data import clean_task, ingest_task, resolve_source, validate_task
+from tasks.data import clean_task, ingest_task, sample_task, validate_task
 from tasks.dispatch import gpu_train_task, neural_forecast_task
-from tasks.forecast import backtest_plot_task, champion_task, forecast_task, plot_task, publish_task
+from tasks.forecast import backtest_plot_task, plot_task, publish_task
 from tasks.monitor import monitor_task
+from tasks.panel import (
+    backtest_bucket_task,
+    champion_bucket_task,
+    forecast_bucket_task,
+    model_labels,
+    task_runner,
+)
 
 
 class ModelSpec(BaseModel):
@@ -76,6 +84,15 @@ class NightlyParams(BaseModel):
     )
     fill: Literal["seasonal", "linear", "none"] = "seasonal"
     max_gap_days: int = Field(7, ge=0, description="Longest gap cleaning may fill")
+    runner: Literal["thread", "process", "dask"] = Field(
+        "thread",
+        description="Where the per-bucket work runs: threads here (a few series), a process "
+        "pool, or Dask (a LocalCluster, or the cluster at dask_address)",
+    )
+    workers: int | None = Field(None, ge=1, description="Threads / processes / Dask workers; empty = all cores")
+    dask_address: str | None = Field(
+        None, description="Scheduler of an existing Dask cluster, e.g. tcp://host:8786 (implies runner dask)"
+    )
     max_lateness_hours: float = Field(
         20.0,
         gt=0,
@@ -86,6 +103,7 @@ class NightlyParams(BaseModel):
 
 @flow(name="nightly", log_prints=True)
 def nightly(params: NightlyParams = NightlyParams()) -> dict:  # noqa: B008 (a form default)
+    """Run one night on the task runner the parameters choose (threads, processes or Dask)."""
     p = params
     late = _hours_late()
     if late is not None and late > p.max_lateness_hours:
@@ -95,61 +113,105 @@ def nightly(params: NightlyParams = NightlyParams()) -> dict:  # noqa: B008 (a f
         )
         print(message)
         return Cancelled(message=message)
-    source = resolve_source(p.source, p.data_dir)
-    snapshot = ingest_task(source, p.data_dir)
-    validated = validate_task(snapshot["snapshot_dir"], p.data_dir, p.mapping, p.as_of)
-    report = clean_task(validated, p.mapping, p.fill, p.max_gap_days)
-    specs = [m.model_dump() for m in p.models]
-    candidates = forecast_task(report["clean_path"], specs, p.horizon)
-    last_day = date.fromisoformat(report["last_day"])
-    training = _train_neural(p, report["clean_path"], last_day) if p.neural else None
-    if training:
-        neural_forecast_task(
-            report["clean_path"], str(Path(p.data_dir, "models")),
-            [model_label(m.name, m.targets) for m in p.neural], p.horizon, candidates["candidates_path"],
-        )
-    backtests = DataDir(p.data_dir).backtests / "nightly"
-    with file_lock(backtests / ".lock"):  # runs sharing a data dir merge one after the other
-        backtest = incremental_backtest_task(
-            report["clean_path"],
-            str(backtests),
-            specs,
-            p.horizon,
-            (last_day - timedelta(days=p.backtest_days + p.horizon - 1)).isoformat(),
-            refit_every=p.refit_every,
-        )
-    chosen = champion_task(candidates["candidates_path"], backtest["table_path"], p.backtest_days)
-    run_date = p.as_of or date.today()
     run_id = str(runtime.flow_run.id or "local")
-    published = publish_task(chosen["champions_path"], p.data_dir, run_date, run_id, report["data_hash"])
+    kind = "dask" if p.dask_address else p.runner
+    where = f"dask cluster {p.dask_address}" if p.dask_address else f"{kind} runner, {p.workers or 'all'} worker(s)"
+    stages = nightly_stages.with_options(
+        task_runner=task_runner(kind, p.workers, p.dask_address),
+        flow_run_name=f"stages on {where}",
+    )
+    summary = stages(p, run_id)
+    summary["runner"] = where
+    create_markdown_artifact(key="nightly-summary", markdown=_summary_markdown(summary))
+    return summary
+
+
+@flow(name="nightly-stages", log_prints=True)
+def nightly_stages(params: NightlyParams, run_id: str) -> dict:
+    """The night's tasks, each submitted to this flow's task runner.
+
+    Data stages run as single tasks; forecasting, the incremental backtest and the
+    champion choice are mapped over the buckets of series of the clean dataset
+    (and, for the backtest, over the models), so the flow's own process only ever
+    holds paths and small summaries.
+    """
+    p = params
+    source = p.source or sample_task.submit(p.data_dir).result()
+    snapshot = ingest_task.submit(source, p.data_dir).result()
+    validated = validate_task.submit(snapshot["snapshot_dir"], p.data_dir, p.mapping, p.as_of).result()
+    report = clean_task.submit(validated, p.mapping, p.fill, p.max_gap_days).result()
+    clean_path = report["clean_path"]
+    stage = Path(clean_path).parent
+    buckets = buckets_of(clean_path)
+    specs = [m.model_dump() for m in p.models]
+    labels = model_labels(specs)
+    last_day = date.fromisoformat(report["last_day"])
+    print(f"{len(series_in(clean_path))} series in {len(buckets)} bucket(s); "
+          f"{len(buckets)} forecast + {len(buckets) * len(specs)} backtest units")
+
+    forecasts = [forecast_bucket_task.submit(clean_path, b, specs, p.horizon, str(stage / "candidates"))
+                 for b in buckets]
+    table_dir = DataDir(p.data_dir).backtests / "nightly" / "table"
+    start = (last_day - timedelta(days=p.backtest_days + p.horizon - 1)).isoformat()
+    with file_lock(table_dir.parent / ".lock"):  # runs sharing a data dir merge one after the other
+        backtests = [backtest_bucket_task.submit(clean_path, b, spec, label, str(table_dir), p.horizon,
+                                                 start, refit_every=p.refit_every)
+                     for b in buckets for spec, label in zip(specs, labels, strict=True)]
+        backtests = _results(backtests, "backtest")
+    candidates = _results(forecasts, "forecast")
+    failures = [f for c in candidates for f in c["failures"]]
+    training = _train_neural(p, clean_path, last_day) if p.neural else None
+    if training:
+        neural_forecast_task.submit(
+            clean_path, str(Path(p.data_dir, "models")),
+            [model_label(m.name, m.targets) for m in p.neural], p.horizon, str(stage / "candidates"),
+        ).result()
+    chosen = _results([champion_bucket_task.submit(str(stage / "candidates"), str(table_dir), labels, b,
+                                                   p.backtest_days, str(stage / "champions"))
+                       for b in buckets], "champions")
+    run_date = p.as_of or date.today()
+    published = publish_task.submit(str(stage / "champions"), p.data_dir, run_date, run_id,
+                                    report["data_hash"]).result()
     drift = None
     if p.monitor:
-        state = monitor_task(
-            report["clean_path"], p.data_dir, as_of=last_day, run_id=run_id,
-            backtest_path=backtest["table_path"], return_state=True,
-        )
+        fut = monitor_task.submit(clean_path, p.data_dir, as_of=last_day, run_id=run_id,
+                                  backtest_path=str(table_dir))
+        fut.wait()
         # The table is published already: a monitoring failure is reported, not fatal.
-        drift = state.result() if state.is_completed() else {"error": str(state.message)}
-    errors_plot = backtest_plot_task(backtest["table_path"], p.data_dir, run_date, last_day, p.backtest_days)
-    plot = plot_task(report["clean_path"], published, p.data_dir)
-    summary = {
+        drift = fut.result() if fut.state.is_completed() else {"error": str(fut.state.message)}
+    errors_plot = backtest_plot_task.submit(str(table_dir), p.data_dir, run_date, last_day,
+                                            p.backtest_days)
+    plot = plot_task.submit(clean_path, published, p.data_dir)
+    choice = [c for part in chosen for c in part["choice"]]
+    scores = [s for part in chosen for s in part["scores"]]
+    return {
         **report,
         "run_date": run_date.isoformat(),
         "run_id": run_id,
         "published": published,
-        "plot": plot,
-        "errors_plot": errors_plot,
-        "champions": chosen["choice"],
-        "scores": chosen["scores"],
-        "model_failures": candidates["failures"],
-        "backtest_failed_origins": backtest["failed_origins"],
+        "plot": plot.result(),
+        "errors_plot": errors_plot.result(),
+        "champions": choice,
+        "scores": scores,
+        "model_failures": failures,
+        "backtest_failed_origins": sum(b["failed_origins"] for b in backtests),
+        "backtest_new_origins": sum(b["new_origins"] for b in backtests),
+        "backtest_table": str(table_dir),
+        "buckets": len(buckets),
         "drift": drift,
         "training": training,
         "data_docs": validated["data_docs"],
         "gx_failed": validated["gx_failed"],
     }
-    create_markdown_artifact(key="nightly-summary", markdown=_summary_markdown(summary))
-    return summary
+
+
+def _results(futures: list, what: str) -> list:
+    """Wait for every unit; then raise the first failure (a unit records model errors itself,
+    so a failed unit is an infrastructure problem worth stopping for)."""
+    from prefect.futures import wait
+
+    wait(futures)
+    return [f.result() for f in futures]
 
 
 def _train_neural(p: NightlyParams, clean_path: str, last_day: date) -> dict:
@@ -197,6 +259,7 @@ def _summary_markdown(s: dict) -> str:
 | Great Expectations | {gx} |
 | published | `{s['published']}` |
 | drift | {_drift_line(s['drift'])} |
+| ran on | {s.get('runner', '')}: {s['buckets']} bucket(s) of series, {s['backtest_new_origins']} new backtest origin(s) |
 | neural training | {(s['training'] or {}).get('where', 'none configured')}: {(s['training'] or {}).get('reason', '')} |
 
 ## Champions (what was published, and why)
@@ -223,15 +286,25 @@ def _drift_line(drift: dict | None) -> str:
     return f"{drift.get('new_alerts', 0)} new alert(s), {drift.get('open_alerts', 0)} open (`seqcast alerts show`)"
 
 
-def _champions_markdown(s: dict) -> str:
-    lines = ["| series | published | reason |", "|---|---|---|"]
-    lines += [f"| {c['series_id']} | **{c['model']}** | {c['reason']} |" for c in s["champions"]]
+def _champions_markdown(s: dict, max_series: int = 20) -> str:
+    champions = sorted(s["champions"], key=lambda c: c["series_id"])
+    lines = []
+    if len(champions) > max_series:
+        counts = pd.Series([c["model"] for c in champions]).value_counts()
+        lines += [f"{len(champions)} series: " + ", ".join(f"**{m}** {n}" for m, n in counts.items()),
+                  f"(the first {max_series} below; all in the published table)", ""]
+    shown = {c["series_id"] for c in champions[:max_series]}
+    lines += ["| series | published | reason |", "|---|---|---|"]
+    lines += [f"| {c['series_id']} | **{c['model']}** | {c['reason']} |" for c in champions[:max_series]]
     lines += ["", "Recent backtest MAE (last origins; failed = origins with an error):", "",
               "| series | model | MAE | forecasts scored | failed |", "|---|---|---|---|---|"]
-    for r in sorted(s["scores"], key=lambda r: (r["series_id"], r["mae"] if r["mae"] == r["mae"] else 1e300)):
+    scores = [r for r in s["scores"] if r["series_id"] in shown]
+    for r in sorted(scores, key=lambda r: (r["series_id"], r["mae"] if r["mae"] == r["mae"] else 1e300)):
         mae = f"{r['mae']:,.0f}" if r["mae"] == r["mae"] else "n/a"
         lines.append(f"| {r['series_id']} | {r['model']} | {mae} | {r['n']} | {r['failed']} |")
-    for f in s["model_failures"]:
+    if len(s["model_failures"]) > max_series:
+        lines.append(f"\n**{len(s['model_failures'])} model failures**; the first {max_series}:")
+    for f in s["model_failures"][:max_series]:
         lines.append(f"\n**{f['model']} failed on {f['series_id']}**: {f['error']}")
     return "\n".join(lines)
 

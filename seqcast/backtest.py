@@ -252,8 +252,14 @@ def plan_units(
     level: Sequence[int] = (),
     chunks: int = 1,
     labels: Sequence[str] | None = None,
+    refit_anchor: Any = None,
 ) -> list[WorkUnit]:
-    """Cut a backtest into work units (one per series, model and run of origins)."""
+    """Cut a backtest into work units (one per series, model and run of origins).
+
+    ``refit_anchor``: re-estimate at the cutoffs a multiple of ``refit_every`` days
+    from this date (calendar-anchored, see :func:`anchored_cutoffs`) instead of at
+    every ``refit_every``-th origin of this run.
+    """
     models = [models] if isinstance(models, Forecaster) else list(models)
     labels = list(labels) if labels is not None else _labels(models)
     _check_args(h, refit_every, window, window_length)
@@ -283,7 +289,11 @@ def plan_units(
                 continue
             x = _exog_matrix(exog, sid, ds, model)
             t0 = 0 if train_start is None else int(np.searchsorted(ds, np.datetime64(pd.Timestamp(train_start), "ns")))
-            refit = (np.arange(len(pos)) % int(refit_every)) == 0
+            if refit_anchor is None:
+                refit = (np.arange(len(pos)) % int(refit_every)) == 0
+            else:
+                days = (ds[pos] - np.datetime64(pd.Timestamp(refit_anchor), "ns")) // np.timedelta64(1, "D")
+                refit = (days % int(refit_every)) == 0
             for a, b in _chunk_bounds(pos, refit, chunks, t0, window, window_length):
                 units.append(WorkUnit(cutoffs=pos[a:b], refit=refit[a:b], train_start=t0,
                                       exog=x, **base))
@@ -620,6 +630,25 @@ def incremental_origins(
     need = data["series_id"].nunique() * len(set(models))
     complete = pd.DatetimeIndex(done[done >= need].index)
     return wanted.difference(complete)
+
+
+def anchored_cutoffs(cutoffs: Sequence[Any], refit_every: int, anchor: Any = "1970-01-01") -> pd.DatetimeIndex:
+    """``cutoffs`` extended back to the latest refit day at or before the first one.
+
+    With refits on calendar days (every ``refit_every`` days from ``anchor``) and cold
+    starts, an origin's forecast depends only on the data, not on which other origins
+    a run happened to include: an incremental backtest that re-runs the last origins
+    gives the numbers a full run gives.
+
+    >>> anchored_cutoffs(pd.to_datetime(["1970-01-10", "1970-01-11"]), 7).day.tolist()
+    [8, 9, 10, 11]
+    """
+    cutoffs = pd.DatetimeIndex(pd.to_datetime(list(cutoffs))).sort_values().unique()
+    if not len(cutoffs) or refit_every <= 1:
+        return cutoffs
+    back = (cutoffs[0] - pd.Timestamp(anchor)).days % int(refit_every)
+    lead = pd.date_range(cutoffs[0] - pd.Timedelta(days=back), cutoffs[0], freq="D")
+    return lead.union(cutoffs)
 
 
 def merge_tables(existing: pd.DataFrame | None, new: pd.DataFrame) -> pd.DataFrame:

@@ -8,6 +8,7 @@ nightly flow trains in-process on CPU, and says so.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 from prefect import task
@@ -70,7 +71,7 @@ def neural_forecast_task(
     from seqcast.training import load_trained
 
     clean = read_clean(clean_path)
-    candidates = pd.read_parquet(candidates_path)
+    candidates = read_clean(candidates_path)
     frames, failures = [], []
     for label in labels:
         try:
@@ -87,5 +88,14 @@ def neural_forecast_task(
         fc["model_version"] = model_version(label, {"data_hash": str(getattr(model, "data_hash_", ""))})
         frames.append(fc[candidates.columns])
     if frames:
-        write_parquet_atomic(pd.concat([candidates, *frames], ignore_index=True), candidates_path)
+        added = pd.concat(frames, ignore_index=True)
+        if Path(candidates_path).is_dir():  # a bucketed folder: add to each series' bucket file
+            from seqcast.partitions import bucket_file, bucket_of
+
+            for b, part in added.groupby(added["series_id"].map(bucket_of)):
+                path = bucket_file(candidates_path, int(b))
+                before = pd.read_parquet(path) if path.exists() else candidates.iloc[:0]
+                write_parquet_atomic(pd.concat([before, part], ignore_index=True), path)
+        else:
+            write_parquet_atomic(pd.concat([candidates, added], ignore_index=True), candidates_path)
     return {"labels": [f["model"].iloc[0] for f in frames], "failures": failures}

@@ -58,7 +58,7 @@ def champion_task(candidates_path: str, backtest_table: str | None, window_days:
 def publish_task(
     forecasts_path: str, data_dir: str, run_date: date, run_id: str, data_hash: str
 ) -> str:
-    fc = pd.read_parquet(forecasts_path)
+    fc = read_clean(forecasts_path)  # a file, or the bucketed champions folder
     path = publish_forecasts(fc, data_dir, run_date=run_date, run_id=run_id, data_hash=data_hash)
     table = fc.assign(ds=fc["ds"].dt.strftime("%Y-%m-%d"), cutoff=fc["cutoff"].dt.strftime("%Y-%m-%d"))
     table["mean"] = table["mean"].round(1)
@@ -73,17 +73,22 @@ def publish_task(
 
 
 @task(name="plot-forecasts", cache_policy=NO_CACHE)
-def plot_task(clean_path: str, published_path: str, data_dir: str) -> str:
-    """Forecast-vs-actuals PNG beside the table: tonight's forecast and the one of a week ago."""
+def plot_task(clean_path: str, published_path: str, data_dir: str, max_series: int = 6) -> str:
+    """Forecast-vs-actuals PNG beside the table: tonight's forecast and the one of a week ago.
+
+    With many series, the first ``max_series`` (by id) are drawn; the table has them all.
+    """
     from seqcast.layout import DataDir
     from seqcast.plots import plot_forecasts
     from seqcast.published import read_forecasts
 
-    clean = read_clean(clean_path)
     tonight = pd.read_parquet(published_path)
+    shown = sorted(tonight["series_id"].unique())[:max_series]
+    tonight = tonight[tonight["series_id"].isin(shown)]
+    clean = read_clean(clean_path, series=shown)
     run_date = tonight["run_date"].iloc[0]
     earlier = read_forecasts(data_dir)
-    earlier = earlier[earlier["run_date"] <= run_date - pd.Timedelta(days=7)]
+    earlier = earlier[(earlier["run_date"] <= run_date - pd.Timedelta(days=7)) & earlier["series_id"].isin(shown)]
     if len(earlier):
         earlier = earlier[earlier["run_date"] == earlier["run_date"].max()]
     path = DataDir(data_dir).plots / f"forecast-vs-actuals-{run_date:%Y-%m-%d}.png"
@@ -91,15 +96,26 @@ def plot_task(clean_path: str, published_path: str, data_dir: str) -> str:
 
 
 @task(name="plot-backtest-errors", cache_policy=NO_CACHE)
-def backtest_plot_task(table_path: str, data_dir: str, run_date: date, last_day: date, window_days: int) -> str:
+def backtest_plot_task(
+    table_path: str, data_dir: str, run_date: date, last_day: date, window_days: int, max_series: int = 4
+) -> str:
     """Backtest MAE by horizon over the recent origins (scored rows known by ``last_day``)."""
     from seqcast.layout import DataDir
     from seqcast.metrics import mae
     from seqcast.plots import plot_errors_by_horizon
 
-    table = pd.read_parquet(table_path)
+    table = read_clean(table_path)
     cutoff = pd.Timestamp(last_day)
     recent = table[(table["cutoff"] > cutoff - pd.Timedelta(days=window_days)) & (table["ds"] <= cutoff)]
-    errors = mae(recent, by=["series_id", "model", "h"])
     path = DataDir(data_dir).plots / f"backtest-mae-by-horizon-{run_date:%Y-%m-%d}.png"
-    return str(plot_errors_by_horizon(errors, path))
+    n = recent["series_id"].nunique()
+    if n <= max_series:
+        return str(plot_errors_by_horizon(mae(recent, by=["series_id", "model", "h"]), path))
+    # Many series: one panel, each series' MAE as a % of its mean level, averaged over series.
+    scored = recent[recent["error"].isna() & recent["y"].notna() & recent["mean"].notna()]
+    level = scored.groupby("series_id")["y"].transform(lambda y: y.abs().mean())
+    pct = (scored["y"] - scored["mean"]).abs() / level.where(level > 0) * 100
+    per_series = scored.assign(pct=pct).groupby(["series_id", "model", "h"])["pct"].mean()
+    errors = per_series.groupby(["model", "h"]).mean().rename("mae_pct_of_level").reset_index()
+    errors.insert(0, "series_id", f"mean of {n} series")
+    return str(plot_errors_by_horizon(errors, path, metric="mae_pct_of_level"))

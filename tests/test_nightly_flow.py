@@ -6,12 +6,12 @@ import os
 import subprocess
 import sys
 from datetime import date
-
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from seqcast.partitions import read as read_dataset
 from seqcast.published import read_forecasts
 
 KEYS = ["series_id", "ds", "cutoff", "h", "model", "mean", "run_date", "data_hash"]
@@ -41,7 +41,7 @@ def test_nightly_publishes_the_forecast_table(nightly_twice):
     # one champion per series, with its reason and lineage; it is the candidate's forecast
     assert table.groupby("series_id")["model"].nunique().eq(1).all()
     assert table["reason"].str.len().gt(0).all() and table["model_version"].str.contains("seqcast").all()
-    candidates = pd.read_parquet(Path(first["clean_path"]).with_name("candidates.parquet"))
+    candidates = read_dataset(Path(first["clean_path"]).with_name("candidates"))
     merged = table.merge(candidates, on=["series_id", "ds", "model"], suffixes=("", "_c"))
     assert len(merged) == 28 and (merged["mean"] == merged["mean_c"]).all()
     assert {c["model"] for c in first["champions"]} <= {"seasonal_naive", "naive", "sarima"}
@@ -67,10 +67,18 @@ def test_nightly_leaves_artifacts(nightly_twice):
 
     async def artifacts():
         async with get_client() as client:
-            from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterFlowRunId
+            from prefect.client.schemas.filters import (
+                ArtifactFilter,
+                ArtifactFilterFlowRunId,
+                FlowRunFilter,
+                FlowRunFilterParentFlowRunId,
+            )
 
+            children = await client.read_flow_runs(flow_run_filter=FlowRunFilter(
+                parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[second["run_id"]])))
+            runs = [second["run_id"], *(str(r.id) for r in children)]
             return await client.read_artifacts(
-                artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[second["run_id"]]))
+                artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=runs))
             )
 
     import asyncio

@@ -1,0 +1,205 @@
+"""Per-bucket work units of a nightly run, and the task runners that execute them.
+
+The clean data is a series-bucketed dataset (:mod:`seqcast.partitions`); each
+task here reads one bucket of series, does one piece of work and writes its own
+file, so the units can run anywhere: threads in the flow's process, a process
+pool, or the workers of a Dask cluster. Results do not depend on where they ran:
+every unit is a pure function of its inputs (seeded, one BLAS thread).
+
+Files, under the night's stage folder ``clean/<hash>/asof-<date>/``::
+
+    candidates/bucket-NNNN.parquet   every model's forecast for the bucket's series
+    champions/bucket-NNNN.parquet    the forecast chosen per series, with the reason
+
+and the backtest table under ``backtests/<name>/table/<model>/bucket-NNNN.parquet``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+from prefect import task
+from prefect.cache_policies import NO_CACHE
+from prefect.context import TaskRunContext
+from prefect.logging import get_run_logger
+
+from seqcast.io import write_parquet_atomic
+from seqcast.partitions import bucket_file
+from seqcast.partitions import read as read_clean
+
+Runner = Literal["thread", "process", "dask"]
+ANCHOR = "1970-01-01"  # incremental backtests refit every refit_every days counted from here
+
+
+def _logger():
+    return get_run_logger() if TaskRunContext.get() is not None else logging.getLogger(__name__)
+
+
+def task_runner(kind: Runner = "thread", workers: int | None = None, address: str | None = None):
+    """The Prefect task runner for ``kind``.
+
+    ``thread``: threads in the flow's process (quick to start; for a few series).
+    ``process``: Prefect's process pool, ``workers`` processes (default: all cores).
+    ``dask``: prefect-dask's ``DaskTaskRunner`` on an existing cluster when
+    ``address`` (``tcp://host:8786``) is given, else a ``distributed.LocalCluster``
+    of ``workers`` single-threaded worker processes.
+    """
+    from prefect.task_runners import ProcessPoolTaskRunner, ThreadPoolTaskRunner
+
+    n = workers or os.cpu_count() or 1
+    if kind == "thread":
+        return ThreadPoolTaskRunner(max_workers=n)
+    if kind == "process":
+        return ProcessPoolTaskRunner(max_workers=n)
+    if kind == "dask":
+        from prefect_dask import DaskTaskRunner
+
+        if address:
+            return DaskTaskRunner(address=address)
+        import tempfile
+
+        return DaskTaskRunner(
+            cluster_class="distributed.LocalCluster",
+            cluster_kwargs={
+                "n_workers": n,
+                "threads_per_worker": 1,
+                "processes": True,
+                "dashboard_address": None,
+                "local_directory": os.path.join(tempfile.gettempdir(), "seqcast-dask"),
+            },
+        )
+    raise ValueError(f"unknown task runner {kind!r}: thread, process or dask")
+
+
+def model_labels(specs: list[Any]) -> list[str]:
+    """Column ``model`` of the tables for each spec: the alias, or alias + params when two share it."""
+    from seqcast.backtest import _labels
+    from tasks.backtest import build_models
+
+    return _labels(build_models(specs))
+
+
+@task(name="forecast-bucket", task_run_name="forecast bucket {bucket}", cache_policy=NO_CACHE)
+def forecast_bucket_task(clean_path: str, bucket: int, specs: list, horizon: int, out_dir: str) -> dict:
+    """Fit every candidate model on the bucket's series and forecast; failures are recorded."""
+    from seqcast import pipeline
+
+    data = read_clean(clean_path, bucket=bucket)
+    fc, failures = pipeline.forecast(data, specs, horizon)
+    path = write_parquet_atomic(fc, bucket_file(out_dir, bucket))
+    for row in failures.itertuples():
+        _logger().warning("model %s failed on %s: %s", row.model, row.series_id, row.error)
+    return {"path": str(path), "series": int(data["series_id"].nunique()), "rows": int(len(fc)),
+            "failures": failures.to_dict(orient="records")}
+
+
+@task(name="backtest-bucket", task_run_name="backtest {label} bucket {bucket}", cache_policy=NO_CACHE)
+def backtest_bucket_task(
+    clean_path: str,
+    bucket: int,
+    spec: Any,
+    label: str,
+    table_dir: str,
+    h: int,
+    start: str,
+    *,
+    end: str | None = None,
+    step: int = 1,
+    refit_every: int = 1,
+    window: str = "expanding",
+    window_length: int | None = None,
+    train_start: str | None = None,
+    incremental: bool = True,
+) -> dict:
+    """Backtest one model on one bucket's series; writes ``table_dir/<label>/bucket-NNNN.parquet``.
+
+    ``incremental``: keep the origins this file has scored already and run only the
+    missing ones, series by series (a new, a failed, or a partly observed origin).
+    """
+    from seqcast.backtest import (
+        anchored_cutoffs,
+        empty_table,
+        failures,
+        incremental_origins,
+        merge_tables,
+        origin_cutoffs,
+        plan_units,
+        run_units,
+    )
+    from tasks.backtest import build_models
+
+    data = read_clean(clean_path, bucket=bucket, columns=["series_id", "ds", "y"])
+    model = build_models([spec])[0]
+    out = bucket_file(Path(table_dir) / _safe(label), bucket)
+    existing = pd.read_parquet(out) if incremental and out.exists() else None
+    if existing is not None:
+        existing = existing[existing["series_id"].isin(data["series_id"].unique())]
+    # Group series by the origins they still need (usually all the same), one run each.
+    todo: dict[tuple, list[str]] = {}
+    for sid, part in data.groupby("series_id", sort=True):
+        mine = None if existing is None else existing[existing["series_id"] == sid]
+        if incremental:
+            cutoffs = incremental_origins(mine, part, models=[label], h=h, start=start, end=end, step=step)
+        else:
+            cutoffs = origin_cutoffs(start, end, h=h, step=step)
+        if len(cutoffs):
+            todo.setdefault(tuple(cutoffs), []).append(sid)
+    if incremental and step == 1:
+        # Refits on calendar days, cold: the numbers do not depend on which origins this
+        # run re-scores (same night again, a missed night, a full run: same table).
+        if "warm_start" in model.get_params():
+            model = type(model)(**{**model.get_params(), "warm_start": False})
+        anchor = ANCHOR
+    else:
+        anchor = None
+    new = []
+    for cutoffs, sids in todo.items():
+        if anchor is not None:
+            cutoffs = anchored_cutoffs(cutoffs, refit_every, anchor)
+        units = plan_units(model, data[data["series_id"].isin(sids)], h=h, cutoffs=list(cutoffs),
+                           refit_every=refit_every, window=window, window_length=window_length,
+                           train_start=train_start, labels=[label], refit_anchor=anchor)
+        new.append(run_units(units, n_jobs=1))
+    table = existing if existing is not None else empty_table()
+    for part in new:
+        table = merge_tables(table, part)
+    table = table.sort_values(["series_id", "model", "cutoff", "h"], kind="stable", ignore_index=True)
+    if new or not out.exists():
+        write_parquet_atomic(table, out)
+    n_new = sum(p[["series_id", "cutoff"]].drop_duplicates().shape[0] for p in new)
+    return {"path": str(out), "label": label, "bucket": bucket, "new_origins": int(n_new),
+            "failed_origins": int(len(failures(table)))}
+
+
+@task(name="choose-bucket", task_run_name="champions bucket {bucket}", cache_policy=NO_CACHE)
+def champion_bucket_task(
+    candidates_dir: str, table_dir: str, labels: list[str], bucket: int, window_days: int, out_dir: str
+) -> dict:
+    """Per series of the bucket: the model to publish and why (see :mod:`seqcast.champion`)."""
+    from seqcast.champion import choose, recent_scores
+
+    fc = pd.read_parquet(bucket_file(candidates_dir, bucket))
+    tables = [pd.read_parquet(f) for f in (bucket_file(Path(table_dir) / _safe(lb), bucket) for lb in labels)
+              if f.exists()]
+    table = pd.concat(tables, ignore_index=True) if tables else None
+    if fc.empty:
+        chosen = fc.assign(reason=pd.Series(dtype=object))
+        write_parquet_atomic(chosen, bucket_file(out_dir, bucket))
+        return {"path": str(bucket_file(out_dir, bucket)), "choice": [], "scores": []}
+    cutoff = fc["cutoff"].max()
+    scores = recent_scores(table, cutoff, window_days)
+    choice = choose(scores, fc[["series_id", "model"]].drop_duplicates())
+    chosen = fc.merge(choice[["series_id", "model", "reason"]], on=["series_id", "model"])
+    chosen = chosen.sort_values(["series_id", "ds"], kind="stable", ignore_index=True)
+    path = write_parquet_atomic(chosen, bucket_file(out_dir, bucket))
+    return {"path": str(path), "choice": choice.to_dict(orient="records"),
+            "scores": scores.to_dict(orient="records")}
+
+
+def _safe(label: str) -> str:
+    """A model label as a folder name (``sarima(1,0,0)(0,1,1,7)`` is fine; ``/`` is not)."""
+    return label.replace("/", "_").replace(os.sep, "_")
