@@ -198,6 +198,8 @@ def nightly_stages(params: NightlyParams, run_id: str) -> dict:
         "backtest_new_origins": sum(b["new_origins"] for b in backtests),
         "backtest_table": str(table_dir),
         "buckets": len(buckets),
+        "fit_seconds": {"forecast": sum(c["fit_s"] for c in candidates),
+                        "backtest": sum(b["fit_s"] for b in backtests)},
         "drift": drift,
         "training": training,
         "data_docs": validated["data_docs"],

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Any, Literal
 
@@ -89,12 +90,14 @@ def forecast_bucket_task(clean_path: str, bucket: int, specs: list, horizon: int
     from seqcast import pipeline
 
     data = read_clean(clean_path, bucket=bucket)
+    t0 = time.perf_counter()
     fc, failures = pipeline.forecast(data, specs, horizon)
+    fit_s = time.perf_counter() - t0
     path = write_parquet_atomic(fc, bucket_file(out_dir, bucket))
     for row in failures.itertuples():
         _logger().warning("model %s failed on %s: %s", row.model, row.series_id, row.error)
     return {"path": str(path), "series": int(data["series_id"].nunique()), "rows": int(len(fc)),
-            "failures": failures.to_dict(orient="records")}
+            "failures": failures.to_dict(orient="records"), "fit_s": fit_s}
 
 
 @task(name="backtest-bucket", task_run_name="backtest {label} bucket {bucket}", cache_policy=NO_CACHE)
@@ -157,6 +160,7 @@ def backtest_bucket_task(
     else:
         anchor = None
     new = []
+    t0 = time.perf_counter()
     for cutoffs, sids in todo.items():
         if anchor is not None:
             cutoffs = anchored_cutoffs(cutoffs, refit_every, anchor)
@@ -164,6 +168,7 @@ def backtest_bucket_task(
                            refit_every=refit_every, window=window, window_length=window_length,
                            train_start=train_start, labels=[label], refit_anchor=anchor)
         new.append(run_units(units, n_jobs=1))
+    fit_s = time.perf_counter() - t0
     table = existing if existing is not None else empty_table()
     for part in new:
         table = merge_tables(table, part)
@@ -172,7 +177,7 @@ def backtest_bucket_task(
         write_parquet_atomic(table, out)
     n_new = sum(p[["series_id", "cutoff"]].drop_duplicates().shape[0] for p in new)
     return {"path": str(out), "label": label, "bucket": bucket, "new_origins": int(n_new),
-            "failed_origins": int(len(failures(table)))}
+            "failed_origins": int(len(failures(table))), "fit_s": fit_s}
 
 
 @task(name="choose-bucket", task_run_name="champions bucket {bucket}", cache_policy=NO_CACHE)

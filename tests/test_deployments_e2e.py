@@ -192,5 +192,5 @@ def test_no_gpu_worker_means_the_night_trains_on_cpu(deployed, tmp_path):
     assert [t["state"]["type"] for t in train_runs] == ["CANCELLED"]
     assert "no gpu worker picked up train/train within 5 s: training in-process on CPU" in worker.stderr
     assert (tmp_path / "models" / "rnn-rail").is_dir()
-    candidates = pd.read_parquet(next(tmp_path.glob("clean/*/asof-2024-12-31/candidates.parquet")))
+    candidates = pd.read_parquet(next(tmp_path.glob("clean/*/asof-2024-12-31/candidates")))
     assert "rnn-rail" in set(candidates["model"])

@@ -1,0 +1,177 @@
+"""Scale-out benchmark: the nightly flow on a synthetic panel, on 1 and on 2 Dask workers.
+
+    python benchmarks/scale.py                      # 1,000 series x 3 years, 1 and 2 workers
+    python benchmarks/scale.py --series 200 --workers 1,2 --nights 2
+
+For each worker count, a fresh process (the flow's own process, measured) starts a
+temporary Prefect server, then runs the nightly flow on a ``distributed.LocalCluster``
+with seasonal naive + SARIMA(1,0,0)(0,1,1,7), h = 14 and the incremental backtest
+(28 scored origins + the partly observed ones, refit weekly): night 1 from an empty
+backtest table, then night 2 (the steady state: one new day). Printed per run:
+
+- wall time of each night (Prefect's server start excluded, the Dask cluster start included);
+- how it splits: data stages (ingest, validate + Great Expectations, clean), model fitting
+  (CPU seconds summed over the work units, and that divided by the workers = the ideal
+  wall time of the mapped stages), and the rest = Prefect orchestration, Parquet I/O,
+  cluster start, load imbalance, monitor and plots;
+- peak RSS of the flow's own process (``getrusage``; the server and the Dask workers are
+  other processes);
+
+and the speed-up from 1 to 2 workers (same data, same run, ratio of wall times).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+MAPPING = ROOT / "data" / "mappings" / "long.yaml"
+
+
+def child(args: argparse.Namespace) -> None:
+    """One worker count, in its own process: prints one JSON line."""
+    import resource
+
+    from prefect.testing.utilities import prefect_test_harness
+
+    from flows.nightly import ModelSpec, NightlyParams, nightly
+
+    models = [ModelSpec(name="seasonal_naive", params={"season_length": 7}),
+              ModelSpec(name="sarima", params={"order": [1, 0, 0], "seasonal_order": [0, 1, 1, 7]})]
+    out = {"workers": args.workers, "nights": []}
+    with prefect_test_harness(server_startup_timeout=180):
+        for night in range(args.nights):
+            as_of = date.fromisoformat(args.last_day) - __import__("datetime").timedelta(
+                days=args.nights - 1 - night)
+            params = NightlyParams(source=args.source, mapping=str(MAPPING), data_dir=args.data_dir,
+                                   as_of=as_of, horizon=14, models=models, backtest_days=28,
+                                   refit_every=7, runner="dask", workers=args.workers)
+            t0 = time.perf_counter()
+            summary = nightly(params)
+            wall = time.perf_counter() - t0
+            stages = _task_seconds(summary["run_id"])
+            out["nights"].append({
+                "as_of": as_of.isoformat(),
+                "wall_s": wall,
+                "series": len(summary["series"]),
+                "buckets": summary["buckets"],
+                "published_series": len(summary["champions"]),
+                "fit_s": summary["fit_seconds"],
+                "new_origins": summary["backtest_new_origins"],
+                "task_s": stages,
+            })
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print("RESULT " + json.dumps(out), flush=True)
+
+
+def _task_seconds(run_id: str) -> dict[str, float]:
+    """Seconds per kind of task (summed over its runs) in the night's stages flow."""
+    import asyncio
+
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import (
+        FlowRunFilter,
+        FlowRunFilterId,
+        FlowRunFilterParentFlowRunId,
+    )
+
+    async def read():
+        async with get_client() as client:
+            children = await client.read_flow_runs(flow_run_filter=FlowRunFilter(
+                parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[run_id])))
+            ids = [run_id, *(c.id for c in children)]
+            runs, offset = [], 0
+            while True:  # the API pages at 200
+                page = await client.read_task_runs(
+                    flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=ids)), limit=200, offset=offset)
+                runs += page
+                offset += len(page)
+                if len(page) < 200:
+                    return runs
+
+    totals: dict[str, float] = {}
+    for tr in asyncio.run(read()):
+        kind = tr.name.split(" bucket")[0].split(" ")[0].rsplit("-", 1)[0] if "bucket" in tr.name \
+            else tr.name.rsplit("-", 1)[0]
+        totals[kind] = totals.get(kind, 0.0) + tr.total_run_time.total_seconds()
+    return totals
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--series", type=int, default=1000)
+    ap.add_argument("--years", type=int, default=3)
+    ap.add_argument("--workers", default="1,2", help="comma-separated Dask worker counts")
+    ap.add_argument("--nights", type=int, default=2, help="consecutive nights (1st: empty backtest)")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--source", help=argparse.SUPPRESS)
+    ap.add_argument("--data-dir", help=argparse.SUPPRESS)
+    ap.add_argument("--last-day", default="2024-12-31", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        args.workers = int(args.workers)
+        child(args)
+        return
+
+    from seqcast.synthetic import write_panel_csv
+
+    work = Path(tempfile.mkdtemp(prefix="seqcast-scale-"))
+    start = f"{2024 - args.years + 1}-01-01"
+    t0 = time.perf_counter()
+    source = write_panel_csv(work / "panel.csv", n_series=args.series, start=start, end="2024-12-31",
+                             seed=args.seed)
+    print(f"panel: {args.series} series {start}..2024-12-31, {source.stat().st_size / 1e6:.1f} MB CSV "
+          f"({time.perf_counter() - t0:.1f} s to generate); work dir {work}", flush=True)
+    results = []
+    for w in [int(x) for x in args.workers.split(",")]:
+        env = {**os.environ, "PREFECT_HOME": str(work / f"prefect-{w}"),
+               "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_LOGGING_LEVEL": "WARNING",
+               "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+        cmd = [sys.executable, __file__, "--child", "--workers", str(w), "--source", str(source),
+               "--data-dir", str(work / f"data-{w}"), "--nights", str(args.nights)]
+        print(f"\n== {w} Dask worker(s) ==", flush=True)
+        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=ROOT)
+        line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
+        if proc.returncode or line is None:
+            print(proc.stdout[-3000:], proc.stderr[-5000:])
+            raise SystemExit(f"run with {w} worker(s) failed")
+        res = json.loads(line[len("RESULT "):])
+        results.append(res)
+        _report(res)
+    if len(results) >= 2:
+        a, b = results[0], results[-1]
+        print(f"\nspeed-up {a['workers']} -> {b['workers']} workers (wall-time ratio, same data):")
+        for na, nb in zip(a["nights"], b["nights"], strict=True):
+            print(f"  night {na['as_of']}: {na['wall_s']:.0f} s -> {nb['wall_s']:.0f} s = "
+                  f"{na['wall_s'] / nb['wall_s']:.2f}x")
+
+
+def _report(res: dict) -> None:
+    w = res["workers"]
+    for n in res["nights"]:
+        fit = n["fit_s"]["forecast"] + n["fit_s"]["backtest"]
+        data = sum(v for k, v in n["task_s"].items() if k in ("ingest", "validate", "clean", "embedded"))
+        other = n["wall_s"] - data - fit / w
+        print(f"night {n['as_of']}: {n['wall_s']:.0f} s wall ({n['wall_s'] / 60:.1f} min) for "
+              f"{n['series']} series in {n['buckets']} buckets, {n['published_series']} published, "
+              f"{n['new_origins']} (series, origin) scored")
+        print(f"  data stages {data:.0f} s | model fitting {fit:.0f} CPU-s "
+              f"(forecast {n['fit_s']['forecast']:.0f}, backtest {n['fit_s']['backtest']:.0f}) "
+              f"= {fit / w:.0f} s on {w} worker(s) | rest (Prefect, I/O, imbalance, monitor, plots) "
+              f"{other:.0f} s ({other / n['wall_s']:.0%})")
+        tasks = ", ".join(f"{k} {v:.0f}" for k, v in sorted(n["task_s"].items(), key=lambda kv: -kv[1]))
+        print(f"  task seconds by kind: {tasks}")
+    print(f"peak RSS of the flow's own process: {res['peak_rss_mb']:.0f} MB")
+
+
+if __name__ == "__main__":
+    main()
