@@ -19,6 +19,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="comma-separated candidate models; per series the best on the recent backtest "
         "that beats seasonal naive is published (default: seasonal_naive,naive,sarima)",
     )
+    p.add_argument("--runner", choices=["thread", "process", "dask"], default="thread",
+                   help="where the per-series work runs: threads here (default), a process pool, "
+                   "or Dask (a local cluster, or --dask-address)")
+    p.add_argument("--workers", type=int, help="threads / processes / local Dask workers (default: all cores)")
+    p.add_argument("--dask-address", help="scheduler of an existing Dask cluster, e.g. tcp://host:8786")
     p.set_defaults(handler=handle)
 
 
@@ -37,6 +42,9 @@ def handle(args: argparse.Namespace) -> int:
         horizon=args.horizon,
         as_of=args.as_of,
         models=[spec_for(m.strip()) for m in args.models.split(",") if m.strip()],
+        runner=args.runner,
+        workers=args.workers,
+        dask_address=args.dask_address,
     )
     summary = nightly(params)
     table = read_forecasts(args.data_dir, run_date=summary["run_date"])
@@ -47,8 +55,10 @@ def handle(args: argparse.Namespace) -> int:
     print(f"clean data:     {summary['clean_path']}")
     print(f"data docs:      {summary['data_docs']}")
     print()
-    for c in summary["champions"]:
+    for c in summary["champions"][:10]:
         print(f"{c['series_id']}: published {c['model']} ({c['reason']})")
+    if len(summary["champions"]) > 10:
+        print(f"... {len(summary['champions']) - 10} more series (`seqcast forecasts show`)")
     print()
     cols = ["series_id", "ds", "cutoff", "h", "model", "mean"]
     print(table[cols].head(10).to_string(index=False))
