@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-
-import tempfile
 
 # Before anything imports prefect: a private Prefect home (its SQLite database and
 # settings) for the whole test session, and no telemetry.

@@ -54,7 +54,7 @@ FUTURE = (date.today() + timedelta(days=400)).strftime("%m/%d/%Y")
 CORPUS = [
     ("empty-file", b"", "error", "file is empty", None),
     ("header-only", HEADER, "error", "no data rows", None),
-    ("missing-column", b"".join(l.rsplit(b",", 1)[0] + b"\n" for l in _lines()), "error", "missing required column(s) 'total_rides'", None),
+    ("missing-column", b"".join(line.rsplit(b",", 1)[0] + b"\n" for line in _lines()), "error", "missing required column(s) 'total_rides'", None),
     ("wrong-delimiter", sample_bytes().replace(b",", b";"), "error", "';'-delimited", None),
     ("non-utf8-bytes", _edit(50, day_type="W\xe9").replace("W\xe9".encode(), b"W\xe9"), "error", "not valid utf-8", None),
     ("every-row-bad", HEADER + b"yesterday,W,1,2,3\nsoon,W,1,2,3\n", "error", "every one of the 2 rows was rejected", None),
