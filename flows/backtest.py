@@ -1,7 +1,9 @@
 """Backtest flow: clean a source, backtest models over a date range, write the table.
 
-Outputs under ``<data_dir>/backtests/<name>/``: ``table.parquet`` and
-``summary.parquet``, plus a summary table artifact.
+Outputs under ``<data_dir>/backtests/<name>/``: ``table/<model>/bucket-NNNN.parquet`` (the
+long backtest table, bucketed by series like the clean data) and ``summary.parquet``,
+plus a summary table artifact. The units (a bucket of series x a model) run on threads,
+a process pool or Dask (``runner``, ``dask_address``).
 
     from flows.backtest import BacktestParams, backtest
     backtest(BacktestParams(source="../shared/data/cta_ridership_daily.csv",
@@ -13,15 +15,21 @@ Outputs under ``<data_dir>/backtests/<name>/``: ``table.parquet`` and
 
 from __future__ import annotations
 
+import shutil
+import uuid
 from datetime import date
 from typing import Any, Literal
 
 from prefect import flow
+from prefect.futures import wait
 from pydantic import BaseModel, Field, model_validator
 
+from seqcast.errors import InputError
 from seqcast.layout import DataDir
-from tasks.backtest import backtest_task
-from tasks.data import clean_task, ingest_task, resolve_source, validate_task
+from seqcast.partitions import bucket_of, buckets_of, series_in, swap_in
+from tasks.backtest import backtest_summary_task
+from tasks.data import clean_task, ingest_task, sample_task, validate_task
+from tasks.panel import backtest_bucket_task, model_labels, task_runner
 
 
 class ModelConfig(BaseModel):
@@ -50,7 +58,12 @@ class BacktestParams(BaseModel):
     refit_every: int = Field(1, ge=1)
     window: Literal["expanding", "sliding"] = "expanding"
     window_length: int | None = Field(None, ge=2)
-    n_jobs: int | None = Field(None, description="Worker processes; empty = all cores")
+    runner: Literal["thread", "process", "dask"] = Field(
+        "process", description="Where the units (bucket of series x model) run: threads, a "
+        "process pool, or Dask (a LocalCluster, or the cluster at dask_address)")
+    workers: int | None = Field(None, ge=1, description="Processes / Dask workers; empty = all cores")
+    dask_address: str | None = Field(None, description="Existing Dask scheduler, e.g. tcp://host:8786")
+    n_jobs: int | None = Field(None, description="Old name of workers")
     fill: Literal["seasonal", "linear", "none"] = "seasonal"
     max_gap_days: int = Field(7, ge=0)
 
@@ -65,27 +78,59 @@ class BacktestParams(BaseModel):
 
 @flow(name="backtest", log_prints=True)
 def backtest(params: BacktestParams) -> dict:
+    """Run the backtest's units on the task runner the parameters choose."""
     p = params
-    source = resolve_source(p.source, p.data_dir)
-    snapshot = ingest_task(source, p.data_dir)
-    validated = validate_task(snapshot["snapshot_dir"], p.data_dir, p.mapping, None)
-    report = clean_task(validated, p.mapping, p.fill, p.max_gap_days)
-    result = backtest_task(
-        report["clean_path"],
-        str(DataDir(p.data_dir).backtests / p.name),
-        [m.model_dump() for m in p.models],
-        p.h,
-        p.start.isoformat(),
-        p.end.isoformat(),
-        step=p.step,
-        refit_every=p.refit_every,
-        window=p.window,
-        window_length=p.window_length,
-        train_start=p.train_start.isoformat() if p.train_start else None,
-        series=p.series,
-        n_jobs=p.n_jobs,
+    kind = "dask" if p.dask_address else p.runner
+    where = f"dask cluster {p.dask_address}" if p.dask_address else f"{kind} runner"
+    stages = backtest_stages.with_options(
+        task_runner=task_runner(kind, p.workers or p.n_jobs, p.dask_address),
+        flow_run_name=f"{p.name} on {where}",
     )
-    for row in result["summary"]:
+    result = stages(p)
+    for row in result["summary"][:50]:
         print(f"{row['series_id']:>10} {row['model']:<24} MAE {row['mae']:,.1f} "
               f"MAPE {row['mape']:.2f}% ({row['n']} scored, {row['n_failed_origins']} failed origins)")
     return result
+
+
+@flow(name="backtest-stages", log_prints=True)
+def backtest_stages(params: BacktestParams) -> dict:
+    """Data stages, then one unit per bucket of series and model, then the summary.
+
+    Units write into a fresh folder that replaces ``table/`` only once all of them
+    succeeded: a failed run leaves the previous table as it was.
+    """
+    p = params
+    source = p.source or sample_task.submit(p.data_dir).result()
+    snapshot = ingest_task.submit(source, p.data_dir).result()
+    validated = validate_task.submit(snapshot["snapshot_dir"], p.data_dir, p.mapping, None).result()
+    report = clean_task.submit(validated, p.mapping, p.fill, p.max_gap_days).result()
+    clean_path = report["clean_path"]
+    out = DataDir(p.data_dir).backtests / p.name
+    staging = out / f".table-{uuid.uuid4().hex[:8]}"
+    specs = [m.model_dump() for m in p.models]
+    labels = model_labels(specs)
+    buckets = buckets_of(clean_path)
+    if p.series:
+        missing = sorted(set(p.series) - set(series_in(clean_path)))
+        if missing:
+            raise InputError(f"series {missing} not in the data (it has {len(series_in(clean_path))} series)")
+        buckets = sorted({bucket_of(s) for s in p.series})
+    units = [backtest_bucket_task.submit(
+                clean_path, b, spec, label, str(staging), p.h, p.start.isoformat(),
+                end=p.end.isoformat(), step=p.step, refit_every=p.refit_every, window=p.window,
+                window_length=p.window_length,
+                train_start=p.train_start.isoformat() if p.train_start else None,
+                incremental=False, series=p.series)
+             for b in buckets for spec, label in zip(specs, labels, strict=True)]
+    try:
+        wait(units)
+        done = [u.result() for u in units]
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    table_dir = out / "table"
+    swap_in(staging, table_dir)
+    print(f"{len(done)} units ({len(buckets)} bucket(s) x {len(specs)} model(s)), "
+          f"{sum(u['failed_origins'] for u in done)} failed origin(s) -> {table_dir}")
+    return backtest_summary_task.submit(str(table_dir), clean_path, str(out), p.series).result()

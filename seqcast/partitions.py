@@ -79,14 +79,16 @@ def write_partitioned(df: pd.DataFrame, directory: str | Path, buckets: int = BU
             "sha256": digest.hexdigest(),
         }
         write_json_atomic(manifest, tmp / MANIFEST)
-        _swap_in(tmp, directory)
+        swap_in(tmp, directory)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return directory
 
 
-def _swap_in(tmp: Path, directory: Path) -> None:
+def swap_in(tmp: str | Path, directory: str | Path) -> None:
+    """Replace ``directory`` by the finished folder ``tmp`` (renames on one filesystem)."""
+    tmp, directory = Path(tmp), Path(directory)
     if directory.exists():
         old = directory.with_name(f".{directory.name}.{uuid.uuid4().hex[:8]}.old")
         os.replace(directory, old)

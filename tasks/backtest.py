@@ -152,3 +152,31 @@ def incremental_backtest_task(
     _logger().info("incremental backtest: %s new origin(s), %s failed in total",
                    len(todo), result["failed_origins"])
     return result
+
+
+@task(name="backtest-summary", cache_policy=NO_CACHE)
+def backtest_summary_task(
+    table_path: str, clean_path: str, out_dir: str, series: list[str] | None = None
+) -> dict[str, Any]:
+    """Metrics per series and model over a finished backtest table (file or bucketed folder)."""
+    from seqcast.backtest import failures
+    from seqcast.io import write_parquet_atomic
+    from seqcast.metrics import evaluate
+
+    table = read_clean(table_path)
+    data = _read_clean(clean_path, series)
+    summary = evaluate(table, metrics=SUMMARY_METRICS, history=data)
+    summary_path = write_parquet_atomic(summary, Path(out_dir) / "summary.parquet")
+    n_failed = int(len(failures(table)))
+    if TaskRunContext.get() is not None:
+        from prefect.artifacts import create_table_artifact
+
+        shown = summary.astype({c: str for c in summary.columns if summary[c].dtype == object})
+        create_table_artifact(
+            key=artifact_key("backtest", Path(out_dir).name),
+            table=shown.round(4).to_dict(orient="list"),
+            description=f"Backtest summary ({n_failed} failed origin(s)); table: {table_path}",
+        )
+    return {"table_path": str(table_path), "summary_path": str(summary_path),
+            "rows": int(len(table)), "failed_origins": n_failed,
+            "summary": summary.to_dict(orient="records")}

@@ -117,6 +117,7 @@ def backtest_bucket_task(
     window_length: int | None = None,
     train_start: str | None = None,
     incremental: bool = True,
+    series: list[str] | None = None,
 ) -> dict:
     """Backtest one model on one bucket's series; writes ``table_dir/<label>/bucket-NNNN.parquet``.
 
@@ -136,6 +137,8 @@ def backtest_bucket_task(
     from tasks.backtest import build_models
 
     data = read_clean(clean_path, bucket=bucket, columns=["series_id", "ds", "y"])
+    if series:
+        data = data[data["series_id"].isin(series)]
     model = build_models([spec])[0]
     out = bucket_file(Path(table_dir) / _safe(label), bucket)
     existing = pd.read_parquet(out) if incremental and out.exists() else None

@@ -129,3 +129,25 @@ def _params_of(summary: dict, data: Path) -> dict:
         "models": [ModelSpec(name="seasonal_naive", params={"season_length": 7}),
                    ModelSpec(name="sarima", params={"order": [1, 0, 0], "seasonal_order": [0, 1, 1, 7]})],
     }
+
+
+def test_backtest_flow_units_on_dask_match_threads(runs, tmp_path, prefect_harness):
+    """The standalone backtest flow maps (bucket x model) units too; same table on any runner."""
+    from flows.backtest import BacktestParams, backtest
+
+    _, s = runs["dask"]
+    tables = {}
+    for runner in ("thread", "dask"):
+        params = BacktestParams(
+            source=s["source"], mapping=str(LONG_MAPPING), data_dir=str(tmp_path / runner),
+            series=["s0003", "s0011", "s0017"], start=date(2024, 6, 1), end=date(2024, 6, 14), h=3,
+            refit_every=7, runner=runner, workers=2,
+            models=[{"name": "sarima", "params": {"order": [1, 0, 0], "seasonal_order": [0, 1, 1, 7]}}],
+        )
+        result = backtest(params)
+        tables[runner] = read_dataset(result["table_path"])
+        assert set(pd.read_parquet(result["summary_path"])["series_id"]) == {"s0003", "s0011", "s0017"}
+    keys = ["series_id", "model", "cutoff", "h"]
+    assert len(tables["thread"]) == 3 * 14 * 3 and tables["thread"]["error"].isna().all()
+    pd.testing.assert_frame_equal(_sorted(tables["thread"], keys), _sorted(tables["dask"], keys),
+                                  check_exact=True)
