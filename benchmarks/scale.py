@@ -29,7 +29,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,8 +49,7 @@ def child(args: argparse.Namespace) -> None:
     out = {"workers": args.workers, "nights": []}
     with prefect_test_harness(server_startup_timeout=180):
         for night in range(args.nights):
-            as_of = date.fromisoformat(args.last_day) - __import__("datetime").timedelta(
-                days=args.nights - 1 - night)
+            as_of = date.fromisoformat(args.last_day) - timedelta(days=args.nights - 1 - night)
             params = NightlyParams(source=args.source, mapping=str(MAPPING), data_dir=args.data_dir,
                                    as_of=as_of, horizon=14, models=models, backtest_days=28,
                                    refit_every=7, runner="dask", workers=args.workers)
@@ -99,8 +98,8 @@ def _task_seconds(run_id: str) -> dict[str, float]:
 
     totals: dict[str, float] = {}
     for tr in asyncio.run(read()):
-        kind = tr.name.split(" bucket")[0].split(" ")[0].rsplit("-", 1)[0] if "bucket" in tr.name \
-            else tr.name.rsplit("-", 1)[0]
+        # "backtest sarima bucket 7" -> backtest; "validate-3f2" -> validate
+        kind = tr.name.split(" ")[0] if " bucket " in tr.name else tr.name.rsplit("-", 1)[0]
         totals[kind] = totals.get(kind, 0.0) + tr.total_run_time.total_seconds()
     return totals
 

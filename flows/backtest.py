@@ -29,7 +29,7 @@ from seqcast.layout import DataDir
 from seqcast.partitions import bucket_of, buckets_of, series_in, swap_in
 from tasks.backtest import backtest_summary_task
 from tasks.data import clean_task, ingest_task, sample_task, validate_task
-from tasks.panel import backtest_bucket_task, model_labels, task_runner
+from tasks.panel import backtest_bucket_task, model_labels, runner_for
 
 
 class ModelConfig(BaseModel):
@@ -80,12 +80,8 @@ class BacktestParams(BaseModel):
 def backtest(params: BacktestParams) -> dict:
     """Run the backtest's units on the task runner the parameters choose."""
     p = params
-    kind = "dask" if p.dask_address else p.runner
-    where = f"dask cluster {p.dask_address}" if p.dask_address else f"{kind} runner"
-    stages = backtest_stages.with_options(
-        task_runner=task_runner(kind, p.workers or p.n_jobs, p.dask_address),
-        flow_run_name=f"{p.name} on {where}",
-    )
+    runner, where = runner_for(p.runner, p.workers or p.n_jobs, p.dask_address)
+    stages = backtest_stages.with_options(task_runner=runner, flow_run_name=f"{p.name} on {where}")
     result = stages(p)
     for row in result["summary"][:50]:
         print(f"{row['series_id']:>10} {row['model']:<24} MAE {row['mae']:,.1f} "

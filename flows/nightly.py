@@ -29,7 +29,7 @@ from tasks.panel import (
     champion_bucket_task,
     forecast_bucket_task,
     model_labels,
-    task_runner,
+    runner_for,
 )
 
 
@@ -114,12 +114,8 @@ def nightly(params: NightlyParams = NightlyParams()) -> dict:  # noqa: B008 (a f
         print(message)
         return Cancelled(message=message)
     run_id = str(runtime.flow_run.id or "local")
-    kind = "dask" if p.dask_address else p.runner
-    where = f"dask cluster {p.dask_address}" if p.dask_address else f"{kind} runner, {p.workers or 'all'} worker(s)"
-    stages = nightly_stages.with_options(
-        task_runner=task_runner(kind, p.workers, p.dask_address),
-        flow_run_name=f"stages on {where}",
-    )
+    runner, where = runner_for(p.runner, p.workers, p.dask_address)
+    stages = nightly_stages.with_options(task_runner=runner, flow_run_name=f"stages on {where}")
     summary = stages(p, run_id)
     summary["runner"] = where
     create_markdown_artifact(key="nightly-summary", markdown=_summary_markdown(summary))
@@ -157,8 +153,8 @@ def nightly_stages(params: NightlyParams, run_id: str) -> dict:
         backtests = [backtest_bucket_task.submit(clean_path, b, spec, label, str(table_dir), p.horizon,
                                                  start, refit_every=p.refit_every)
                      for b in buckets for spec, label in zip(specs, labels, strict=True)]
-        backtests = _results(backtests, "backtest")
-    candidates = _results(forecasts, "forecast")
+        backtests = _results(backtests)
+    candidates = _results(forecasts)
     failures = [f for c in candidates for f in c["failures"]]
     training = _train_neural(p, clean_path, last_day) if p.neural else None
     if training:
@@ -168,7 +164,7 @@ def nightly_stages(params: NightlyParams, run_id: str) -> dict:
         ).result()
     chosen = _results([champion_bucket_task.submit(str(stage / "candidates"), str(table_dir), labels, b,
                                                    p.backtest_days, str(stage / "champions"))
-                       for b in buckets], "champions")
+                       for b in buckets])
     run_date = p.as_of or date.today()
     published = publish_task.submit(str(stage / "champions"), p.data_dir, run_date, run_id,
                                     report["data_hash"]).result()
@@ -207,7 +203,7 @@ def nightly_stages(params: NightlyParams, run_id: str) -> dict:
     }
 
 
-def _results(futures: list, what: str) -> list:
+def _results(futures: list) -> list:
     """Wait for every unit; then raise the first failure (a unit records model errors itself,
     so a failed unit is an infrastructure problem worth stopping for)."""
     from prefect.futures import wait

@@ -50,12 +50,19 @@ def _read_clean(clean_path: str, series: list[str] | None):
 
 
 def _write(table, data, out: Path) -> dict[str, Any]:
+    from seqcast.io import write_parquet_atomic
+
+    table_path = write_parquet_atomic(table, out / "table.parquet")
+    return _summarise(table, data, out, table_path)
+
+
+def _summarise(table, data, out: Path, table_path: str | Path) -> dict[str, Any]:
+    """Metrics per series and model -> ``out/summary.parquet`` (+ a table artifact in a task)."""
     from seqcast.backtest import failures
     from seqcast.io import write_parquet_atomic
     from seqcast.metrics import evaluate
 
     summary = evaluate(table, metrics=SUMMARY_METRICS, history=data)
-    table_path = write_parquet_atomic(table, out / "table.parquet")
     summary_path = write_parquet_atomic(summary, out / "summary.parquet")
     n_failed = int(len(failures(table)))
     if TaskRunContext.get() is not None:
@@ -159,24 +166,4 @@ def backtest_summary_task(
     table_path: str, clean_path: str, out_dir: str, series: list[str] | None = None
 ) -> dict[str, Any]:
     """Metrics per series and model over a finished backtest table (file or bucketed folder)."""
-    from seqcast.backtest import failures
-    from seqcast.io import write_parquet_atomic
-    from seqcast.metrics import evaluate
-
-    table = read_clean(table_path)
-    data = _read_clean(clean_path, series)
-    summary = evaluate(table, metrics=SUMMARY_METRICS, history=data)
-    summary_path = write_parquet_atomic(summary, Path(out_dir) / "summary.parquet")
-    n_failed = int(len(failures(table)))
-    if TaskRunContext.get() is not None:
-        from prefect.artifacts import create_table_artifact
-
-        shown = summary.astype({c: str for c in summary.columns if summary[c].dtype == object})
-        create_table_artifact(
-            key=artifact_key("backtest", Path(out_dir).name),
-            table=shown.round(4).to_dict(orient="list"),
-            description=f"Backtest summary ({n_failed} failed origin(s)); table: {table_path}",
-        )
-    return {"table_path": str(table_path), "summary_path": str(summary_path),
-            "rows": int(len(table)), "failed_origins": n_failed,
-            "summary": summary.to_dict(orient="records")}
+    return _summarise(read_clean(table_path), _read_clean(clean_path, series), Path(out_dir), table_path)

@@ -88,7 +88,3 @@ def clean_task(validated: dict, mapping: str | None, fill: str, max_gap_days: in
     )
     return report
 
-
-def resolve_source(source: str | None, data_dir: str) -> str:
-    return source if source else sample_task(data_dir)
-

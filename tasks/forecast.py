@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import date
-from pathlib import Path
 
 import pandas as pd
 from prefect import task
@@ -11,46 +10,9 @@ from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 
-from seqcast import pipeline
-from seqcast.io import write_parquet_atomic
 from seqcast.partitions import read as read_clean
 from seqcast.published import publish_forecasts
 from tasks.common import retry_unless_input_error
-
-
-@task(name="forecast", cache_policy=NO_CACHE)
-def forecast_task(clean_path: str, models: list, horizon: int) -> dict:
-    """Forecast every series with each candidate model; stage the result beside the clean data."""
-    clean = read_clean(clean_path)
-    fc, failures = pipeline.forecast(clean, models, horizon)
-    stage = Path(clean_path).parent
-    out = write_parquet_atomic(fc, stage / "candidates.parquet")
-    logger = get_run_logger()
-    logger.info("%d candidate forecast rows from %d model(s)", len(fc), len(models))
-    for row in failures.itertuples():
-        logger.warning("model %s failed on %s: %s", row.model, row.series_id, row.error)
-    return {"candidates_path": str(out), "failures": failures.to_dict(orient="records")}
-
-
-@task(name="choose-champions", cache_policy=NO_CACHE)
-def champion_task(candidates_path: str, backtest_table: str | None, window_days: int) -> dict:
-    """Per series, the model to publish and why (see :mod:`seqcast.champion`)."""
-    from seqcast.champion import choose, recent_scores
-
-    fc = pd.read_parquet(candidates_path)
-    table = pd.read_parquet(backtest_table) if backtest_table and Path(backtest_table).exists() else None
-    cutoff = fc["cutoff"].max()
-    scores = recent_scores(table, cutoff, window_days)
-    choice = choose(scores, fc[["series_id", "model"]].drop_duplicates())
-    chosen = fc.merge(choice[["series_id", "model", "reason"]], on=["series_id", "model"])
-    out = write_parquet_atomic(chosen, Path(candidates_path).with_name("champions.parquet"))
-    for row in choice.itertuples():
-        get_run_logger().info("%s: publishing %s (%s)", row.series_id, row.model, row.reason)
-    return {
-        "champions_path": str(out),
-        "choice": choice.to_dict(orient="records"),
-        "scores": scores.to_dict(orient="records"),
-    }
 
 
 @task(name="publish", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[2, 10],

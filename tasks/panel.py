@@ -76,6 +76,13 @@ def task_runner(kind: Runner = "thread", workers: int | None = None, address: st
     raise ValueError(f"unknown task runner {kind!r}: thread, process or dask")
 
 
+def runner_for(runner: Runner, workers: int | None, address: str | None):
+    """``(task runner, where in words)`` from a flow's parameters; an address implies Dask."""
+    kind = "dask" if address else runner
+    where = f"dask cluster {address}" if address else f"{kind} runner, {workers or 'all'} worker(s)"
+    return task_runner(kind, workers, address), where
+
+
 def model_labels(specs: list[Any]) -> list[str]:
     """Column ``model`` of the tables for each spec: the alias, or alias + params when two share it."""
     from seqcast.backtest import _labels
@@ -146,8 +153,9 @@ def backtest_bucket_task(
         existing = existing[existing["series_id"].isin(data["series_id"].unique())]
     # Group series by the origins they still need (usually all the same), one run each.
     todo: dict[tuple, list[str]] = {}
+    scored = {} if existing is None else dict(tuple(existing.groupby("series_id", sort=False)))
     for sid, part in data.groupby("series_id", sort=True):
-        mine = None if existing is None else existing[existing["series_id"] == sid]
+        mine = scored.get(sid, existing.iloc[:0]) if existing is not None else None
         if incremental:
             cutoffs = incremental_origins(mine, part, models=[label], h=h, start=start, end=end, step=step)
         else:
