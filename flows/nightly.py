@@ -40,16 +40,12 @@ class ModelSpec(BaseModel):
     params: dict[str, Any] = Field(default_factory=dict)
 
 
-# What a bare name on the CLI means: sensible defaults for daily data with a weekly cycle.
-DEFAULT_SPECS: dict[str, ModelSpec] = {
-    "seasonal_naive": ModelSpec(name="seasonal_naive", params={"season_length": 7}),
-    "naive": ModelSpec(name="naive"),
-    "sarima": ModelSpec(name="sarima", params={"order": [1, 0, 0], "seasonal_order": [0, 1, 1, 7]}),
-}
+DEFAULT_MODELS = ("seasonal_naive", "naive", "sarima")
 
 
 def spec_for(name: str) -> ModelSpec:
-    return DEFAULT_SPECS.get(name, ModelSpec(name=name))
+    """A bare name means the model class's defaults (the same model everywhere)."""
+    return ModelSpec(name=name)
 
 
 class NightlyParams(BaseModel):
@@ -63,7 +59,7 @@ class NightlyParams(BaseModel):
     horizon: int = Field(14, ge=1, le=366, description="Days to forecast")
     as_of: date | None = Field(None, description="Treat this date as today (replays, backfills)")
     models: list[ModelSpec] = Field(
-        default_factory=lambda: [DEFAULT_SPECS[n] for n in ("seasonal_naive", "naive", "sarima")],
+        default_factory=lambda: [spec_for(n) for n in DEFAULT_MODELS],
         description="Candidate models; per series the best on the recent backtest is published",
     )
     backtest_days: int = Field(

@@ -48,37 +48,74 @@ BLAS_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 @dataclass
 class WorkUnit:
-    """One series, a run of consecutive cutoffs, one model: everything a worker needs.
+    """A run of consecutive cutoffs of one model on one series (local models) or on
+    a panel (``supports_multivariate`` models): everything a worker needs.
 
-    ``y``/``ds`` hold the whole series, shape ``(n,)``; ``exog`` is ``(n, k)`` or None.
-    ``cutoffs`` are positions in ``y`` of the last training day of each origin;
-    ``refit[j]`` says whether origin ``j`` re-estimates (else: update the state).
+    ``history``: ``series_id, ds, y`` of the unit's series over the whole span
+    (sorted, no gaps); ``exog``: their known-future features (``series_id, ds`` +
+    columns) or None. ``cutoffs``: the last training day of each origin
+    (``datetime64[ns]``, sorted); ``refit[j]``: whether origin ``j`` re-estimates
+    (else the model takes the new days through ``update``).
     """
 
-    series_id: Any
-    ds: np.ndarray
-    y: np.ndarray
+    history: pd.DataFrame
     cutoffs: np.ndarray
     refit: np.ndarray
     model: Forecaster
     label: str
     h: int
-    train_start: int = 0
+    train_start: Any = None
     window: str = "expanding"
     window_length: int | None = None
-    exog: np.ndarray | None = None
+    exog: pd.DataFrame | None = None
     level: tuple[int, ...] = ()
     error: str | None = None  # set when the unit can only report a failure
+
+    def __post_init__(self) -> None:
+        self._ds = self.history["ds"].to_numpy(dtype="datetime64[ns]")
+        self._exog_ds = None if self.exog is None else self.exog["ds"].to_numpy(dtype="datetime64[ns]")
+
+    @property
+    def series_ids(self) -> list:
+        return list(pd.unique(self.history["series_id"]))
+
+    @property
+    def series_id(self) -> Any:
+        """The series of a local unit; ``"a+b"`` for a panel unit."""
+        ids = self.series_ids
+        return ids[0] if len(ids) == 1 else "+".join(map(str, ids))
+
+    @property
+    def last_day(self) -> np.datetime64:
+        return self._ds.max() if len(self._ds) else np.datetime64("NaT")
 
     @property
     def cost(self) -> float:
         """Rough cost: training points fitted (the Kalman filter is linear in them)."""
         if self.error or not len(self.cutoffs):
             return 0.0
-        lengths = self.cutoffs - self.train_start + 1
+        first = self._ds.min() if self.train_start is None else np.datetime64(pd.Timestamp(self.train_start), "ns")
+        lengths = (self.cutoffs - first) // np.timedelta64(1, "D") + 1.0
         if self.window == "sliding" and self.window_length:
             lengths = np.minimum(lengths, self.window_length)
+        lengths = lengths * len(self.series_ids)
         return float(np.sum(np.where(self.refit, lengths, 1.0)) + 50 * len(self.cutoffs))
+
+    def training_rows(self, lo: np.datetime64 | None, hi: np.datetime64) -> np.ndarray:
+        """Positions of the history rows with ``lo <= ds <= hi`` (``lo`` None: from the start)."""
+        mask = self._ds <= hi
+        if lo is not None:
+            mask &= self._ds >= lo
+        return np.flatnonzero(mask)
+
+    def exog_rows(self, lo: np.datetime64 | None, hi: np.datetime64) -> pd.DataFrame | None:
+        """Known-future features of the days ``lo..hi`` (never past what the origin may see)."""
+        if self.exog is None:
+            return None
+        mask = self._exog_ds <= hi
+        if lo is not None:
+            mask &= self._exog_ds >= lo
+        return self.exog.iloc[np.flatnonzero(mask)]
 
 
 @dataclass
@@ -121,48 +158,43 @@ def run_unit(unit: WorkUnit) -> pd.DataFrame:
     Pure: the result depends only on ``unit``. A failure at one origin becomes
     rows with an ``error`` and the next origin refits from scratch.
     """
-    rows = _Rows()
     if unit.error is not None:
+        rows = _Rows()
         rows.add(series_id=unit.series_id, cutoff=pd.NaT, ds=pd.NaT, h=0, model=unit.label,
                  y=np.nan, mean=np.nan, error=unit.error)
         return _to_frame(rows, unit.level)
-    n = len(unit.y)
-    outputs: dict[int, tuple[dict, str | None]] = {}
-    for j, out, err, _ in walk_origins(unit):
-        outputs[j] = (out, err)
-    for j, c in enumerate(unit.cutoffs):
-        c = int(c)
-        out, err = outputs[j]
-        for k in range(min(unit.h, n - 1 - c)):
-            extra = {f"{b}-{lv}": _at(out, f"{b}-{lv}", k) for lv in unit.level for b in ("lo", "hi")}
-            rows.add(series_id=unit.series_id, cutoff=unit.ds[c], ds=unit.ds[c + 1 + k], h=k + 1,
-                     model=unit.label, y=unit.y[c + 1 + k], mean=_at(out, "mean", k),
-                     **extra, error=err)
-    return _to_frame(rows, unit.level)
+    outputs: dict[int, pd.DataFrame] = {}
+    for j, scored, _err, _ in walk_origins(unit):
+        outputs[j] = scored
+    frames = [outputs[j] for j in range(len(unit.cutoffs)) if len(outputs[j])]
+    if not frames:
+        return empty_table(unit.level)
+    return pd.concat(frames, ignore_index=True)[list(empty_table(unit.level).columns)]
 
 
 def walk_origins(unit: WorkUnit):
-    """Yield ``(j, forecasts, error, provisional)`` for the unit's origins in order;
+    """Yield ``(j, rows, error, provisional)`` for the unit's origins in order;
     an origin may come again later, and its last value counts.
 
-    Warm-started fits a model has not checked yet (``state.checked`` False) are
-    *provisional*: when a later check finds the warm chain off the cold fit
-    (``state.cold_only`` turns True), the provisional origins are re-run with
-    cold fits and yielded again; when a check passes, they are final.
+    ``rows`` is origin ``j``'s part of the backtest table (the days after the
+    cutoff that have an actual). Warm-started fits a model has not checked yet
+    (:attr:`Forecaster.provisional_`) are *provisional*: when a later check finds
+    the warm chain off the cold fit (:attr:`Forecaster.cold_only_` turns True),
+    the provisional origins are re-run with cold fits and yielded again; when a
+    check passes, they are final.
     """
-    model = unit.model
-    warm = getattr(model, "supports_warm_start", False)
-    state, end, pending, was_cold = None, -1, [], False
+    warm = unit.model.supports_warm_start
+    fitted, end, pending, was_cold = None, None, [], False
     for j in range(len(unit.cutoffs)):
-        state, end, out, err = _origin(model, unit, j, state, end, warm)
-        cold_now = bool(getattr(state, "cold_only", False))
-        provisional = state is not None and not getattr(state, "checked", True)
-        yield j, out, err, provisional
+        fitted, end, rows, err = _origin(unit, j, fitted, end, warm)
+        cold_now = bool(fitted is not None and fitted.cold_only_)
+        provisional = fitted is not None and fitted.provisional_
+        yield j, rows, err, provisional
         if cold_now and not was_cold:
-            st, e = None, -1
+            f, e = None, None
             for p in pending:
-                st, e, o, er = _origin(model, unit, p, st, e, False)
-                yield p, o, er, False
+                f, e, r, er = _origin(unit, p, f, e, False)
+                yield p, r, er, False
             pending = []
         elif provisional:
             pending.append(j)
@@ -171,41 +203,83 @@ def walk_origins(unit: WorkUnit):
         was_cold = cold_now
 
 
-def _origin(model: Forecaster, unit: WorkUnit, j: int, state: Any, end: int, warm: bool):
-    """Fit (or update) at origin ``j`` and forecast; returns ``(state, end, out, error)``."""
-    c = int(unit.cutoffs[j])
-    hh = min(unit.h, len(unit.y) - 1 - c)
-    lo = unit.train_start
+def _origin(unit: WorkUnit, j: int, fitted: Forecaster | None, end, warm: bool):
+    """Fit (or update) at origin ``j`` through the model's public methods and forecast.
+
+    Returns ``(fitted model or None, its last day, rows, error)``.
+    """
+    c = unit.cutoffs[j]
+    hh = int(min(unit.h, (unit.last_day - c) // np.timedelta64(1, "D")))
+    lo = None if unit.train_start is None else np.datetime64(pd.Timestamp(unit.train_start), "ns")
     if unit.window == "sliding" and unit.window_length:
-        lo = max(lo, c + 1 - unit.window_length)
+        slide = c - np.timedelta64(int(unit.window_length) - 1, "D")
+        lo = slide if lo is None else max(lo, slide)
     try:
-        if state is None or unit.refit[j] or not getattr(model, "supports_update", False):
-            state = _fit(model, unit, lo, c, state if warm else None)
+        model = unit.model
+        if fitted is None or unit.refit[j] or not model.supports_update:
+            hist = unit.history.iloc[unit.training_rows(lo, c)]
+            _check_training(unit, hist)
+            # the model decides how to use init (a chain found off the cold fit stays cold)
+            init = fitted if warm else None
+            fitted = model.clone().fit(hist, unit.exog_rows(lo, c), init=init, check_input=False)
         else:
-            x_new = None if unit.exog is None else unit.exog[end + 1 : c + 1]
-            state = model._update_series(state, unit.y[end + 1 : c + 1], x_new)
-        x_f = None if unit.exog is None else unit.exog[c + 1 : c + 1 + hh]
-        out = model._predict_series(state, hh, x_f, unit.level)
-        if not np.isfinite(np.asarray(out["mean"], dtype=float)).all():
+            new = unit.history.iloc[unit.training_rows(end + np.timedelta64(1, "D"), c)]
+            fitted.update(new, unit.exog_rows(end + np.timedelta64(1, "D"), c), check_input=False)
+        x_f = unit.exog_rows(c + np.timedelta64(1, "D"), c + np.timedelta64(hh, "D"))
+        pred = fitted.predict(hh, exog_future=x_f, level=unit.level)
+        if not np.isfinite(pred["mean"].to_numpy(dtype=float)).all():
             raise ModelError(f"{unit.label}: the forecast has NaN/inf values")
-        return state, c, out, None
+        return fitted, c, _score(unit, c, hh, pred), None
     except Exception as exc:  # noqa: BLE001 - every failure is recorded with its reason
-        return None, -1, {}, f"{type(exc).__name__}: {exc}"[:500]
+        err = f"{type(exc).__name__}: {exc}"[:500]
+        return None, None, _failed_rows(unit, c, hh, err), err
 
 
-def _fit(model: Forecaster, unit: WorkUnit, lo: int, c: int, previous: Any) -> Any:
-    hist = unit.y[lo : c + 1]
-    if len(hist) < model.min_history:
-        raise ModelError(
-            f"{unit.label}: {len(hist)} observations up to the cutoff, needs {model.min_history}"
-        )
-    nan = int(np.isnan(hist).sum())
+def _check_training(unit: WorkUnit, hist: pd.DataFrame) -> None:
+    need = unit.model.min_history
+    sizes = hist.groupby("series_id", sort=False).size() if len(unit.series_ids) > 1 else [len(hist)]
+    if not len(hist) or min(sizes) < need:
+        raise ModelError(f"{unit.label}: {min(sizes) if len(hist) else 0} observations up to the "
+                         f"cutoff, needs {need}")
+    nan = int(hist["y"].isna().sum())
     if nan:
         raise ModelError(f"{unit.label}: the training window has {nan} NaN value(s)")
-    x = None if unit.exog is None else unit.exog[lo : c + 1]
-    if previous is not None:
-        return model._fit_series_warm(hist, x, previous)
-    return model._fit_series(hist, x)
+
+
+def _actuals(unit: WorkUnit, c: np.datetime64, hh: int) -> pd.DataFrame:
+    rows = unit.training_rows(c + np.timedelta64(1, "D"), c + np.timedelta64(hh, "D"))
+    return unit.history.iloc[rows][["series_id", "ds", "y"]]
+
+
+def _score(unit: WorkUnit, c: np.datetime64, hh: int, pred: pd.DataFrame) -> pd.DataFrame:
+    """The forecast rows of one origin joined to the actuals (days without one are dropped)."""
+    keep = ["series_id", "ds", "mean"] + [f"{b}-{lv}" for lv in unit.level for b in ("lo", "hi")]
+    out = _actuals(unit, c, hh).merge(pred[[k for k in keep if k in pred]], on=["series_id", "ds"])
+    out["cutoff"] = pd.Timestamp(c)
+    out["h"] = ((out["ds"] - out["cutoff"]) // pd.Timedelta(days=1)).astype("int64")
+    out["model"] = unit.label
+    out["error"] = None
+    return _normalise(out, unit.level)
+
+
+def _failed_rows(unit: WorkUnit, c: np.datetime64, hh: int, err: str) -> pd.DataFrame:
+    out = _actuals(unit, c, max(hh, 0)).assign(mean=np.nan)
+    out["cutoff"] = pd.Timestamp(c)
+    out["h"] = ((out["ds"] - out["cutoff"]) // pd.Timedelta(days=1)).astype("int64")
+    out["model"] = unit.label
+    out["error"] = err
+    return _normalise(out, unit.level)
+
+
+def _normalise(df: pd.DataFrame, level: tuple[int, ...]) -> pd.DataFrame:
+    cols = list(empty_table(level).columns)
+    for col in cols:
+        if col not in df:
+            df[col] = np.nan
+    for col in ("cutoff", "ds"):
+        df[col] = pd.to_datetime(df[col]).astype("datetime64[ns]")
+    df["error"] = df["error"].astype(object)
+    return df[cols]
 
 
 def _at(out: dict, key: str, k: int) -> float:
@@ -254,72 +328,77 @@ def plan_units(
     labels: Sequence[str] | None = None,
     refit_anchor: Any = None,
 ) -> list[WorkUnit]:
-    """Cut a backtest into work units (one per series, model and run of origins).
+    """Cut a backtest into work units: per series for local models, one per panel
+    for ``supports_multivariate`` models; each a run of origins of one model.
 
     ``refit_anchor``: re-estimate at the cutoffs a multiple of ``refit_every`` days
     from this date (calendar-anchored, see :func:`anchored_cutoffs`) instead of at
     every ``refit_every``-th origin of this run.
     """
+    from seqcast.models import labels_for
+
     models = [models] if isinstance(models, Forecaster) else list(models)
-    labels = list(labels) if labels is not None else _labels(models)
+    labels = list(labels) if labels is not None else labels_for(models)
     _check_args(h, refit_every, window, window_length)
     cutoffs = pd.DatetimeIndex(pd.to_datetime(list(cutoffs))).sort_values().unique()
     missing = [c for c in ("series_id", "ds", "y") if c not in data.columns]
     if missing:
         raise ModelError(f"backtest data lacks column(s) {missing}")
+    data = data[["series_id", "ds", "y"]].assign(ds=lambda d: pd.to_datetime(d["ds"]).astype("datetime64[ns]"))
+    data = data.sort_values(["series_id", "ds"], kind="stable", ignore_index=True)
+    parts = {sid: part.reset_index(drop=True) for sid, part in data.groupby("series_id", sort=True)}
+    problems = {sid: _series_problem(p["ds"].to_numpy(), cutoffs, train_start) for sid, p in parts.items()}
     units: list[WorkUnit] = []
-    for sid, part in data.groupby("series_id", sort=True):
-        part = part.sort_values("ds")
-        ds = pd.to_datetime(part["ds"]).to_numpy(dtype="datetime64[ns]")
-        y = part["y"].to_numpy(dtype=float)
-        problem = _series_problem(ds, cutoffs, train_start)
-        for model, label in zip(models, labels, strict=True):
-            base = dict(series_id=sid, ds=ds, y=y, model=model.clone(), label=label, h=int(h),
-                        window=window, window_length=window_length, level=tuple(level))
-            if problem:
-                units.append(WorkUnit(cutoffs=np.array([], int), refit=np.array([], bool),
-                                      error=problem, **base))
+    for model, label in zip(models, labels, strict=True):
+        x_all = exog if (exog is not None and model.supports_future_covariates) else None
+        base = dict(model=model.clone(), label=label, h=int(h), window=window,
+                    window_length=window_length, level=tuple(level), train_start=train_start)
+        if model.supports_multivariate:
+            groups = [[sid for sid in parts if not problems[sid]]]
+            for sid in parts:
+                if problems[sid]:
+                    units.append(_error_unit(parts[sid], problems[sid], base))
+            if not groups[0]:
                 continue
-            pos = np.searchsorted(ds, cutoffs.to_numpy(dtype="datetime64[ns]"))
-            ok = (pos < len(ds) - 1) & (ds[np.minimum(pos, len(ds) - 1)] == cutoffs.to_numpy())
-            pos = pos[ok]
-            if not len(pos):
-                units.append(WorkUnit(cutoffs=pos, refit=np.array([], bool),
-                                      error=_no_origin(cutoffs, ds), **base))
+        else:
+            groups = [[sid] for sid in parts]
+        for sids in groups:
+            hist = pd.concat([parts[s] for s in sids], ignore_index=True) if len(sids) > 1 else parts[sids[0]]
+            if len(sids) == 1 and problems[sids[0]]:
+                units.append(_error_unit(hist, problems[sids[0]], base))
                 continue
-            x = _exog_matrix(exog, sid, ds, model)
-            t0 = 0 if train_start is None else int(np.searchsorted(ds, np.datetime64(pd.Timestamp(train_start), "ns")))
+            ds = hist["ds"].to_numpy(dtype="datetime64[ns]")
+            known = np.unique(ds)
+            cut = cutoffs.to_numpy(dtype="datetime64[ns]")
+            pos = np.searchsorted(known, cut)
+            ok = (pos < len(known) - 1) & (known[np.minimum(pos, len(known) - 1)] == cut)
+            cut = cut[ok]
+            if not len(cut):
+                units.append(_error_unit(hist, _no_origin(cutoffs, known), base))
+                continue
+            x = _exog_part(x_all, sids)
             if refit_anchor is None:
-                refit = (np.arange(len(pos)) % int(refit_every)) == 0
+                refit = (np.arange(len(cut)) % int(refit_every)) == 0
             else:
-                days = (ds[pos] - np.datetime64(pd.Timestamp(refit_anchor), "ns")) // np.timedelta64(1, "D")
+                days = (cut - np.datetime64(pd.Timestamp(refit_anchor), "ns")) // np.timedelta64(1, "D")
                 refit = (days % int(refit_every)) == 0
-            for a, b in _chunk_bounds(pos, refit, chunks, t0, window, window_length):
-                units.append(WorkUnit(cutoffs=pos[a:b], refit=refit[a:b], train_start=t0,
-                                      exog=x, **base))
+            t0 = known[0] if train_start is None else np.datetime64(pd.Timestamp(train_start), "ns")
+            for a, b in _chunk_bounds(cut, refit, chunks, t0, window, window_length):
+                units.append(WorkUnit(history=hist, cutoffs=cut[a:b], refit=refit[a:b], exog=x, **base))
     return units
 
 
-def _labels(models: list[Forecaster]) -> list[str]:
-    aliases = [m.alias for m in models]
-    out = []
-    for m in models:
-        if aliases.count(m.alias) > 1:
-            out.append(model_label(m))
-        else:
-            out.append(m.alias)
-    return out
+def _error_unit(hist: pd.DataFrame, problem: str, base: dict) -> WorkUnit:
+    return WorkUnit(history=hist, cutoffs=np.array([], "datetime64[ns]"), refit=np.array([], bool),
+                    error=problem, **base)
 
 
-def model_label(model: Forecaster) -> str:
-    """A unique name for a configured model, e.g. ``sarima(1,0,0)(0,1,1,7)``."""
-    params = model.get_params()
-    if "order" in params and "seasonal_order" in params:
-        o = ",".join(map(str, params["order"]))
-        s = ",".join(map(str, params["seasonal_order"]))
-        return f"{model.alias}({o})({s})"
-    inner = ",".join(f"{k}={v}" for k, v in params.items())
-    return f"{model.alias}({inner})" if inner else model.alias
+def _exog_part(exog: pd.DataFrame | None, sids: list) -> pd.DataFrame | None:
+    if exog is None:
+        return None
+    part = exog[exog["series_id"].isin(sids)] if "series_id" in exog else exog
+    part = part.assign(ds=pd.to_datetime(part["ds"]).astype("datetime64[ns]"))
+    return part.sort_values([c for c in ("series_id", "ds") if c in part], ignore_index=True)
 
 
 def _check_args(h: int, refit_every: int, window: str, window_length: int | None) -> None:
@@ -353,21 +432,12 @@ def _no_origin(cutoffs: pd.DatetimeIndex, ds: np.ndarray) -> str:
     )
 
 
-def _exog_matrix(exog: pd.DataFrame | None, sid: Any, ds: np.ndarray, model: Forecaster):
-    if exog is None or not model.supports_future_covariates:
-        return None
-    part = exog[exog["series_id"] == sid] if "series_id" in exog else exog
-    part = part.set_index("ds").drop(columns=["series_id"], errors="ignore")
-    part = part.reindex(pd.DatetimeIndex(ds))
-    return part.to_numpy(dtype=float)
-
-
 def _chunk_bounds(pos, refit, chunks, t0, window, window_length) -> list[tuple[int, int]]:
     """Split origins into ``chunks`` runs of similar cost, each starting at a refit."""
     n = len(pos)
     if chunks <= 1 or n < 2:
         return [(0, n)]
-    lengths = pos - t0 + 1.0
+    lengths = (pos - t0) // np.timedelta64(1, "D") + 1.0
     if window == "sliding" and window_length:
         lengths = np.minimum(lengths, window_length)
     cost = np.cumsum(np.where(refit, lengths, 1.0) + 50.0)
@@ -483,14 +553,12 @@ def _run_in_pool(units: list[WorkUnit], busy: list[int], workers: int) -> dict[i
 
 
 def _unit_failure(unit: WorkUnit, exc: BaseException) -> pd.DataFrame:
-    rows = _Rows()
+    err = f"worker failed: {type(exc).__name__}: {exc}"[:500]
+    frames = []
     for c in unit.cutoffs:
-        hh = min(unit.h, len(unit.y) - 1 - int(c))
-        for k in range(hh):
-            rows.add(series_id=unit.series_id, cutoff=unit.ds[c], ds=unit.ds[c + 1 + k], h=k + 1,
-                     model=unit.label, y=unit.y[c + 1 + k], mean=np.nan,
-                     error=f"worker failed: {type(exc).__name__}: {exc}"[:500])
-    return _to_frame(rows, unit.level)
+        hh = int(min(unit.h, (unit.last_day - c) // np.timedelta64(1, "D")))
+        frames.append(_failed_rows(unit, c, hh, err))
+    return pd.concat(frames, ignore_index=True) if frames else empty_table(unit.level)
 
 
 def _n_jobs(n_jobs: int | None) -> int:

@@ -34,7 +34,6 @@ from seqcast.backtest import (
     WorkUnit,
     _n_jobs,
     blas_threads,
-    model_label,
     mp_context,
     origin_cutoffs,
     plan_units,
@@ -42,6 +41,7 @@ from seqcast.backtest import (
     walk_origins,
 )
 from seqcast.errors import ModelError
+from seqcast.models import model_label
 
 _BOUND = None  # a multiprocessing.Value shared by the workers (set by _init_bound)
 
@@ -175,9 +175,7 @@ def score_unit(unit: WorkUnit) -> dict[str, Any]:
     pruned, newest = False, -1
     for j, out, err, prov in walk_origins(unit):
         if err is None:
-            c = int(unit.cutoffs[j])
-            mean = np.asarray(out["mean"], dtype=float)
-            ae = np.abs(unit.y[c + 1 : c + 1 + len(mean)] - mean)
+            ae = np.abs(out["y"].to_numpy(dtype=float) - out["mean"].to_numpy(dtype=float))
             errors[j] = (float(ae.sum()), len(ae))
             failed.pop(j, None)
         else:

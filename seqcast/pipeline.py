@@ -29,7 +29,6 @@ from seqcast.ingest import (
 )
 from seqcast.io import write_json_atomic, write_parquet_atomic
 from seqcast.layout import DataDir
-from seqcast.models import get_model
 from seqcast.partitions import write_partitioned
 from seqcast.validate import CleanSchema, validate
 
@@ -174,47 +173,50 @@ def _write_quarantine(quarantine: pd.DataFrame, snapshot: Snapshot, as_of: date)
     return write_parquet_atomic(text, snapshot.directory / f"quarantine-asof-{as_of.isoformat()}.parquet")
 
 
-def forecast(clean: pd.DataFrame, models: list, h: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Fit each model on each series of ``clean`` and forecast ``h`` days.
+def forecast(
+    clean: pd.DataFrame, models: list, h: int, exog: pd.DataFrame | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Fit each model on ``clean`` and forecast ``h`` days, through the model contract.
 
-    ``models`` are names (``"seasonal_naive"``) or ``{"name": ..., "params": {...}}`` specs.
-    A model that fails on a series is recorded and the rest go on.
+    ``models`` are specs (names or ``{"name": ..., "params": {...}}``, see
+    :func:`seqcast.models.build`). Local models are fitted series by series;
+    ``supports_multivariate`` models once on the whole panel. ``exog``
+    (``series_id, ds`` + numeric features over the history and the ``h`` days
+    ahead) goes to the models with ``supports_future_covariates``. A model that
+    fails on a series (or a panel) is recorded and the rest go on.
 
     Returns
     -------
     forecasts : ``series_id, ds, cutoff, h, model, mean, model_version``
     failures : ``series_id, model, error``
     """
-    from seqcast.backtest import model_label
     from seqcast.champion import model_version
+    from seqcast.models import build, labels_for
 
-    built = [_build(spec) for spec in models]
-    aliases = [m.alias for m in built]
+    built = [build(spec) for spec in models]
     frames, failures = [], []
-    for model in built:
-        label = model.alias if aliases.count(model.alias) == 1 else model_label(model)
+    hist_all = clean[["series_id", "ds", "y"]]
+    for model, label in zip(built, labels_for(built), strict=True):
         version = model_version(model.alias, model.get_params())
-        for sid, part in clean.groupby("series_id", sort=True):
+        x = exog if (exog is not None and model.supports_future_covariates) else None
+        if model.supports_multivariate:
+            groups = [("+".join(map(str, sorted(hist_all["series_id"].unique()))), hist_all)]
+        else:
+            groups = list(hist_all.groupby("series_id", sort=True))
+        for sid, part in groups:
             try:
-                fitted = model.clone().fit(part[["series_id", "ds", "y"]])
-                fc = fitted.predict(h)
+                fitted = model.clone().fit(part, None if x is None else x[x["ds"] <= part["ds"].max()])
+                fc = fitted.predict(h, exog_future=x)
                 if not np.isfinite(fc["mean"].to_numpy(float)).all():
                     raise ValueError("forecast has non-finite values")
             except Exception as exc:  # one model on one series must not sink the night
                 failures.append((sid, label, f"{type(exc).__name__}: {exc}"))
                 continue
             fc["model"] = label
-            fc["cutoff"] = fitted.cutoff_[sid]
+            fc["cutoff"] = fc["series_id"].map(fitted.cutoff_)
             fc["h"] = (fc["ds"] - fc["cutoff"]).dt.days.astype("int64")
             fc["model_version"] = version
             frames.append(fc[["series_id", "ds", "cutoff", "h", "model", "mean", "model_version"]])
     cols = ["series_id", "ds", "cutoff", "h", "model", "mean", "model_version"]
     out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=cols)
     return out, pd.DataFrame(failures, columns=["series_id", "model", "error"])
-
-
-def _build(spec):
-    if isinstance(spec, str):
-        return get_model(spec)
-    spec = dict(spec)
-    return get_model(spec["name"], **(spec.get("params") or {}))

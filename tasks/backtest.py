@@ -27,20 +27,6 @@ def _logger():
     return get_run_logger() if TaskRunContext.get() is not None else logging.getLogger(__name__)
 
 
-def build_models(specs: list[Any]) -> list:
-    """``["seasonal_naive", {"name": "sarima", "params": {"order": [1, 0, 0]}}]`` → models."""
-    from seqcast.models import get_model
-
-    models = []
-    for spec in specs:
-        if isinstance(spec, str):
-            models.append(get_model(spec))
-        else:
-            spec = dict(spec) if isinstance(spec, dict) else spec.model_dump()
-            models.append(get_model(spec["name"], **(spec.get("params") or {})))
-    return models
-
-
 def _read_clean(clean_path: str, series: list[str] | None):
 
     data = read_clean(clean_path, columns=["series_id", "ds", "y"])
@@ -98,66 +84,15 @@ def backtest_task(
 ) -> dict[str, Any]:
     """Full rolling-origin backtest; writes ``table.parquet`` + ``summary.parquet`` in ``out_dir``."""
     from seqcast.backtest import rolling_origin
+    from seqcast.models import build
 
     data = _read_clean(clean_path, series)
-    table = rolling_origin(build_models(models), data, h=h, start=start, end=end, step=step,
+    table = rolling_origin([build(m) for m in models], data, h=h, start=start, end=end, step=step,
                            refit_every=refit_every, window=window, window_length=window_length,
                            train_start=train_start, n_jobs=n_jobs)
     result = _write(table, data, Path(out_dir))
     _logger().info("backtest: %s rows, %s failed origin(s) -> %s", result["rows"],
                    result["failed_origins"], result["table_path"])
-    return result
-
-
-@task(name="incremental-backtest", cache_policy=NO_CACHE)
-def incremental_backtest_task(
-    clean_path: str,
-    out_dir: str,
-    models: list[Any],
-    h: int,
-    start: str,
-    *,
-    end: str | None = None,
-    step: int = 1,
-    refit_every: int = 1,
-    train_start: str | None = None,
-    series: list[str] | None = None,
-    n_jobs: int | None = None,
-) -> dict[str, Any]:
-    """Score only the origins ``out_dir/table.parquet`` has not scored yet, merge, rewrite.
-
-    For the nightly flow: each night adds the origins whose targets became
-    known (failed or partly observed origins are tried again).
-    """
-    import pandas as pd
-
-    from seqcast.backtest import (
-        empty_table,
-        incremental_origins,
-        merge_tables,
-        model_label,
-        rolling_origin,
-    )
-
-    out = Path(out_dir)
-    data = _read_clean(clean_path, series)
-    built = build_models(models)
-    labels = [m.alias for m in built]
-    if len(set(labels)) < len(labels):
-        labels = [model_label(m) for m in built]
-    existing = pd.read_parquet(out / "table.parquet") if (out / "table.parquet").exists() else None
-    todo = incremental_origins(existing, data, models=labels, h=h, start=start, end=end, step=step)
-    if not len(todo):
-        _logger().info("incremental backtest: nothing new to score")
-        table = existing if existing is not None else empty_table()
-    else:
-        new = rolling_origin(built, data, h=h, cutoffs=todo, refit_every=refit_every,
-                             train_start=train_start, n_jobs=n_jobs)
-        table = merge_tables(existing, new)
-    result = _write(table, data, out)
-    result["new_origins"] = [c.date().isoformat() for c in todo]
-    _logger().info("incremental backtest: %s new origin(s), %s failed in total",
-                   len(todo), result["failed_origins"])
     return result
 
 

@@ -85,10 +85,9 @@ def runner_for(runner: Runner, workers: int | None, address: str | None):
 
 def model_labels(specs: list[Any]) -> list[str]:
     """Column ``model`` of the tables for each spec: the alias, or alias + params when two share it."""
-    from seqcast.backtest import _labels
-    from tasks.backtest import build_models
+    from seqcast.models import build, labels_for
 
-    return _labels(build_models(specs))
+    return labels_for([build(s) for s in specs])
 
 
 @task(name="forecast-bucket", task_run_name="forecast bucket {bucket}", cache_policy=NO_CACHE)
@@ -141,12 +140,12 @@ def backtest_bucket_task(
         plan_units,
         run_units,
     )
-    from tasks.backtest import build_models
+    from seqcast.models import build
 
     data = read_clean(clean_path, bucket=bucket, columns=["series_id", "ds", "y"])
     if series:
         data = data[data["series_id"].isin(series)]
-    model = build_models([spec])[0]
+    model = build(spec)
     out = bucket_file(Path(table_dir) / _safe(label), bucket)
     existing = pd.read_parquet(out) if incremental and out.exists() else None
     if existing is not None:

@@ -99,8 +99,9 @@ def test_no_value_after_the_cutoff_reaches_the_model(h, step, refit, start, span
                        n_jobs=1, **kw)
     assert t["error"].isna().all()
     pos = (t["cutoff"] - pd.Timestamp("2024-01-01")).dt.days.to_numpy()
-    last = t[t.model.str.contains("first=False")]
-    np.testing.assert_array_equal(last["mean"], pos[t.model.str.contains("first=False")])
+    assert set(t["model"]) == {"spy", "spy(first=True)"}  # labels: alias + non-default params
+    last = t[t.model == "spy"]
+    np.testing.assert_array_equal(last["mean"], pos[t.model == "spy"])
     firsts = t[t.model.str.contains("first=True")]["mean"].to_numpy()
     cut = pos[t.model.str.contains("first=True")]
     lo = np.maximum(0, cut + 1 - length) if sliding else np.zeros_like(cut)
@@ -270,7 +271,7 @@ def test_grid_pruning_keeps_the_winner():
 # -- tasks and flow ---------------------------------------------------------------------------------
 @pytest.mark.slow
 def test_tasks_write_table_and_summary(seasonal_frame, tmp_path):
-    from tasks.backtest import backtest_task, incremental_backtest_task
+    from tasks.backtest import backtest_task
 
     clean = tmp_path / "clean.parquet"
     seasonal_frame.to_parquet(clean)
@@ -280,13 +281,16 @@ def test_tasks_write_table_and_summary(seasonal_frame, tmp_path):
     assert set(summary["series_id"]) == {"bus", "rail"} and out["failed_origins"] == 0
     assert len(pd.read_parquet(out["table_path"])) == 2 * 10 * 2
 
-    inc = tmp_path / "inc"
-    first = incremental_backtest_task.fn(str(clean), str(inc), ["seasonal_naive"], 1,
-                                         "2023-12-25", n_jobs=1)
-    assert len(first["new_origins"]) == 7  # cutoffs 12-24 .. 12-30 (12-31 is the last day)
-    again = incremental_backtest_task.fn(str(clean), str(inc), ["seasonal_naive"], 1,
-                                         "2023-12-25", n_jobs=1)
-    assert again["new_origins"] == [] and again["rows"] == first["rows"]
+    # the nightly's incremental path: only the origins not scored yet, same table again
+    from seqcast.partitions import buckets_of, write_partitioned
+    from tasks.panel import backtest_bucket_task
+
+    part = write_partitioned(seasonal_frame, tmp_path / "clean")
+    runs = [[backtest_bucket_task.fn(str(part), b, "seasonal_naive", "seasonal_naive",
+                                     str(tmp_path / "inc"), 1, "2023-12-25")
+             for b in buckets_of(part)] for _ in range(2)]
+    assert sum(r["new_origins"] for r in runs[0]) == 2 * 7  # cutoffs 12-24 .. 12-30, 2 series
+    assert sum(r["new_origins"] for r in runs[1]) == 0
 
 
 @pytest.mark.slow

@@ -1,15 +1,51 @@
-"""The one model interface every forecaster implements.
+"""The one model contract every forecaster implements, and that the backtester,
+the nightly flow and the champion step use (and nothing else).
 
 History and forecasts are long DataFrames with one vocabulary:
 
-- history: ``series_id, ds, y`` (one row per series and day, sorted, no NaN);
+- history: ``series_id, ds, y`` (one row per series and day, sorted, no NaN, no gaps);
+- exogenous (known-future) features: ``series_id, ds`` + numeric columns, for the
+  history days (``fit``/``update``) and the days ahead (``predict``);
 - forecasts: ``series_id, ds, model, mean`` plus ``lo-<level>``/``hi-<level>``
   columns when the model gives intervals.
 
+The public methods:
+
+``fit(history, exog=None, *, init=None) -> self``
+    Estimate on one or many series. ``init``: a fitted model of the same class
+    to start the estimation from (warm start), where ``supports_warm_start``.
+``update(history, exog=None) -> self``
+    Take the days after each series' cutoff without re-estimating (the fitted
+    parameters stay; the state moves on), where ``supports_update``.
+``predict(h, exog_future=None, level=()) -> DataFrame``
+    ``h`` days past each series' cutoff, intervals at ``level`` percent where
+    ``supports_probabilistic_prediction``.
+
+Capability flags (class attributes; the backtester and flows read these, never a
+model's name):
+
+``supports_update``
+    ``update`` takes new observations at fixed parameters. Between refits the
+    backtester updates such a model instead of refitting it.
+``supports_warm_start``
+    ``fit(..., init=previous)`` starts from ``previous``'s estimates.
+``supports_future_covariates``
+    ``fit``/``predict`` take known-future features (``exog``/``exog_future``).
+``supports_multivariate``
+    One fit learns several series at once (a global network over a panel, or a
+    multivariate model such as bus + rail together): the backtester hands it
+    the whole panel at each origin instead of one series at a time.
+``supports_probabilistic_prediction``
+    ``predict(level=...)`` returns model-based intervals. (Every published
+    model also gets conformal intervals from its backtest, see
+    :mod:`seqcast.conformal`.)
+
 Constructors only store hyperparameters (scikit-learn's rule), so
 :meth:`Forecaster.get_params` and :meth:`Forecaster.clone` work; learned state
-ends in ``_``. Capability flags say what a model can do, so the backtester and
-the flows never special-case a model by name.
+ends in ``_``. :class:`LocalForecaster` is an implementation helper for models
+fitted separately on each series: they write per-series hooks on arrays
+(``_fit_series``, ``_predict_series``, optionally ``_fit_series_warm`` and
+``_update_series``), and the public methods above loop over the series.
 
 >>> import pandas as pd
 >>> from seqcast.models.naive import SeasonalNaive
@@ -37,9 +73,11 @@ class Forecaster(ABC):
     """Base class: validates inputs, keeps the cutoff, formats the output."""
 
     alias: ClassVar[str]
+    supports_update: ClassVar[bool] = False
+    supports_warm_start: ClassVar[bool] = False
     supports_future_covariates: ClassVar[bool] = False
-    supports_probabilistic_prediction: ClassVar[bool] = False
     supports_multivariate: ClassVar[bool] = False
+    supports_probabilistic_prediction: ClassVar[bool] = False
 
     # -- parameters -----------------------------------------------------------------
     def get_params(self) -> dict[str, Any]:
@@ -63,14 +101,79 @@ class Forecaster(ABC):
         """Fewest observations per series the model can be fitted on."""
         return 1
 
+    # -- what a warm-started fit says about itself (for the backtester) -----------------
+    @property
+    def provisional_(self) -> bool:
+        """True for a warm-started fit not yet confirmed against a cold fit.
+
+        The backtester re-runs provisional origins cold when a later check sets
+        :attr:`cold_only_` (see :func:`seqcast.backtest.walk_origins`).
+        """
+        return False
+
+    @property
+    def cold_only_(self) -> bool:
+        """True once a check found warm starts off the cold fit: fit cold from here on."""
+        return False
+
     # -- public API -----------------------------------------------------------------
-    def fit(self, history: pd.DataFrame, exog: pd.DataFrame | None = None) -> Self:
-        """Fit on ``history`` (``series_id, ds, y``); ``exog`` has ``series_id, ds`` + features."""
-        history = check_history(history, min_length=self.min_history, model=self.alias)
+    def fit(
+        self,
+        history: pd.DataFrame,
+        exog: pd.DataFrame | None = None,
+        *,
+        init: Forecaster | None = None,
+        check_input: bool = True,
+    ) -> Self:
+        """Fit on ``history`` (``series_id, ds, y``).
+
+        Parameters
+        ----------
+        history : long frame, one row per series and day, no gaps, no NaN.
+        exog : ``series_id, ds`` (``series_id`` optional) + numeric known-future
+            features covering the history days; models without
+            ``supports_future_covariates`` raise :class:`ModelError`.
+        init : a fitted model of the same class to warm-start from
+            (``supports_warm_start`` models only).
+        check_input : validate ``history`` (skip only when the caller has, as
+            the backtester does once per series: scikit-learn's ``check_input``).
+
+        Raises
+        ------
+        ModelError : bad history, unsupported ``exog``/``init``, or a failed fit.
+        """
+        if check_input:
+            history = check_history(history, min_length=self.min_history, model=self.alias)
         if exog is not None and not self.supports_future_covariates:
             raise ModelError(f"{self.alias}: this model takes no exogenous features")
+        if init is not None:
+            if not self.supports_warm_start:
+                raise ModelError(f"{self.alias}: this model cannot warm-start (init=...)")
+            if not isinstance(init, type(self)) or not hasattr(init, "cutoff_"):
+                raise ModelError(f"{self.alias}: init must be a fitted {type(self).__name__}")
         self.cutoff_ = history.groupby("series_id", sort=True)["ds"].max()
-        self._fit(history, exog)
+        self._fit(history, exog, init)
+        return self
+
+    def update(
+        self, history: pd.DataFrame, exog: pd.DataFrame | None = None, *, check_input: bool = True
+    ) -> Self:
+        """Take the rows of ``history`` after each series' cutoff, at fixed parameters.
+
+        ``history`` may hold the whole history or only the new days; rows up to
+        the cutoff are ignored. The new days must follow the cutoff without a gap.
+        ``exog`` gives the known-future features of the new days.
+
+        Raises :class:`ModelError` for models without ``supports_update``, an
+        unfitted model, or new days that do not follow the cutoff.
+        """
+        if not self.supports_update:
+            raise ModelError(f"{self.alias}: this model cannot update; fit it again")
+        if not hasattr(self, "cutoff_"):
+            raise ModelError(f"{self.alias}: fit or load the model before update()")
+        if check_input:
+            history = check_history(history, model=self.alias)
+        self._update(history, exog)
         return self
 
     def predict(
@@ -81,7 +184,8 @@ class Forecaster(ABC):
     ) -> pd.DataFrame:
         """Forecast ``h`` days past each series' cutoff.
 
-        Returns a long frame ``series_id, ds, model, mean`` (+ ``lo-L``, ``hi-L``).
+        Returns a long frame ``series_id, ds, model, mean`` (+ ``lo-L``, ``hi-L``),
+        ``h`` rows per series, sorted by series and day.
         """
         if not hasattr(self, "cutoff_"):
             raise ModelError(f"{self.alias}: call fit() before predict()")
@@ -94,7 +198,10 @@ class Forecaster(ABC):
 
     # -- to implement -----------------------------------------------------------------
     @abstractmethod
-    def _fit(self, history: pd.DataFrame, exog: pd.DataFrame | None) -> None: ...
+    def _fit(self, history: pd.DataFrame, exog: pd.DataFrame | None, init: Forecaster | None) -> None: ...
+
+    def _update(self, history: pd.DataFrame, exog: pd.DataFrame | None) -> None:
+        raise ModelError(f"{self.alias}: this model cannot update; fit it again")
 
     @abstractmethod
     def _predict(
@@ -109,15 +216,44 @@ class Forecaster(ABC):
 
 
 class LocalForecaster(Forecaster):
-    """A model fitted separately on each series (naive, seasonal naive, SARIMA)."""
+    """Implementation helper for models fitted separately on each series.
 
-    def _fit(self, history: pd.DataFrame, exog: pd.DataFrame | None) -> None:
+    Subclasses write array hooks for one series; the public methods of
+    :class:`Forecaster` loop over the series:
+
+    - ``_fit_series(y (n,), exog (n, k) | None) -> state``
+    - ``_predict_series(state, h, exog_future (h, k) | None, level) -> {"mean": (h,), "lo-L": (h,), ...}``
+    - ``_fit_series_warm(y, exog, previous_state) -> state`` (``supports_warm_start``)
+    - ``_update_series(state, y_new (m,), exog_new (m, k) | None) -> state`` (``supports_update``)
+    """
+
+    def _fit(self, history: pd.DataFrame, exog: pd.DataFrame | None, init: Forecaster | None) -> None:
         self.states_: dict[Any, Any] = {}
-        for sid, part in history.groupby("series_id", sort=True):
+        previous = getattr(init, "states_", {}) if init is not None else {}
+        for sid, part in _by_series(history):
             x = None
             if exog is not None:
                 x = _exog_for(exog, sid, part["ds"])
-            self.states_[sid] = self._fit_series(part["y"].to_numpy(dtype=float), x)
+            y = part["y"].to_numpy(dtype=float)
+            if sid in previous:
+                self.states_[sid] = self._fit_series_warm(y, x, previous[sid])
+            else:
+                self.states_[sid] = self._fit_series(y, x)
+
+    def _update(self, history: pd.DataFrame, exog: pd.DataFrame | None) -> None:
+        cutoff = self.cutoff_.copy()
+        for sid, part in _by_series(history):
+            if sid not in self.states_:
+                raise ModelError(f"{self.alias}: update got series {sid!r} the model was not fitted on")
+            new = part[part["ds"] > cutoff[sid]]
+            if new.empty:
+                continue
+            if new["ds"].iloc[0] != cutoff[sid] + pd.Timedelta(days=1):
+                raise ModelError(f"{self.alias}: {sid!r} has no data on the day after {cutoff[sid].date()}")
+            x_new = None if exog is None else _exog_for(exog, sid, new["ds"])
+            self.states_[sid] = self._update_series(self.states_[sid], new["y"].to_numpy(dtype=float), x_new)
+            cutoff[sid] = new["ds"].iloc[-1]
+        self.cutoff_ = cutoff
 
     def _predict(
         self, h: int, exog_future: pd.DataFrame | None, level: tuple[int, ...]
@@ -132,15 +268,38 @@ class LocalForecaster(Forecaster):
             frames.append(self._frame(sid, h, self._predict_series(state, h, x, level)))
         return pd.concat(frames, ignore_index=True)
 
+    @property
+    def provisional_(self) -> bool:
+        return not all(getattr(s, "checked", True) for s in getattr(self, "states_", {}).values())
+
+    @property
+    def cold_only_(self) -> bool:
+        return any(getattr(s, "cold_only", False) for s in getattr(self, "states_", {}).values())
+
     @abstractmethod
     def _fit_series(self, y: np.ndarray, exog: np.ndarray | None) -> Any:
         """Fit one series ``y`` of shape ``(n,)``; return its fitted state."""
+
+    def _fit_series_warm(self, y: np.ndarray, exog: np.ndarray | None, previous: Any) -> Any:
+        """Fit one series starting from ``previous`` (default: a cold fit)."""
+        return self._fit_series(y, exog)
+
+    def _update_series(self, state: Any, y_new: np.ndarray, exog_new: np.ndarray | None) -> Any:
+        raise ModelError(f"{self.alias}: this model cannot update; fit it again")
 
     @abstractmethod
     def _predict_series(
         self, state: Any, h: int, exog_future: np.ndarray | None, level: tuple[int, ...]
     ) -> dict[str, np.ndarray]:
         """Return ``{"mean": (h,), "lo-90": (h,), ...}`` for one series."""
+
+
+def _by_series(history: pd.DataFrame):
+    """``(series_id, part)`` pairs; one series skips pandas' groupby (the backtester's case)."""
+    sids = history["series_id"].to_numpy()
+    if len(sids) and (sids[0] == sids).all():
+        return [(sids[0], history)]
+    return history.groupby("series_id", sort=True)
 
 
 def check_history(history: pd.DataFrame, *, min_length: int = 1, model: str = "model") -> pd.DataFrame:

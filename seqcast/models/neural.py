@@ -245,36 +245,6 @@ class NeuralForecaster(LocalForecaster):
                            known, state.last_day + np.timedelta64(len(y_new), "D"),
                            state.data_hash, state.metrics, state.train)
 
-    def update(self, history: pd.DataFrame, exog: pd.DataFrame | None = None) -> Self:
-        """Take the days after each cutoff into the input window, without retraining.
-
-        This is how a model trained last week forecasts from today's data:
-        ``load_model(path).update(clean).predict(h)``. ``exog`` gives numeric
-        known-future features for those days when the model was trained with them.
-        """
-        from seqcast.models.base import _exog_for
-
-        if not hasattr(self, "states_"):
-            raise ModelError(f"{self.alias}: fit or load the model before update()")
-        history = check_history(history, model=self.alias)
-        cutoff = self.cutoff_.copy()
-        for sid, state in list(self.states_.items()):
-            part = history[history["series_id"] == sid]
-            new = part[part["ds"] > cutoff[sid]]
-            if new.empty:
-                continue
-            if new["ds"].iloc[0] != cutoff[sid] + pd.Timedelta(days=1):
-                raise ModelError(f"{self.alias}: {sid!r} has no data on the day after {cutoff[sid].date()}")
-            x_new = None
-            if state.known.shape[1]:
-                if exog is None:
-                    raise ModelError(f"{self.alias}: update needs the exogenous features of the new days")
-                x_new = _exog_for(exog, sid, new["ds"])
-            self.states_[sid] = self._update_series(state, new["y"].to_numpy(), x_new)
-            cutoff[sid] = new["ds"].max()
-        self.cutoff_ = cutoff
-        return self
-
     def fit_windows(self, dataset, train: str = "train", valid: str | None = "valid",
                     series_id: Any = None) -> Self:
         """Fit on a :class:`~seqcast.windows.WindowedDataset` (e.g. read from Parquet).
@@ -543,14 +513,16 @@ class MultiSeriesForecaster(NeuralForecaster):
     """One network over several series of the history (``inputs`` → ``targets``).
 
     ``known_future`` columns come from the history itself (the clean frame has
-    ``day_type``); ``predict`` needs them for the days ahead in ``exog_future``
-    (``ds`` + those columns). Every series must end on the same day.
-    Backtests run per series, so these models are evaluated with
-    :meth:`fit_windows` on dated splits rather than with ``rolling_origin``.
+    ``day_type``) or from ``exog`` (``ds`` + those columns); ``predict`` needs them
+    for the days ahead in ``exog_future``. Every series must end on the same day.
+    ``supports_multivariate``: the backtester hands these models the whole panel
+    at each origin (:func:`seqcast.backtest.rolling_origin`), and between refits
+    slides their window over the new days (``update``) without retraining.
     """
 
-    supports_update: ClassVar[bool] = False
+    supports_update: ClassVar[bool] = True
     supports_warm_start: ClassVar[bool] = False
+    supports_multivariate: ClassVar[bool] = True
     _defaults: ClassVar[dict[str, Any]] = {
         "inputs": ("bus", "rail"), "targets": ("rail",), "known_future": ("day_type",),
     }
@@ -561,7 +533,7 @@ class MultiSeriesForecaster(NeuralForecaster):
     def _fit_series(self, y, exog):
         raise ModelError(f"{self.alias}: trains on several series at once; not per series")
 
-    def _fit(self, history: pd.DataFrame, exog: pd.DataFrame | None) -> None:
+    def _fit(self, history: pd.DataFrame, exog: pd.DataFrame | None, init=None) -> None:
         from seqcast.windows import WindowSpecError, build_windows
 
         series = tuple(dict.fromkeys((*self.inputs, *self.targets)))
@@ -599,10 +571,8 @@ class MultiSeriesForecaster(NeuralForecaster):
         self.cutoff_ = pd.Series({t: pd.Timestamp(state.last_day) for t in spec.targets})
         return self
 
-    def update(self, history: pd.DataFrame, exog: pd.DataFrame | None = None) -> Self:
+    def _update(self, history: pd.DataFrame, exog: pd.DataFrame | None) -> None:
         """Slide the window over the days after the cutoff (inputs and known features), no retraining."""
-        if not hasattr(self, "states_"):
-            raise ModelError(f"{self.alias}: fit or load the model before update()")
         ((key, state),) = self.states_.items()
         spec = state.spec
         frame = history[history["series_id"].isin(spec.input_series)]
@@ -612,7 +582,7 @@ class MultiSeriesForecaster(NeuralForecaster):
         start = pd.Timestamp(state.last_day) + pd.Timedelta(days=1)
         new = frame[frame["ds"] >= start]
         if new.empty:
-            return self
+            return
         wide = new.pivot(index="ds", columns="series_id", values="y").reindex(
             columns=list(spec.input_series))
         days = pd.date_range(start, periods=len(wide), freq="D")
@@ -625,7 +595,6 @@ class MultiSeriesForecaster(NeuralForecaster):
             known = self._known_matrix(state, len(days), first[["ds", *spec.known_future]])
         self.states_[key] = self._update_series(state, wide.to_numpy(dtype=float), known)
         self.cutoff_ = pd.Series({t: days[-1] for t in spec.targets})
-        return self
 
     def _predict(self, h: int, exog_future: pd.DataFrame | None, level: tuple[int, ...]) -> pd.DataFrame:
         (state,) = self.states_.values()

@@ -4,7 +4,7 @@ Four things make the backtester fast without changing the forecasts:
 
 - fits skip what a forecast does not need: the parameter covariance and the
   smoothed states (``fit(return_params=True)`` then one filter pass);
-- a refit can be *warm-started* from the previous fit (:meth:`SARIMA._fit_series_warm`):
+- a refit can be *warm-started* from the previous fit (``fit(history, init=previous)``):
   the AR/MA (and regression) terms start at the previous estimates, but the
   noise variance starts where statsmodels' default would put it. Starting the
   variance at its previous estimate as well stops the optimizer after a couple
@@ -59,8 +59,10 @@ class SARIMA(LocalForecaster):
 
     Parameters
     ----------
-    order : (p, d, q)
-    seasonal_order : (P, D, Q, s)
+    order : (p, d, q), default (1, 0, 0)
+    seasonal_order : (P, D, Q, s), default (0, 1, 1, 7): a weekly seasonal MA on the
+        weekly difference, the chapter's model for daily ridership (and what the
+        product means by ``sarima`` everywhere: CLI, flows, models files).
     trend : statsmodels trend spec ("n", "c", "t", "ct") or None for its default
         (a constant without integration, none with it).
     warm_start : bool
@@ -83,15 +85,14 @@ class SARIMA(LocalForecaster):
     alias = "sarima"
     supports_future_covariates: ClassVar[bool] = True
     supports_probabilistic_prediction: ClassVar[bool] = True
-    # Used by seqcast.backtest: refits may start from the previous state and
-    # origins between refits are served by _update_series.
+    # fit(init=previous) warm-starts; update() takes new days at fixed parameters.
     supports_warm_start: ClassVar[bool] = True
     supports_update: ClassVar[bool] = True
 
     def __init__(
         self,
         order: tuple[int, int, int] = (1, 0, 0),
-        seasonal_order: tuple[int, int, int, int] = (0, 0, 0, 0),
+        seasonal_order: tuple[int, int, int, int] = (0, 1, 1, 7),
         trend: str | None = None,
         warm_start: bool = True,
         require_convergence: bool = True,

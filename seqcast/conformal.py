@@ -1,0 +1,172 @@
+"""Split-conformal prediction intervals from a model's own backtest.
+
+The method of statsforecast's and mlforecast's ``ConformalIntervals``: the
+*scores* of a model on a series at step ``h`` are its absolute backtest errors
+``|y - mean|`` at that step; the interval at level ``L`` percent is
+``mean ± q``, with ``q`` the ``ceil((n + 1) L / 100)``-th smallest of the ``n``
+scores (the finite-sample conformal quantile: coverage at least ``L`` percent
+when scores are exchangeable). No model assumption, any model gets intervals.
+
+No look-ahead: a forecast made at cutoff ``C`` uses only scores whose actual
+day ``ds`` is in ``(C - window_days, C]``, i.e. errors the pipeline could have
+seen at ``C``. With daily origins that is ``window_days`` scores per step.
+
+Where ``ceil((n + 1) L / 100) > n`` the quantile is infinite in theory; the
+interval then uses the largest score (a finite, somewhat too narrow interval)
+and ``interval_capped`` says so. Where a step has fewer than ``min_scores``
+scores, the scores of steps ``1..h`` of the same series and model are pooled
+(``interval_pooled``); with still too few the interval is NaN: no interval
+rather than a made-up one.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+KEY = ["series_id", "model"]
+
+
+def conformal_intervals(
+    forecasts: pd.DataFrame,
+    table: pd.DataFrame,
+    *,
+    levels: Sequence[float] = (80, 95),
+    window_days: int = 56,
+    min_scores: int = 5,
+) -> pd.DataFrame:
+    """Add conformal ``lo-L``/``hi-L`` columns to ``forecasts``.
+
+    Parameters
+    ----------
+    forecasts : ``series_id, ds, cutoff, model, mean`` (+ ``h``, computed from
+        ``ds - cutoff`` in days when absent); e.g. tonight's forecasts, or a
+        backtest table to check coverage on.
+    table : the backtest long table ``series_id, cutoff, ds, h, model, y, mean,
+        error``; rows with an ``error`` or a non-finite ``y``/``mean`` are ignored.
+    levels : interval levels in percent, each in ``(0, 100)``.
+    window_days : scores come from actual days in ``(cutoff - window_days, cutoff]``.
+    min_scores : fewest scores an interval is built from (see the module doc).
+
+    Returns
+    -------
+    A copy of ``forecasts`` (same rows and order) with ``lo-L, hi-L`` per level
+    (``lo-95 <= lo-80 <= mean <= hi-80 <= hi-95``; replacing any such columns),
+    ``interval_n`` (scores used, or available when too few), ``interval_pooled``
+    and ``interval_capped`` (bools).
+
+    Raises
+    ------
+    ValueError : missing columns, a level outside ``(0, 100)``, or a
+        non-positive ``window_days``/``min_scores``.
+
+    Examples
+    --------
+    >>> cut = pd.date_range("2024-01-01", periods=10)
+    >>> table = pd.DataFrame({"series_id": "a", "cutoff": cut, "ds": cut + pd.Timedelta(days=1),
+    ...                       "h": 1, "model": "m", "y": 100.0 + np.arange(1, 11), "mean": 100.0,
+    ...                       "error": None})
+    >>> fc = pd.DataFrame({"series_id": ["a"], "ds": [pd.Timestamp("2024-01-12")],
+    ...                    "cutoff": [pd.Timestamp("2024-01-11")], "model": ["m"], "mean": [50.0]})
+    >>> out = conformal_intervals(fc, table)
+    >>> out[["lo-95", "lo-80", "hi-80", "hi-95", "interval_n", "interval_capped"]].values.tolist()
+    [[40.0, 41.0, 59.0, 60.0, 10, True]]
+    """
+    levels = _check(forecasts, table, levels, window_days, min_scores)
+    fc = forecasts.copy()
+    if "h" not in fc:
+        fc["h"] = (pd.to_datetime(fc["ds"]) - pd.to_datetime(fc["cutoff"])) // pd.Timedelta(days=1)
+    scores = {key: part for key, part in _scores(table).groupby(KEY, sort=False)}
+    qs = np.full((len(fc), len(levels)), np.nan)
+    n_used = np.zeros(len(fc), dtype=np.int64)
+    pooled = np.zeros(len(fc), dtype=bool)
+    capped = np.zeros(len(fc), dtype=bool)
+    width = pd.Timedelta(days=int(window_days))
+    steps_fc = fc["h"].to_numpy()
+    groups = fc.groupby(["series_id", "model", "cutoff"], sort=False, dropna=True).indices
+    for (sid, model, cutoff), idx in groups.items():
+        part = scores.get((sid, model))
+        if part is None:
+            continue
+        ds = part["ds"].to_numpy(dtype="datetime64[ns]")
+        end = pd.Timestamp(cutoff).as_unit("ns")
+        lo, hi = np.searchsorted(ds, [(end - width).to_datetime64(), end.to_datetime64()],
+                                 side="right")
+        steps, score = part["h"].to_numpy()[lo:hi], part["score"].to_numpy()[lo:hi]
+        for i in idx:
+            s = score[steps == steps_fc[i]]
+            if len(s) < min_scores:
+                s, pooled[i] = score[steps <= steps_fc[i]], True
+            n_used[i] = len(s)
+            if len(s) >= min_scores:
+                qs[i], capped[i] = _conformal_quantiles(np.sort(s), levels)
+    mean = fc["mean"].to_numpy(dtype=float)
+    for j, level in enumerate(levels):
+        fc[f"lo-{_name(level)}"] = mean - qs[:, j]
+        fc[f"hi-{_name(level)}"] = mean + qs[:, j]
+    fc["interval_n"] = n_used
+    fc["interval_pooled"] = pooled
+    fc["interval_capped"] = capped
+    return fc
+
+
+def coverage(df: pd.DataFrame, levels: Sequence[float] = (80, 95)) -> pd.Series:
+    """Share of ``y`` inside ``[lo-L, hi-L]`` for each level ``L``.
+
+    Rows where ``y`` or the interval is NaN are left out of that level's share
+    (NaN when none is left). Returns a Series indexed by level, named ``coverage``.
+
+    >>> df = pd.DataFrame({"y": [1.0, 5.0], "lo-80": [0.0, 0.0], "hi-80": [2.0, 2.0]})
+    >>> coverage(df, [80]).tolist()
+    [0.5]
+    """
+    out = {}
+    y = df["y"].to_numpy(dtype=float)
+    for level in levels:
+        lo = df[f"lo-{_name(level)}"].to_numpy(dtype=float)
+        hi = df[f"hi-{_name(level)}"].to_numpy(dtype=float)
+        ok = np.isfinite(y) & np.isfinite(lo) & np.isfinite(hi)
+        out[level] = float(np.mean((lo[ok] <= y[ok]) & (y[ok] <= hi[ok]))) if ok.any() else np.nan
+    return pd.Series(out, name="coverage", dtype=float)
+
+
+def _scores(table: pd.DataFrame) -> pd.DataFrame:
+    """``series_id, model, h, ds, score`` of the usable rows, sorted by day within each key."""
+    y, mean = table["y"].to_numpy(dtype=float), table["mean"].to_numpy(dtype=float)
+    ok = np.isfinite(y) & np.isfinite(mean) & table["ds"].notna().to_numpy()
+    if "error" in table:
+        ok &= table["error"].isna().to_numpy()
+    out = table.loc[ok, ["series_id", "model", "h", "ds"]].copy()
+    out["ds"] = pd.to_datetime(out["ds"])
+    out["score"] = np.abs(y[ok] - mean[ok])
+    return out.sort_values([*KEY, "ds"], kind="stable")
+
+
+def _conformal_quantiles(sorted_scores: np.ndarray, levels: list[float]) -> tuple[np.ndarray, bool]:
+    """``q`` per level from ascending scores ``(n,)``, and whether any was capped at the max."""
+    n = len(sorted_scores)
+    # round() guards against 57 * 0.95 landing a hair above an integer
+    k = np.array([math.ceil(round((n + 1) * level / 100, 9)) for level in levels])
+    return sorted_scores[np.minimum(k, n) - 1], bool((k > n).any())
+
+
+def _name(level: float) -> str:
+    return str(int(level)) if float(level).is_integer() else str(level)
+
+
+def _check(forecasts, table, levels, window_days, min_scores) -> list[float]:
+    need = {"forecasts": (forecasts, ["series_id", "ds", "cutoff", "model", "mean"]),
+            "table": (table, ["series_id", "ds", "h", "model", "y", "mean"])}
+    for what, (df, cols) in need.items():
+        missing = [c for c in cols if c not in df.columns]
+        if missing:
+            raise ValueError(f"conformal_intervals: {what} lacks column(s) {missing}")
+    bad = [lv for lv in levels if not 0 < lv < 100]
+    if bad:
+        raise ValueError(f"conformal_intervals: levels must be in (0, 100), got {bad}")
+    if window_days < 1 or min_scores < 1:
+        raise ValueError("conformal_intervals: window_days and min_scores must be positive")
+    return sorted(float(lv) for lv in levels)
