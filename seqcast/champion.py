@@ -6,7 +6,7 @@ Rules, in order:
    being published (no look-ahead);
 2. a model with a failed origin in the recent window, or that failed to fit tonight,
    is not eligible;
-3. a model must beat the baseline (seasonal naive) on MAE over the same rows; if none
+3. a model must beat the baseline (``baseline``, default seasonal naive) on MAE over the same rows; if none
    does, the baseline is published;
 4. if the baseline itself cannot forecast tonight, the best eligible model is published
    and the reason says so.
@@ -74,16 +74,16 @@ def choose(
         if best is not None and best != baseline and baseline in models and not np.isnan(base):
             if eligible.loc[best, "mae"] < base:
                 reason = (f"best recent backtest MAE {eligible.loc[best, 'mae']:,.0f} over "
-                          f"{int(eligible.loc[best, 'n'])} forecasts (seasonal naive {base:,.0f})")
+                          f"{int(eligible.loc[best, 'n'])} forecasts ({baseline} {base:,.0f})")
                 rows.append((sid, best, reason, float(eligible.loc[best, "mae"]), base))
                 continue
         if baseline in models:
             if best is None or np.isnan(base):
                 reason = "no recent backtest scores yet: baseline published"
             elif best == baseline:
-                reason = f"seasonal naive has the best recent backtest MAE ({base:,.0f})"
+                reason = f"{baseline} has the best recent backtest MAE ({base:,.0f})"
             else:
-                reason = f"no model beat seasonal naive (MAE {base:,.0f}) on the recent backtest"
+                reason = f"no model beat {baseline} (MAE {base:,.0f}) on the recent backtest"
             rows.append((sid, baseline, reason, base, base))
         elif best is not None:
             reason = (f"baseline failed tonight; best recent backtest MAE "

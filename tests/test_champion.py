@@ -49,7 +49,7 @@ def test_nothing_worse_than_seasonal_naive():
     t = _table({"seasonal_naive": 10, "sarima": 12, "naive": 10})
     c = choose(recent_scores(t, CUTOFF), _available("seasonal_naive", "sarima", "naive"))
     assert c.loc[0, "model"] == "seasonal_naive"
-    assert "seasonal naive" in c.loc[0, "reason"]
+    assert "seasonal_naive" in c.loc[0, "reason"]
 
 
 def test_no_look_ahead_in_the_scores():

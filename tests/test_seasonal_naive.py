@@ -49,12 +49,19 @@ def test_without_exog_it_is_the_plain_seasonal_naive():
         np.testing.assert_array_equal(fc, y[-7:][np.arange(10) % 7])
 
 
-def test_exog_whose_last_column_is_no_flag_raises():
+def test_exog_reads_the_holiday_column_by_name():
     hist = weekly()
     x = panel_exog(hist, 3)
-    x["temperature"] = 12.5
-    with pytest.raises(ModelError, match="0/1 holiday flag"):
-        SeasonalNaive(7).fit(hist, exog=x)
+    x["temperature"] = 12.5  # another feature, after `holiday`: ignored
+    plain = SeasonalNaive(7).fit(hist, exog=panel_exog(hist, 3)).predict(3, exog_future=panel_exog(hist, 3))
+    extra = SeasonalNaive(7).fit(hist, exog=x).predict(3, exog_future=x)
+    assert plain["mean"].tolist() == extra["mean"].tolist()
+    bad = x.assign(holiday=2.0)
+    with pytest.raises(ModelError, match="must be 0 or 1"):
+        SeasonalNaive(7).fit(hist, exog=bad)
+    no_flag = x.drop(columns="holiday")  # no holiday column: the plain seasonal naive
+    assert (SeasonalNaive(7).fit(hist, exog=no_flag).predict(3)["mean"].tolist()
+            == SeasonalNaive(7).fit(hist).predict(3)["mean"].tolist())
 
 
 def test_clone_keeps_skip_holidays():

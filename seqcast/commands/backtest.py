@@ -21,18 +21,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mapping", help="column mapping file (default: the CTA mapping)")
     p.add_argument("--series", action="append", help="series_id to backtest (repeatable; default all)")
     p.add_argument("--model", default="seasonal_naive",
-                   help="registered model name: naive, seasonal_naive, sarima, ...")
-    p.add_argument("--season-length", type=int, default=7, help="seasonal_naive's season")
-    p.add_argument("--order", default="1,0,0", help="SARIMA p,d,q")
-    p.add_argument("--seasonal-order", default="0,0,0,0", help="SARIMA P,D,Q,s")
-    p.add_argument("--trend", default=None, help="SARIMA trend: n, c, t, ct")
+                   help="registered model name: naive, seasonal_naive, sarima, ets, gru, ... "
+                   "(the model class's defaults, as in `seqcast run --models`)")
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
+                   help="a hyperparameter of --model, e.g. --param order=2,0,0 "
+                   "--param seasonal_order=0,1,1,7 --param epochs=20 (repeatable; values read as YAML)")
+    p.add_argument("--models-file", help="YAML/JSON list of {name, params}: backtest them all")
+    # Older spellings of --param, kept as aliases.
+    p.add_argument("--season-length", type=int, help="alias of --param season_length=N")
+    p.add_argument("--order", help="alias of --param order=p,d,q")
+    p.add_argument("--seasonal-order", help="alias of --param seasonal_order=P,D,Q,s")
+    p.add_argument("--trend", help="alias of --param trend=T")
     p.add_argument("--day-type", action="store_true",
                    help="give models that take known-future regressors the day type "
                    "(Saturday, Sunday/holiday dummies)")
     p.add_argument("--grid", help="SARIMA grid, e.g. p=0..2,q=0..2,P=0..2,Q=0..2,d=0,D=1,s=7")
     p.add_argument("--no-prune", action="store_true", help="grid: score every config fully")
     p.add_argument("--cold", action="store_true",
-                   help="SARIMA: no warm starts (every refit from statsmodels' default start)")
+                   help="alias of --param warm_start=false (every refit from the default start)")
     p.add_argument("--start", required=True, help="first day forecast one step ahead")
     p.add_argument("--end", required=True, help="last day forecast one step ahead")
     p.add_argument("--train-start", help="first training day (default: first day of data)")
@@ -47,17 +53,30 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=handle)
 
 
-def build_model(args: argparse.Namespace):
-    from seqcast.models import get_model
-    from seqcast.models.sarima import parse_order
+def model_specs(args: argparse.Namespace) -> list[dict]:
+    """The models to backtest: ``--models-file``, or ``--model`` with its ``--param``s."""
+    from seqcast.models import load_models_file, parse_param, spec_dict
 
-    if args.model == "sarima":
-        return get_model("sarima", order=parse_order(args.order, 3),
-                         seasonal_order=parse_order(args.seasonal_order, 4), trend=args.trend,
-                         warm_start=not args.cold)
-    if args.model == "seasonal_naive":
-        return get_model("seasonal_naive", season_length=args.season_length)
-    return get_model(args.model)
+    if args.models_file:
+        return load_models_file(args.models_file)
+    params = dict(parse_param(p) for p in args.param)
+    aliases = {"season_length": args.season_length, "order": args.order,
+               "seasonal_order": args.seasonal_order, "trend": args.trend}
+    for key, value in aliases.items():
+        if value is not None:
+            params.setdefault(*parse_param(f"{key}={value}"))
+    if args.cold:
+        from seqcast.models import get_model
+
+        if "warm_start" in get_model(args.model).get_params():
+            params["warm_start"] = False
+    return [spec_dict({"name": args.model, "params": params})]
+
+
+def build_models(args: argparse.Namespace) -> list:
+    from seqcast.models import build
+
+    return [build(spec) for spec in model_specs(args)]
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -78,8 +97,8 @@ def handle(args: argparse.Namespace) -> int:
     from seqcast.backtest import failures, rolling_origin
     from seqcast.metrics import evaluate
 
-    model = build_model(args)
-    table = rolling_origin(model, data, h=args.h, start=args.start, end=args.end, step=args.step,
+    models = build_models(args)
+    table = rolling_origin(models, data, h=args.h, start=args.start, end=args.end, step=args.step,
                            refit_every=args.refit_every, window=args.window,
                            window_length=args.window_length, train_start=args.train_start,
                            exog=exog, n_jobs=args.jobs)

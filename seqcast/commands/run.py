@@ -19,6 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="comma-separated candidate models; per series the best on the recent backtest "
         "that beats seasonal naive is published (default: seasonal_naive,naive,sarima)",
     )
+    p.add_argument("--models-file",
+                   help="YAML/JSON list of candidate models with hyperparameters, e.g. "
+                   "`- name: sarima` / `  params: {order: [2, 0, 0]}` (replaces --models)")
     p.add_argument("--runner", choices=["thread", "process", "dask"], default="thread",
                    help="where the per-series work runs: threads here (default), a process pool, "
                    "or Dask (a local cluster, or --dask-address)")
@@ -32,8 +35,11 @@ def handle(args: argparse.Namespace) -> int:
 
     # Nothing leaves this machine: the temporary server's telemetry would only fail.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    from flows.nightly import NightlyParams, nightly, spec_for
+    from flows.nightly import ModelSpec, NightlyParams, nightly
+    from seqcast.models import load_models_file, specs_from_names
     from seqcast.published import read_forecasts
+
+    specs = load_models_file(args.models_file) if args.models_file else specs_from_names(args.models)
 
     params = NightlyParams(
         source=args.source,
@@ -41,7 +47,7 @@ def handle(args: argparse.Namespace) -> int:
         data_dir=args.data_dir,
         horizon=args.horizon,
         as_of=args.as_of,
-        models=[spec_for(m.strip()) for m in args.models.split(",") if m.strip()],
+        models=[ModelSpec(**s) for s in specs],
         runner=args.runner,
         workers=args.workers,
         dask_address=args.dask_address,

@@ -10,7 +10,7 @@ Classes are imported lazily, so asking for ``"seasonal_naive"`` never imports
 TensorFlow or statsmodels.
 
 >>> build("seasonal_naive")
-SeasonalNaive(season_length=7)
+SeasonalNaive(season_length=7, skip_holidays=True)
 >>> [labels_for([build(s) for s in specs]) for specs in (["naive", "seasonal_naive"],
 ...     [{"name": "seasonal_naive"}, {"name": "seasonal_naive", "params": {"season_length": 14}}])]
 [['naive', 'seasonal_naive'], ['seasonal_naive', 'seasonal_naive(season_length=14)']]

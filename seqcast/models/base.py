@@ -227,9 +227,21 @@ class LocalForecaster(Forecaster):
     - ``_update_series(state, y_new (m,), exog_new (m, k) | None) -> state`` (``supports_update``)
     """
 
+    #: The exog columns the model reads, by name (None: all of them, in order). A
+    #: model naming columns gets ``exog=None`` when a frame lacks any of them.
+    exog_columns: ClassVar[tuple[str, ...] | None] = None
+
+    def _own_exog(self, exog: pd.DataFrame | None) -> pd.DataFrame | None:
+        if exog is None or self.exog_columns is None:
+            return exog
+        if not set(self.exog_columns) <= set(exog.columns):
+            return None
+        return exog[[c for c in ("series_id", "ds") if c in exog] + list(self.exog_columns)]
+
     def _fit(self, history: pd.DataFrame, exog: pd.DataFrame | None, init: Forecaster | None) -> None:
         self.states_: dict[Any, Any] = {}
         previous = getattr(init, "states_", {}) if init is not None else {}
+        exog = self._own_exog(exog)
         for sid, part in _by_series(history):
             x = None
             if exog is not None:
@@ -241,6 +253,7 @@ class LocalForecaster(Forecaster):
                 self.states_[sid] = self._fit_series(y, x)
 
     def _update(self, history: pd.DataFrame, exog: pd.DataFrame | None) -> None:
+        exog = self._own_exog(exog)
         cutoff = self.cutoff_.copy()
         for sid, part in _by_series(history):
             if sid not in self.states_:
@@ -258,6 +271,7 @@ class LocalForecaster(Forecaster):
     def _predict(
         self, h: int, exog_future: pd.DataFrame | None, level: tuple[int, ...]
     ) -> pd.DataFrame:
+        exog_future = self._own_exog(exog_future)
         frames = []
         for sid, state in self.states_.items():
             x = None

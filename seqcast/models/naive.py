@@ -54,12 +54,11 @@ class SeasonalNaive(LocalForecaster):
     target day that is itself a holiday gets the plain seasonal-naive value:
     one holiday's level says little about another's.
 
-    The holiday flag is the **last** column of ``exog``/``exog_future``, 0 or 1
-    (other columns are ignored): pass
-    :func:`seqcast.calendar.panel_exog`'s frame, whose last column is
-    ``holiday``, or any ``series_id, ds, ..., <0/1 flag>`` frame. Without
-    ``exog`` at fit time, or with ``skip_holidays=False``, the forecast is the
-    plain one; without ``exog_future`` every target day counts as no holiday.
+    The holiday flag is the ``holiday`` column of ``exog``/``exog_future`` (0 or 1;
+    other columns are ignored, and a frame without ``holiday`` counts as no
+    flags): :func:`seqcast.calendar.panel_exog` makes it. Without ``exog`` at fit
+    time, or with ``skip_holidays=False``, the forecast is the plain one; without
+    ``exog_future`` every target day counts as no holiday.
 
     Parameters
     ----------
@@ -68,7 +67,7 @@ class SeasonalNaive(LocalForecaster):
 
     Raises
     ------
-    ModelError : (from ``fit``/``predict``) an ``exog`` whose last column is not 0/1.
+    ModelError : (from ``fit``/``predict``) a ``holiday`` column that is not 0/1.
 
     Examples
     --------
@@ -86,6 +85,7 @@ class SeasonalNaive(LocalForecaster):
 
     alias = "seasonal_naive"
     supports_future_covariates = True
+    exog_columns = ("holiday",)
 
     def __init__(self, season_length: int = 7, skip_holidays: bool = True) -> None:
         self.season_length = season_length
@@ -121,11 +121,11 @@ class SeasonalNaive(LocalForecaster):
         return {"mean": mean}
 
     def _holiday_flag(self, exog: np.ndarray) -> np.ndarray:
-        """The last column of ``exog`` ``(n, k)``, checked to be 0/1: shape ``(n,)``."""
+        """The ``holiday`` column (``exog`` is ``(n, 1)``), checked to be 0/1: shape ``(n,)``."""
         if exog.ndim != 2 or exog.shape[1] == 0:
-            raise ModelError(f"{self.alias}: exog needs a last column with the 0/1 holiday flag")
+            raise ModelError(f"{self.alias}: exog needs the 0/1 holiday flag")
         flag = exog[:, -1]
         if not np.isin(flag, (0.0, 1.0)).all():
-            raise ModelError(f"{self.alias}: the last exog column must be the 0/1 holiday flag "
-                             "(e.g. seqcast.calendar.panel_exog's `holiday`)")
+            raise ModelError(f"{self.alias}: the exog column `holiday` must be 0 or 1 "
+                             "(seqcast.calendar.panel_exog makes it)")
         return flag
