@@ -72,6 +72,11 @@ class NightlyParams(BaseModel):
         description="Neural models to retrain tonight (on the gpu pool, else on CPU here); they "
         "join the candidates, and are published once their backtest beats seasonal naive",
     )
+    holidays: str | None = Field(
+        None,
+        description="Public-holiday calendar for the known-future features, COUNTRY or "
+        "COUNTRY-SUBDIV (US-IL); empty = the mapping's (the CTA export: US-IL); none = no calendar",
+    )
     max_epochs: int = Field(50, ge=1, description="Epoch budget per neural model")
     valid_days: int = Field(120, ge=14, description="Last days held out for early stopping")
     gpu_deployment: str = Field("train/train", description="Training deployment on the gpu pool")
@@ -141,13 +146,15 @@ def nightly_stages(params: NightlyParams, run_id: str) -> dict:
     print(f"{len(series_in(clean_path))} series in {len(buckets)} bucket(s); "
           f"{len(buckets)} forecast + {len(buckets) * len(specs)} backtest units")
 
-    forecasts = [forecast_bucket_task.submit(clean_path, b, specs, p.horizon, str(stage / "candidates"))
+    holidays = _holidays(p)
+    forecasts = [forecast_bucket_task.submit(clean_path, b, specs, p.horizon, str(stage / "candidates"),
+                                             holidays)
                  for b in buckets]
     table_dir = DataDir(p.data_dir).backtests / "nightly" / "table"
     start = (last_day - timedelta(days=p.backtest_days + p.horizon - 1)).isoformat()
     with file_lock(table_dir.parent / ".lock"):  # runs sharing a data dir merge one after the other
         backtests = [backtest_bucket_task.submit(clean_path, b, spec, label, str(table_dir), p.horizon,
-                                                 start, refit_every=p.refit_every)
+                                                 start, refit_every=p.refit_every, holidays=holidays)
                      for b in buckets for spec, label in zip(specs, labels, strict=True)]
         backtests = _results(backtests)
     candidates = _results(forecasts)
@@ -197,6 +204,14 @@ def nightly_stages(params: NightlyParams, run_id: str) -> dict:
         "data_docs": validated["data_docs"],
         "gx_failed": validated["gx_failed"],
     }
+
+
+def _holidays(p: NightlyParams) -> str | None:
+    """The holiday calendar: the parameter, else the mapping's; "none" switches it off."""
+    from seqcast.ingest import load_mapping
+
+    spec = p.holidays if p.holidays is not None else load_mapping(p.mapping).holidays
+    return None if not spec or spec.lower() == "none" else spec
 
 
 def _results(futures: list) -> list:

@@ -221,3 +221,56 @@ def _near(days: pd.DatetimeIndex, holiday_days: list[pd.Timestamp], window: int)
     hol = pd.DatetimeIndex(holiday_days).to_numpy().astype("datetime64[D]").astype(np.int64)
     day = days.to_numpy().astype("datetime64[D]").astype(np.int64)
     return np.searchsorted(hol, day + window, side="right") > np.searchsorted(hol, day - window)
+
+
+def parse_holidays(spec: str | None) -> tuple[str | None, str | None]:
+    """``"US-IL"`` -> ``("US", "IL")``; ``"US"`` -> ``("US", None)``; None/"" -> ``(None, None)``."""
+    if not spec or str(spec).lower() == "none":
+        return None, None
+    country, _, subdiv = str(spec).strip().partition("-")
+    return country.upper(), (subdiv.upper() or None)
+
+
+def known_future(
+    history: pd.DataFrame,
+    h: int,
+    *,
+    country: str | None = None,
+    subdiv: str | None = None,
+    holiday_window: int = 0,
+) -> pd.DataFrame | None:
+    """The nightly's known-future features: :func:`panel_exog` less the columns
+    that carry nothing beyond the day of week.
+
+    A column that is a function of the weekday (``saturday`` when the source's
+    ``A`` days are all Saturdays; ``sunday_holiday`` without holidays) is dropped:
+    a weekly seasonal model has that information already, and under a seasonal
+    difference such a regressor is all zeros (statsmodels' optimizer then does
+    not converge). ``None`` when no column is left (generic data without a
+    holiday calendar): the models then run exactly as without features.
+    A weekday the source's ``day_type`` marks ``U`` counts as a holiday (history
+    days only: the horizon's holidays come from the country calendar).
+
+    Examples
+    --------
+    >>> hist = pd.DataFrame({"series_id": "a", "ds": pd.date_range("2024-01-01", periods=28),
+    ...                      "y": 1.0})
+    >>> known_future(hist, 7) is None
+    True
+    >>> list(known_future(hist, 7, country="US").columns)
+    ['series_id', 'ds', 'sunday_holiday', 'holiday']
+    """
+    exog = panel_exog(history, h, country=country, subdiv=subdiv, holiday_window=holiday_window)
+    weekday = exog["ds"].dt.dayofweek
+    if "day_type" in history.columns:
+        # a day the source itself marks as Sunday/holiday on a weekday is a holiday
+        # for the models too (CTA's U days), also without a country calendar
+        src = exog.merge(history[["series_id", "ds", "day_type"]].assign(
+            ds=lambda d: pd.to_datetime(d["ds"])), on=["series_id", "ds"], how="left")["day_type"]
+        declared = (src.to_numpy() == "U") & (weekday.to_numpy() != 6)
+        exog["holiday"] = np.maximum(exog["holiday"].to_numpy(), declared.astype(float))
+    keep = []
+    for col in exog.columns.drop(["series_id", "ds"]):
+        if (exog.groupby(weekday)[col].nunique() > 1).any():
+            keep.append(col)
+    return exog[["series_id", "ds", *keep]] if keep else None

@@ -69,6 +69,10 @@ class Mapping:
         Other columns to keep as text (validated as non-empty).
     non_negative
         Reject negative values (counts); set false for e.g. temperatures.
+    holidays
+        Public-holiday calendar of the ``holidays`` package as ``COUNTRY`` or
+        ``COUNTRY-SUBDIV`` (``US-IL``): known-future features of the models that
+        take them (:func:`seqcast.calendar.known_future`). None: no calendar.
     """
 
     date_column: str
@@ -82,6 +86,7 @@ class Mapping:
     delimiter: str = ","
     series_column: str | None = None
     value_column: str | None = None
+    holidays: str | None = None
 
     def __post_init__(self) -> None:
         problem = _shape_problem(self)
@@ -165,6 +170,7 @@ CTA_MAPPING = Mapping(
     date_column="service_date",
     date_format="%m/%d/%Y",
     value_columns={"bus": "bus", "rail_boardings": "rail"},
+    holidays="US-IL",  # Chicago
     day_type_column="day_type",
     total_column="total_rides",
     non_negative=True,

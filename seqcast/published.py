@@ -5,8 +5,10 @@ One Parquet file per night under ``<data_dir>/published/forecasts/``, named
 so a reader sees last night's complete table or the new complete one, never a
 half-written one; re-running a night replaces that night's file.
 
-Columns: ``series_id, ds, cutoff, h, model, mean, run_date, run_id, data_hash,
-created_at`` (+ ``reason`` why that model was published).
+Columns: ``series_id, ds, cutoff, h, model, mean, lo-95, lo-80, hi-80, hi-95,
+run_date, run_id, data_hash, model_version, reason, created_at`` (+ ``interval_n``).
+The intervals are split-conformal (:mod:`seqcast.conformal`) from the published
+model's own recent backtest errors at that step; NaN where it has too few yet.
 
 >>> from seqcast.published import read_forecasts
 >>> read_forecasts("data").head()  # doctest: +SKIP
@@ -23,8 +25,9 @@ import pandera.pandas as pa
 from seqcast.io import write_parquet_atomic
 from seqcast.layout import DataDir
 
+INTERVALS = ["lo-95", "lo-80", "hi-80", "hi-95"]
 COLUMNS = [
-    "series_id", "ds", "cutoff", "h", "model", "mean",
+    "series_id", "ds", "cutoff", "h", "model", "mean", *INTERVALS,
     "run_date", "run_id", "data_hash", "model_version", "reason", "created_at",
 ]
 
@@ -36,6 +39,10 @@ class ForecastSchema(pa.DataFrameModel):
     h: int = pa.Field(ge=1)
     model: str
     mean: float = pa.Field(nullable=False)
+    lo_95: float = pa.Field(nullable=True, alias="lo-95")
+    lo_80: float = pa.Field(nullable=True, alias="lo-80")
+    hi_80: float = pa.Field(nullable=True, alias="hi-80")
+    hi_95: float = pa.Field(nullable=True, alias="hi-95")
     run_date: pd.Timestamp
     run_id: str
     data_hash: str
@@ -45,6 +52,15 @@ class ForecastSchema(pa.DataFrameModel):
 
     class Config:
         unique = ["series_id", "ds", "model"]
+
+    @pa.dataframe_check(error="intervals must be ordered lo-95 <= lo-80 <= mean <= hi-80 <= hi-95")
+    @classmethod
+    def intervals_ordered(cls, df: pd.DataFrame) -> pd.Series:
+        cols = ["lo-95", "lo-80", "mean", "hi-80", "hi-95"]
+        v = df[cols].to_numpy(dtype=float)
+        known = ~pd.isna(df[INTERVALS]).any(axis=1).to_numpy()
+        ordered = (v[:, :-1] <= v[:, 1:] + 1e-9 * (1 + abs(v[:, 1:]))).all(axis=1)
+        return pd.Series(~known | ordered, index=df.index)
 
     @pa.dataframe_check(error="ds must equal cutoff + h days")
     @classmethod
@@ -67,6 +83,10 @@ def publish_forecasts(
     df["data_hash"] = data_hash
     if "reason" not in df:
         df["reason"] = "configured model"
+    for col in INTERVALS:
+        if col not in df:
+            df[col] = float("nan")
+        df[col] = df[col].astype(float)
     if "model_version" not in df:
         df["model_version"] = df["model"]
     df["created_at"] = pd.Timestamp(datetime.now(UTC)).tz_localize(None).floor("s")

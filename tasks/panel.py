@@ -76,6 +76,14 @@ def task_runner(kind: Runner = "thread", workers: int | None = None, address: st
     raise ValueError(f"unknown task runner {kind!r}: thread, process or dask")
 
 
+def known_exog(data: pd.DataFrame, h: int, holidays: str | None) -> pd.DataFrame | None:
+    """Calendar features of the bucket's days and the ``h`` after (see :func:`seqcast.calendar.known_future`)."""
+    from seqcast.calendar import known_future, parse_holidays
+
+    country, subdiv = parse_holidays(holidays)
+    return known_future(data, h, country=country, subdiv=subdiv)
+
+
 def runner_for(runner: Runner, workers: int | None, address: str | None):
     """``(task runner, where in words)`` from a flow's parameters; an address implies Dask."""
     kind = "dask" if address else runner
@@ -91,13 +99,18 @@ def model_labels(specs: list[Any]) -> list[str]:
 
 
 @task(name="forecast-bucket", task_run_name="forecast bucket {bucket}", cache_policy=NO_CACHE)
-def forecast_bucket_task(clean_path: str, bucket: int, specs: list, horizon: int, out_dir: str) -> dict:
-    """Fit every candidate model on the bucket's series and forecast; failures are recorded."""
+def forecast_bucket_task(clean_path: str, bucket: int, specs: list, horizon: int, out_dir: str,
+                         holidays: str | None = None) -> dict:
+    """Fit every candidate model on the bucket's series and forecast; failures are recorded.
+
+    Models with ``supports_future_covariates`` get the calendar features
+    (:func:`known_exog`) of the history and the horizon.
+    """
     from seqcast import pipeline
 
     data = read_clean(clean_path, bucket=bucket)
     t0 = time.perf_counter()
-    fc, failures = pipeline.forecast(data, specs, horizon)
+    fc, failures = pipeline.forecast(data, specs, horizon, exog=known_exog(data, horizon, holidays))
     fit_s = time.perf_counter() - t0
     path = write_parquet_atomic(fc, bucket_file(out_dir, bucket))
     for row in failures.itertuples():
@@ -124,6 +137,7 @@ def backtest_bucket_task(
     train_start: str | None = None,
     incremental: bool = True,
     series: list[str] | None = None,
+    holidays: str | None = None,
 ) -> dict:
     """Backtest one model on one bucket's series; writes ``table_dir/<label>/bucket-NNNN.parquet``.
 
@@ -142,9 +156,11 @@ def backtest_bucket_task(
     )
     from seqcast.models import build
 
-    data = read_clean(clean_path, bucket=bucket, columns=["series_id", "ds", "y"])
+    data = read_clean(clean_path, bucket=bucket)
     if series:
         data = data[data["series_id"].isin(series)]
+    exog = known_exog(data, h, holidays)
+    data = data[["series_id", "ds", "y"]]
     model = build(spec)
     out = bucket_file(Path(table_dir) / _safe(label), bucket)
     existing = pd.read_parquet(out) if incremental and out.exists() else None
@@ -176,7 +192,7 @@ def backtest_bucket_task(
             cutoffs = anchored_cutoffs(cutoffs, refit_every, anchor)
         units = plan_units(model, data[data["series_id"].isin(sids)], h=h, cutoffs=list(cutoffs),
                            refit_every=refit_every, window=window, window_length=window_length,
-                           train_start=train_start, labels=[label], refit_anchor=anchor)
+                           train_start=train_start, labels=[label], refit_anchor=anchor, exog=exog)
         new.append(run_units(units, n_jobs=1))
     fit_s = time.perf_counter() - t0
     table = existing if existing is not None else empty_table()
@@ -196,6 +212,7 @@ def champion_bucket_task(
 ) -> dict:
     """Per series of the bucket: the model to publish and why (see :mod:`seqcast.champion`)."""
     from seqcast.champion import choose, recent_scores
+    from seqcast.conformal import conformal_intervals
 
     fc = pd.read_parquet(bucket_file(candidates_dir, bucket))
     tables = [pd.read_parquet(f) for f in (bucket_file(Path(table_dir) / _safe(lb), bucket) for lb in labels)
@@ -210,9 +227,23 @@ def champion_bucket_task(
     choice = choose(scores, fc[["series_id", "model"]].drop_duplicates())
     chosen = fc.merge(choice[["series_id", "model", "reason"]], on=["series_id", "model"])
     chosen = chosen.sort_values(["series_id", "ds"], kind="stable", ignore_index=True)
+    # conformal intervals from the published model's own recent backtest errors, per step
+    empty = table is None or table.empty
+    chosen = conformal_intervals(chosen, table if not empty else _no_scores(), levels=LEVELS,
+                                 window_days=window_days + int(chosen["h"].max()))
+    chosen = chosen.drop(columns=["interval_pooled", "interval_capped"])
     path = write_parquet_atomic(chosen, bucket_file(out_dir, bucket))
     return {"path": str(path), "choice": choice.to_dict(orient="records"),
             "scores": scores.to_dict(orient="records")}
+
+
+LEVELS = (80, 95)  # published interval levels (lo-80, hi-80, lo-95, hi-95)
+
+
+def _no_scores() -> pd.DataFrame:
+    from seqcast.backtest import empty_table
+
+    return empty_table()
 
 
 def _safe(label: str) -> str:

@@ -22,6 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--models-file",
                    help="YAML/JSON list of candidate models with hyperparameters, e.g. "
                    "`- name: sarima` / `  params: {order: [2, 0, 0]}` (replaces --models)")
+    p.add_argument("--holidays", help="public-holiday calendar for the calendar features, COUNTRY or "
+                   "COUNTRY-SUBDIV (e.g. US-IL); default: the mapping's (CTA: US-IL); none: off")
     p.add_argument("--runner", choices=["thread", "process", "dask"], default="thread",
                    help="where the per-series work runs: threads here (default), a process pool, "
                    "or Dask (a local cluster, or --dask-address)")
@@ -48,6 +50,7 @@ def handle(args: argparse.Namespace) -> int:
         horizon=args.horizon,
         as_of=args.as_of,
         models=[ModelSpec(**s) for s in specs],
+        holidays=args.holidays,
         runner=args.runner,
         workers=args.workers,
         dask_address=args.dask_address,
@@ -66,7 +69,7 @@ def handle(args: argparse.Namespace) -> int:
     if len(summary["champions"]) > 10:
         print(f"... {len(summary['champions']) - 10} more series (`seqcast forecasts show`)")
     print()
-    cols = ["series_id", "ds", "cutoff", "h", "model", "mean"]
+    cols = ["series_id", "ds", "cutoff", "h", "model", "mean", "lo-80", "hi-80", "lo-95", "hi-95"]
     print(table[cols].head(10).to_string(index=False))
     print(f"plots:          {summary['plot']}")
     print(f"                {summary['errors_plot']}")

@@ -47,6 +47,10 @@ REGISTRY: dict[str, str] = {
     "conv_lstm": "seqcast.models.convolutional:ConvLSTM",
     "wavenet": "seqcast.models.convolutional:WaveNet",
     "encoder_decoder": "seqcast.models.encoder_decoder:EncoderDecoder",
+    # one network over every series of a panel (nightly neural candidates)
+    "global_rnn": "seqcast.models.global_models:GlobalRNN",
+    "global_gru": "seqcast.models.global_models:GlobalGRU",
+    "global_lstm": "seqcast.models.global_models:GlobalLSTM",
 }
 
 

@@ -207,6 +207,12 @@ class NeuralForecaster(LocalForecaster):
         return self._fit_array(y, exog, previous if self.warm_start else None)
 
     def _fit_array(self, y, exog, previous) -> NeuralState:
+        dataset = self._series_dataset(y, exog)
+        return self._train_dataset(dataset, "train", "valid" if "valid" in dataset.splits else None,
+                                   previous)
+
+    def _series_dataset(self, y, exog):
+        """Windows of one series ``y (n,)`` with numeric known features ``exog (n, k)``."""
         from seqcast.windows import build_windows
 
         y = np.asarray(y, dtype=float)
@@ -224,9 +230,7 @@ class NeuralForecaster(LocalForecaster):
             names = tuple(f"x{j}" for j in range(exog.shape[1]))
             frame = frame.assign(**{n: exog[:, j] for j, n in enumerate(names)})
         spec = self.window_spec(known_future=names, splits=self._splits_for(days))
-        dataset = build_windows(frame, spec)
-        return self._train_dataset(dataset, "train", "valid" if "valid" in dataset.splits else None,
-                                   previous)
+        return build_windows(frame, spec)
 
     def _update_series(self, state: NeuralState, y_new: np.ndarray, x_new: np.ndarray | None):
         """Slide the context over new observations, same weights (no retraining)."""
@@ -275,27 +279,39 @@ class NeuralForecaster(LocalForecaster):
         if valid is not None:
             vx, vy = dataset[valid].arrays()
             val = (vx, self._prepare_targets(vy))
+        known_dim = max(len(dataset.known_names), 1)
+        label = f"{self.alias}:{'+'.join(spec.targets)}"
+        net, result = self._train_arrays(spec, x, y, val, tr.features.shape[1], known_dim, previous, label)
+        metrics = {}
+        if val is not None:
+            metrics = self._valid_metrics(net, val, dataset)
+        return self._state(net, dataset, metrics, result.to_dict())
+
+    def _train_arrays(self, spec, x, y, val, n_features: int, known_dim: int, previous, label: str):
+        """Build the network, start from ``previous``'s weights if given, train; ``(net, result)``."""
+        from seqcast import training
+
         recipe = self.recipe()
         training.configure_runtime()
         training.seed_everything(recipe.seed)
         training.set_precision(recipe.mixed_precision)
-        known_dim = max(len(dataset.known_names), 1)
-        net = self._build(spec.input_length, tr.features.shape[1], len(spec.targets), known_dim)
+        net = self._build(spec.input_length, n_features, len(spec.targets), known_dim)
         if previous is not None:
             net.set_weights(previous.network.get_weights())
-        label = f"{self.alias}:{'+'.join(spec.targets)}"
         result = training.fit_model(net, x, y, recipe, val, label=label)
-        _inference_mode(net)
-        metrics = {}
-        if val is not None:
-            metrics = self._valid_metrics(net, val, dataset)
+        return _inference_mode(net), result
+
+    @staticmethod
+    def _state(net, dataset, metrics: dict, train: dict) -> NeuralState:
+        """What a trained network needs to forecast one dataset's series from its last day."""
+        spec = dataset.spec
         last = max(dataset.splits.values(), key=lambda s: s.ds[-1])
         L = spec.input_length
         n_in = len(spec.input_series)
         return NeuralState(net, spec, dataset.scaler, tuple(dataset.known_names),
                            np.array(last.values[-L:, :n_in], dtype=float),
                            np.array(last.known[-L:], dtype=np.float32), last.ds[-1],
-                           dataset.data_hash, metrics, result.to_dict())
+                           dataset.data_hash, metrics, train)
 
     def _valid_metrics(self, net, valid, dataset) -> dict[str, float]:
         """Validation MAE in the data's units, overall and per target and step ahead."""
