@@ -27,6 +27,10 @@ class BackfillParams(BaseModel):
     models: list[ModelSpec] = Field(
         default_factory=lambda: NightlyParams().models, description="Candidate models, as in nightly"
     )
+    holidays: str | None = Field(None, description="As in nightly: COUNTRY[-SUBDIV], empty = the mapping's")
+    backtest_days: int = Field(28, ge=1, description="As in nightly")
+    refit_every: int = Field(7, ge=1, description="As in nightly")
+    monitor: bool = Field(True, description="As in nightly")
 
     @model_validator(mode="after")
     def _ordered(self) -> BackfillParams:
@@ -50,6 +54,10 @@ def backfill(params: BackfillParams) -> list[dict]:
             horizon=params.horizon,
             as_of=day,
             models=params.models,
+            holidays=params.holidays,
+            backtest_days=params.backtest_days,
+            refit_every=params.refit_every,
+            monitor=params.monitor,
         )
         summary = nightly.with_options(flow_run_name=f"nightly-asof-{day.isoformat()}")(night)
         results.append({"as_of": day.isoformat(), "published": summary.get("published")})

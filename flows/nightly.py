@@ -147,16 +147,26 @@ def nightly_stages(params: NightlyParams, run_id: str) -> dict:
           f"{len(buckets)} forecast + {len(buckets) * len(specs)} backtest units")
 
     holidays = _holidays(p)
-    forecasts = [forecast_bucket_task.submit(clean_path, b, specs, p.horizon, str(stage / "candidates"),
-                                             holidays)
-                 for b in buckets]
+    fit_cache = str(Path(p.data_dir) / "models" / "fits")
     table_dir = DataDir(p.data_dir).backtests / "nightly" / "table"
     start = (last_day - timedelta(days=p.backtest_days + p.horizon - 1)).isoformat()
+    neural = _neural_backtests(p)
     with file_lock(table_dir.parent / ".lock"):  # runs sharing a data dir merge one after the other
         backtests = [backtest_bucket_task.submit(clean_path, b, spec, label, str(table_dir), p.horizon,
-                                                 start, refit_every=p.refit_every, holidays=holidays)
+                                                 start, refit_every=p.refit_every, holidays=holidays,
+                                                 fit_cache=fit_cache)
                      for b in buckets for spec, label in zip(specs, labels, strict=True)]
+        # the models trained on the gpu pool compete on the same backtest (retrained on their
+        # refit days here; on the whole panel when they learn across series)
+        backtests += [backtest_bucket_task.submit(clean_path, None, spec, label, str(table_dir),
+                                                  p.horizon, start, refit_every=p.refit_every,
+                                                  holidays=holidays, series=series, fit_cache=fit_cache)
+                      for spec, label, series in neural]
         backtests = _results(backtests)
+    # after the backtest: a network forecasts from its fit of the last refit day (cached there)
+    forecasts = [forecast_bucket_task.submit(clean_path, b, specs, p.horizon, str(stage / "candidates"),
+                                             holidays, fit_cache, p.refit_every)
+                 for b in buckets]
     candidates = _results(forecasts)
     failures = [f for c in candidates for f in c["failures"]]
     training = _train_neural(p, clean_path, last_day) if p.neural else None
@@ -165,8 +175,10 @@ def nightly_stages(params: NightlyParams, run_id: str) -> dict:
             clean_path, str(Path(p.data_dir, "models")),
             [model_label(m.name, m.targets) for m in p.neural], p.horizon, str(stage / "candidates"),
         ).result()
+    labels = labels + [label for _, label, _ in neural]
+    complexity = _complexity(specs, labels, neural)
     chosen = _results([champion_bucket_task.submit(str(stage / "candidates"), str(table_dir), labels, b,
-                                                   p.backtest_days, str(stage / "champions"))
+                                                   p.backtest_days, str(stage / "champions"), complexity)
                        for b in buckets])
     run_date = p.as_of or date.today()
     published = publish_task.submit(str(stage / "champions"), p.data_dir, run_date, run_id,
@@ -183,6 +195,7 @@ def nightly_stages(params: NightlyParams, run_id: str) -> dict:
     plot = plot_task.submit(clean_path, published, p.data_dir)
     choice = [c for part in chosen for c in part["choice"]]
     scores = [s for part in chosen for s in part["scores"]]
+    scores_by_h = [s for part in chosen for s in part["scores_by_h"]]
     return {
         **report,
         "run_date": run_date.isoformat(),
@@ -192,6 +205,7 @@ def nightly_stages(params: NightlyParams, run_id: str) -> dict:
         "errors_plot": errors_plot.result(),
         "champions": choice,
         "scores": scores,
+        "scores_by_h": scores_by_h,
         "model_failures": failures,
         "backtest_failed_origins": sum(b["failed_origins"] for b in backtests),
         "backtest_new_origins": sum(b["new_origins"] for b in backtests),
@@ -204,6 +218,29 @@ def nightly_stages(params: NightlyParams, run_id: str) -> dict:
         "data_docs": validated["data_docs"],
         "gx_failed": validated["gx_failed"],
     }
+
+
+def _complexity(specs: list[dict], labels: list[str], neural: list) -> dict[str, int]:
+    """Label -> the model's complexity (ties in the champion choice go to the simpler)."""
+    from seqcast.models import build
+
+    out = {label: build(spec).complexity for spec, label in zip(specs, labels, strict=False)}
+    out.update({label: build(spec).complexity for spec, label, _ in neural})
+    return out
+
+
+def _neural_backtests(p: NightlyParams) -> list[tuple[dict, str, list[str] | None]]:
+    """``(spec, label, series)`` of each ``neural`` model: the same hyperparameters and
+    epoch budget as its training; a per-series model on its targets, one that learns
+    across series on the whole panel."""
+    from seqcast.models import build
+
+    out = []
+    for m in p.neural:
+        spec = {"name": m.name, "params": {**m.params, "epochs": p.max_epochs}}
+        series = None if build(spec).supports_multivariate else list(m.targets)
+        out.append((spec, model_label(m.name, m.targets), series))
+    return out
 
 
 def _holidays(p: NightlyParams) -> str | None:
@@ -311,10 +348,27 @@ def _champions_markdown(s: dict, max_series: int = 20) -> str:
     for r in sorted(scores, key=lambda r: (r["series_id"], r["mae"] if r["mae"] == r["mae"] else 1e300)):
         mae = f"{r['mae']:,.0f}" if r["mae"] == r["mae"] else "n/a"
         lines.append(f"| {r['series_id']} | {r['model']} | {mae} | {r['n']} | {r['failed']} |")
+    lines += ["", _horizon_markdown(s, shown)]
     if len(s["model_failures"]) > max_series:
         lines.append(f"\n**{len(s['model_failures'])} model failures**; the first {max_series}:")
     for f in s["model_failures"][:max_series]:
         lines.append(f"\n**{f['model']} failed on {f['series_id']}**: {f['error']}")
+    return "\n".join(lines)
+
+
+def _horizon_markdown(s: dict, shown: set, steps: tuple[int, ...] = (1, 2, 3, 7, 14)) -> str:
+    """Recent backtest MAE per step ahead: series x model rows, a few steps as columns."""
+    rows = [r for r in s.get("scores_by_h", []) if r["series_id"] in shown]
+    if not rows:
+        return ""
+    df = pd.DataFrame(rows)
+    cols = [h for h in steps if h in set(df["h"])]
+    wide = df.pivot_table(index=["series_id", "model"], columns="h", values="mae")[cols]
+    head = "| series | model | " + " | ".join(f"h={h}" for h in cols) + " |"
+    lines = ["MAE by step ahead (same rows):", "", head, "|---|---|" + "---|" * len(cols)]
+    for (sid, model), vals in wide.iterrows():
+        cells = " | ".join("n/a" if v != v else f"{v:,.0f}" for v in vals)
+        lines.append(f"| {sid} | {model} | {cells} |")
     return "\n".join(lines)
 
 

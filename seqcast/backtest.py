@@ -70,6 +70,7 @@ class WorkUnit:
     exog: pd.DataFrame | None = None
     level: tuple[int, ...] = ()
     error: str | None = None  # set when the unit can only report a failure
+    fit_cache: str | None = None  # folder of saved fits (see cached_fit)
 
     def __post_init__(self) -> None:
         self._ds = self.history["ds"].to_numpy(dtype="datetime64[ns]")
@@ -183,7 +184,7 @@ def walk_origins(unit: WorkUnit):
     the provisional origins are re-run with cold fits and yielded again; when a
     check passes, they are final.
     """
-    warm = unit.model.supports_warm_start
+    warm = unit.model.uses_warm_start
     fitted, end, pending, was_cold = None, None, [], False
     for j in range(len(unit.cutoffs)):
         fitted, end, rows, err = _origin(unit, j, fitted, end, warm)
@@ -221,7 +222,8 @@ def _origin(unit: WorkUnit, j: int, fitted: Forecaster | None, end, warm: bool):
             _check_training(unit, hist)
             # the model decides how to use init (a chain found off the cold fit stays cold)
             init = fitted if warm else None
-            fitted = model.clone().fit(hist, unit.exog_rows(lo, c), init=init, check_input=False)
+            fitted = cached_fit(model, hist, unit.exog_rows(lo, c), unit.fit_cache, unit.label,
+                                init=init)
         else:
             new = unit.history.iloc[unit.training_rows(end + np.timedelta64(1, "D"), c)]
             fitted.update(new, unit.exog_rows(end + np.timedelta64(1, "D"), c), check_input=False)
@@ -233,6 +235,67 @@ def _origin(unit: WorkUnit, j: int, fitted: Forecaster | None, end, warm: bool):
     except Exception as exc:  # noqa: BLE001 - every failure is recorded with its reason
         err = f"{type(exc).__name__}: {exc}"[:500]
         return None, None, _failed_rows(unit, c, hh, err), err
+
+
+def cached_fit(
+    model: Forecaster,
+    history: pd.DataFrame,
+    exog: pd.DataFrame | None,
+    cache_dir: str | os.PathLike | None,
+    label: str,
+    *,
+    init: Forecaster | None = None,
+) -> Forecaster:
+    """``model.clone().fit(history, exog)``, or the same fit loaded from ``cache_dir``.
+
+    For models that can be saved (``save(path)`` / ``load(path)``, the Keras models):
+    a fit is keyed by the model's class and hyperparameters and the exact training
+    data (values, days, features), so the nightly backtest and tonight's forecast
+    train a network once per refit day, however many nights re-score its origins.
+    Models without ``save`` (statistical ones: cheap to refit) are always fitted.
+    A warm-started fit (``init``) is not cached (it depends on the chain).
+    """
+    if cache_dir is None or init is not None or not hasattr(model, "save") or not hasattr(model, "load"):
+        return model.clone().fit(history, exog, init=init, check_input=False)
+    import hashlib
+    import json
+    import uuid
+    from pathlib import Path
+
+    # the same data gives the same key whoever passes it (dtypes, row order, extra rows of exog)
+    hist = history[["series_id", "ds", "y"]].assign(
+        series_id=history["series_id"].astype(str),
+        ds=pd.to_datetime(history["ds"]).astype("datetime64[ns]"),
+    ).sort_values(["series_id", "ds"], ignore_index=True)
+    if exog is not None:
+        exog = exog.assign(ds=pd.to_datetime(exog["ds"]).astype("datetime64[ns]"))
+        inside = exog["ds"].between(hist["ds"].min(), hist["ds"].max())
+        if "series_id" in exog:
+            inside &= exog["series_id"].astype(str).isin(hist["series_id"].unique())
+        exog = exog[inside].sort_values([c for c in ("series_id", "ds") if c in exog], ignore_index=True)
+    digest = hashlib.sha256()
+    digest.update(json.dumps([type(model).__qualname__, model.get_params()], sort_keys=True,
+                             default=str).encode())
+    digest.update(pd.util.hash_pandas_object(hist, index=False).to_numpy().tobytes())
+    if exog is not None:
+        digest.update(pd.util.hash_pandas_object(exog, index=False).to_numpy().tobytes())
+        digest.update(",".join(map(str, exog.columns)).encode())
+    path = Path(cache_dir) / label.replace("/", "_") / digest.hexdigest()[:20]
+    if (path / "metadata.json").exists():
+        try:
+            return type(model).load(path)
+        except Exception:  # noqa: BLE001 - a broken entry is refitted and replaced
+            pass
+    fitted = model.clone().fit(history, exog, check_input=False)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    fitted.save(tmp)
+    try:
+        os.replace(tmp, path)
+    except OSError:  # another worker saved the same fit first
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
+    return fitted
 
 
 def _check_training(unit: WorkUnit, hist: pd.DataFrame) -> None:
@@ -327,6 +390,7 @@ def plan_units(
     chunks: int = 1,
     labels: Sequence[str] | None = None,
     refit_anchor: Any = None,
+    fit_cache: str | None = None,
 ) -> list[WorkUnit]:
     """Cut a backtest into work units: per series for local models, one per panel
     for ``supports_multivariate`` models; each a run of origins of one model.
@@ -352,7 +416,8 @@ def plan_units(
     for model, label in zip(models, labels, strict=True):
         x_all = exog if (exog is not None and model.supports_future_covariates) else None
         base = dict(model=model.clone(), label=label, h=int(h), window=window,
-                    window_length=window_length, level=tuple(level), train_start=train_start)
+                    window_length=window_length, level=tuple(level), train_start=train_start,
+                    fit_cache=fit_cache)
         if model.supports_multivariate:
             groups = [[sid for sid in parts if not problems[sid]]]
             for sid in parts:

@@ -49,11 +49,29 @@ def recent_scores(table: pd.DataFrame, cutoff: pd.Timestamp, window_days: int = 
     return out
 
 
+def horizon_scores(table: pd.DataFrame, cutoff: pd.Timestamp, window_days: int = 28) -> pd.DataFrame:
+    """MAE per ``series_id, model, h`` over the same rows as :func:`recent_scores`.
+
+    Returns ``series_id, model, h, mae, n``: what the choice's overall MAE is made of.
+    """
+    cols = ["series_id", "model", "h", "mae", "n"]
+    if table is None or table.empty:
+        return pd.DataFrame(columns=cols)
+    recent = table[(table["cutoff"] > cutoff - pd.Timedelta(days=window_days)) & (table["cutoff"] <= cutoff)]
+    ok = recent[recent["error"].isna() & (recent["ds"] <= cutoff) & np.isfinite(recent["y"])
+                & np.isfinite(recent["mean"])]
+    out = (ok.assign(abs_err=(ok["y"] - ok["mean"]).abs())
+           .groupby(["series_id", "model", "h"], as_index=False)
+           .agg(mae=("abs_err", "mean"), n=("abs_err", "size")))
+    return out[cols]
+
+
 def choose(
     scores: pd.DataFrame,
     available: pd.DataFrame,
     *,
     baseline: str = BASELINE,
+    complexity: dict[str, int] | None = None,
 ) -> pd.DataFrame:
     """Pick one model per series.
 
@@ -61,6 +79,8 @@ def choose(
     ----------
     scores : from :func:`recent_scores`.
     available : ``series_id, model`` pairs that produced a forecast tonight.
+    complexity : model label -> :attr:`Forecaster.complexity`; equal MAEs go to the
+        simpler model (unknown labels count as complex).
 
     Returns ``series_id, model, reason, mae, baseline_mae``.
     """
@@ -69,7 +89,9 @@ def choose(
         models = set(can["model"])
         s = scores[scores["series_id"] == sid].set_index("model")
         base = float(s.loc[baseline, "mae"]) if baseline in s.index and s.loc[baseline, "n"] > 0 else np.nan
-        eligible = s[(s["n"] > 0) & (s["failed"] == 0) & s.index.isin(list(models))].sort_values("mae")
+        eligible = s[(s["n"] > 0) & (s["failed"] == 0) & s.index.isin(list(models))]
+        rank = [(complexity or {}).get(m, 10) for m in eligible.index]
+        eligible = eligible.assign(_rank=rank).sort_values(["mae", "_rank"], kind="stable")
         best = eligible.index[0] if len(eligible) else None
         if best is not None and best != baseline and baseline in models and not np.isnan(base):
             if eligible.loc[best, "mae"] < base:

@@ -174,7 +174,14 @@ def _write_quarantine(quarantine: pd.DataFrame, snapshot: Snapshot, as_of: date)
 
 
 def forecast(
-    clean: pd.DataFrame, models: list, h: int, exog: pd.DataFrame | None = None
+    clean: pd.DataFrame,
+    models: list,
+    h: int,
+    exog: pd.DataFrame | None = None,
+    *,
+    fit_cache: str | Path | None = None,
+    refit_every: int = 1,
+    anchor: str = "1970-01-01",
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Fit each model on ``clean`` and forecast ``h`` days, through the model contract.
 
@@ -184,6 +191,12 @@ def forecast(
     (``series_id, ds`` + numeric features over the history and the ``h`` days
     ahead) goes to the models with ``supports_future_covariates``. A model that
     fails on a series (or a panel) is recorded and the rest go on.
+
+    With ``fit_cache``, models that can be saved and updated (the networks) are
+    fitted as the incremental backtest fits them: on the latest refit day
+    (every ``refit_every`` days from ``anchor``; the same fit, loaded from the
+    cache when the backtest made it) and brought to today with ``update``, no
+    retraining in between. So tonight's forecast is what the backtest scores.
 
     Returns
     -------
@@ -205,7 +218,7 @@ def forecast(
             groups = list(hist_all.groupby("series_id", sort=True))
         for sid, part in groups:
             try:
-                fitted = model.clone().fit(part, None if x is None else x[x["ds"] <= part["ds"].max()])
+                fitted = _fit_for_tonight(model, label, part, x, fit_cache, refit_every, anchor)
                 fc = fitted.predict(h, exog_future=x)
                 if not np.isfinite(fc["mean"].to_numpy(float)).all():
                     raise ValueError("forecast has non-finite values")
@@ -220,3 +233,18 @@ def forecast(
     cols = ["series_id", "ds", "cutoff", "h", "model", "mean", "model_version"]
     out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=cols)
     return out, pd.DataFrame(failures, columns=["series_id", "model", "error"])
+
+
+def _fit_for_tonight(model, label, part, x, fit_cache, refit_every, anchor):
+    from seqcast.backtest import cached_fit
+
+    last = part["ds"].max()
+    past = None if x is None else x[x["ds"] <= last]
+    if fit_cache is None or not model.supports_update or not hasattr(model, "save"):
+        return model.clone().fit(part, past)
+    refit_day = last - pd.Timedelta(days=(last - pd.Timestamp(anchor)).days % int(refit_every))
+    upto = part[part["ds"] <= refit_day]
+    fitted = cached_fit(model, upto, None if x is None else x[x["ds"] <= refit_day], fit_cache, label)
+    if refit_day < last:
+        fitted.update(part, past)
+    return fitted

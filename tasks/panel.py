@@ -100,17 +100,21 @@ def model_labels(specs: list[Any]) -> list[str]:
 
 @task(name="forecast-bucket", task_run_name="forecast bucket {bucket}", cache_policy=NO_CACHE)
 def forecast_bucket_task(clean_path: str, bucket: int, specs: list, horizon: int, out_dir: str,
-                         holidays: str | None = None) -> dict:
+                         holidays: str | None = None, fit_cache: str | None = None,
+                         refit_every: int = 1) -> dict:
     """Fit every candidate model on the bucket's series and forecast; failures are recorded.
 
     Models with ``supports_future_covariates`` get the calendar features
-    (:func:`known_exog`) of the history and the horizon.
+    (:func:`known_exog`) of the history and the horizon. With ``fit_cache``, the
+    networks forecast from their fit of the latest refit day (the backtest's),
+    updated to today (:func:`seqcast.pipeline.forecast`).
     """
     from seqcast import pipeline
 
     data = read_clean(clean_path, bucket=bucket)
     t0 = time.perf_counter()
-    fc, failures = pipeline.forecast(data, specs, horizon, exog=known_exog(data, horizon, holidays))
+    fc, failures = pipeline.forecast(data, specs, horizon, exog=known_exog(data, horizon, holidays),
+                                     fit_cache=fit_cache, refit_every=refit_every, anchor=ANCHOR)
     fit_s = time.perf_counter() - t0
     path = write_parquet_atomic(fc, bucket_file(out_dir, bucket))
     for row in failures.itertuples():
@@ -122,7 +126,7 @@ def forecast_bucket_task(clean_path: str, bucket: int, specs: list, horizon: int
 @task(name="backtest-bucket", task_run_name="backtest {label} bucket {bucket}", cache_policy=NO_CACHE)
 def backtest_bucket_task(
     clean_path: str,
-    bucket: int,
+    bucket: int | None,
     spec: Any,
     label: str,
     table_dir: str,
@@ -138,11 +142,16 @@ def backtest_bucket_task(
     incremental: bool = True,
     series: list[str] | None = None,
     holidays: str | None = None,
+    fit_cache: str | None = None,
 ) -> dict:
     """Backtest one model on one bucket's series; writes ``table_dir/<label>/bucket-NNNN.parquet``.
 
+    ``bucket=None``: on every series of the clean dataset (or ``series``) at once, for
+    models that learn across buckets (multivariate networks over bus + rail); the
+    rows are still written to each series' bucket file.
     ``incremental``: keep the origins this file has scored already and run only the
     missing ones, series by series (a new, a failed, or a partly observed origin).
+    ``fit_cache``: where saved fits of the networks live (:func:`seqcast.backtest.cached_fit`).
     """
     from seqcast.backtest import (
         anchored_cutoffs,
@@ -156,16 +165,12 @@ def backtest_bucket_task(
     )
     from seqcast.models import build
 
-    data = read_clean(clean_path, bucket=bucket)
-    if series:
-        data = data[data["series_id"].isin(series)]
+    data = read_clean(clean_path, bucket=bucket, series=series)
     exog = known_exog(data, h, holidays)
     data = data[["series_id", "ds", "y"]]
     model = build(spec)
-    out = bucket_file(Path(table_dir) / _safe(label), bucket)
-    existing = pd.read_parquet(out) if incremental and out.exists() else None
-    if existing is not None:
-        existing = existing[existing["series_id"].isin(data["series_id"].unique())]
+    label_dir = Path(table_dir) / _safe(label)
+    existing = _read_buckets(label_dir, bucket, data["series_id"].unique()) if incremental else None
     # Group series by the origins they still need (usually all the same), one run each.
     todo: dict[tuple, list[str]] = {}
     scored = {} if existing is None else dict(tuple(existing.groupby("series_id", sort=False)))
@@ -177,6 +182,12 @@ def backtest_bucket_task(
             cutoffs = origin_cutoffs(start, end, h=h, step=step)
         if len(cutoffs):
             todo.setdefault(tuple(cutoffs), []).append(sid)
+    if model.supports_multivariate and todo:
+        # one panel, the union of the origins its forecast series still need (series it
+        # only reads, e.g. bus for a rail model, never get rows: they do not count)
+        forecast = set(existing["series_id"]) if existing is not None and len(existing) else None
+        sets = [set(c) for c, sids in todo.items() if forecast is None or forecast & set(sids)]
+        todo = {tuple(sorted(set().union(*sets))): list(data["series_id"].unique())} if sets else {}
     if incremental and step == 1:
         # Refits on calendar days, cold: the numbers do not depend on which origins this
         # run re-scores (same night again, a missed night, a full run: same table).
@@ -192,26 +203,58 @@ def backtest_bucket_task(
             cutoffs = anchored_cutoffs(cutoffs, refit_every, anchor)
         units = plan_units(model, data[data["series_id"].isin(sids)], h=h, cutoffs=list(cutoffs),
                            refit_every=refit_every, window=window, window_length=window_length,
-                           train_start=train_start, labels=[label], refit_anchor=anchor, exog=exog)
+                           train_start=train_start, labels=[label], refit_anchor=anchor, exog=exog,
+                           fit_cache=fit_cache)
         new.append(run_units(units, n_jobs=1))
     fit_s = time.perf_counter() - t0
     table = existing if existing is not None else empty_table()
     for part in new:
         table = merge_tables(table, part)
     table = table.sort_values(["series_id", "model", "cutoff", "h"], kind="stable", ignore_index=True)
-    if new or not out.exists():
-        write_parquet_atomic(table, out)
+    paths = _write_buckets(table, label_dir, bucket, force=bool(new))
     n_new = sum(p[["series_id", "cutoff"]].drop_duplicates().shape[0] for p in new)
-    return {"path": str(out), "label": label, "bucket": bucket, "new_origins": int(n_new),
-            "failed_origins": int(len(failures(table))), "fit_s": fit_s}
+    return {"path": str(paths[0]) if paths else str(label_dir), "label": label, "bucket": bucket,
+            "new_origins": int(n_new), "failed_origins": int(len(failures(table))), "fit_s": fit_s}
+
+
+def _read_buckets(label_dir: Path, bucket: int | None, sids) -> pd.DataFrame | None:
+    """The rows already scored for these series (one bucket file, or all of them)."""
+    files = [bucket_file(label_dir, bucket)] if bucket is not None else sorted(label_dir.glob("bucket-*.parquet"))
+    parts = [pd.read_parquet(f) for f in files if f.exists()]
+    if not parts:
+        return None
+    existing = pd.concat(parts, ignore_index=True)
+    return existing[existing["series_id"].isin(list(sids))]
+
+
+def _write_buckets(table: pd.DataFrame, label_dir: Path, bucket: int | None, force: bool) -> list[Path]:
+    """Write the table to its bucket file(s); only when something changed or none exists yet."""
+    from seqcast.partitions import bucket_of
+
+    if bucket is not None:
+        out = bucket_file(label_dir, bucket)
+        if force or not out.exists():
+            write_parquet_atomic(table, out)
+        return [out]
+    paths = []
+    for b, part in table.groupby(table["series_id"].map(bucket_of), sort=True):
+        out = bucket_file(label_dir, int(b))
+        if force or not out.exists():
+            # rows of this bucket's other series (not in this run) are kept
+            before = pd.read_parquet(out) if out.exists() else part.iloc[:0]
+            before = before[~before["series_id"].isin(part["series_id"].unique())]
+            write_parquet_atomic(pd.concat([before, part], ignore_index=True), out)
+        paths.append(out)
+    return paths
 
 
 @task(name="choose-bucket", task_run_name="champions bucket {bucket}", cache_policy=NO_CACHE)
 def champion_bucket_task(
-    candidates_dir: str, table_dir: str, labels: list[str], bucket: int, window_days: int, out_dir: str
+    candidates_dir: str, table_dir: str, labels: list[str], bucket: int, window_days: int, out_dir: str,
+    complexity: dict[str, int] | None = None,
 ) -> dict:
     """Per series of the bucket: the model to publish and why (see :mod:`seqcast.champion`)."""
-    from seqcast.champion import choose, recent_scores
+    from seqcast.champion import choose, horizon_scores, recent_scores
     from seqcast.conformal import conformal_intervals
 
     fc = pd.read_parquet(bucket_file(candidates_dir, bucket))
@@ -221,10 +264,11 @@ def champion_bucket_task(
     if fc.empty:
         chosen = fc.assign(reason=pd.Series(dtype=object))
         write_parquet_atomic(chosen, bucket_file(out_dir, bucket))
-        return {"path": str(bucket_file(out_dir, bucket)), "choice": [], "scores": []}
+        return {"path": str(bucket_file(out_dir, bucket)), "choice": [], "scores": [], "scores_by_h": []}
     cutoff = fc["cutoff"].max()
     scores = recent_scores(table, cutoff, window_days)
-    choice = choose(scores, fc[["series_id", "model"]].drop_duplicates())
+    choice = choose(scores, fc[["series_id", "model"]].drop_duplicates(), complexity=complexity)
+    by_h = horizon_scores(table, cutoff, window_days)
     chosen = fc.merge(choice[["series_id", "model", "reason"]], on=["series_id", "model"])
     chosen = chosen.sort_values(["series_id", "ds"], kind="stable", ignore_index=True)
     # conformal intervals from the published model's own recent backtest errors, per step
@@ -234,7 +278,7 @@ def champion_bucket_task(
     chosen = chosen.drop(columns=["interval_pooled", "interval_capped"])
     path = write_parquet_atomic(chosen, bucket_file(out_dir, bucket))
     return {"path": str(path), "choice": choice.to_dict(orient="records"),
-            "scores": scores.to_dict(orient="records")}
+            "scores": scores.to_dict(orient="records"), "scores_by_h": by_h.to_dict(orient="records")}
 
 
 LEVELS = (80, 95)  # published interval levels (lo-80, hi-80, lo-95, hi-95)

@@ -32,9 +32,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--order", help="alias of --param order=p,d,q")
     p.add_argument("--seasonal-order", help="alias of --param seasonal_order=P,D,Q,s")
     p.add_argument("--trend", help="alias of --param trend=T")
-    p.add_argument("--day-type", action="store_true",
-                   help="give models that take known-future regressors the day type "
-                   "(Saturday, Sunday/holiday dummies)")
+    p.add_argument("--calendar", action="store_true",
+                   help="give models that take known-future features the calendar "
+                   "(seqcast.calendar.known_future: the source's day types, holidays)")
+    p.add_argument("--day-type", action="store_true", help="alias of --calendar")
+    p.add_argument("--holidays", help="public-holiday calendar for --calendar, e.g. US-IL "
+                   "(default: the mapping's; CTA: US-IL; none: off)")
     p.add_argument("--grid", help="SARIMA grid, e.g. p=0..2,q=0..2,P=0..2,Q=0..2,d=0,D=1,s=7")
     p.add_argument("--no-prune", action="store_true", help="grid: score every config fully")
     p.add_argument("--cold", action="store_true",
@@ -90,7 +93,7 @@ def handle(args: argparse.Namespace) -> int:
         if data.empty:
             print(f"seqcast: error: no series {args.series} in {args.source}")
             return 1
-    exog = day_type_exog(data) if args.day_type else None
+    exog = calendar_exog(data, args) if (args.calendar or args.day_type) else None
     data = data[["series_id", "ds", "y"]]
     if args.grid:
         return _grid(args, data)
@@ -117,14 +120,14 @@ def handle(args: argparse.Namespace) -> int:
     return 0
 
 
-def day_type_exog(clean):
-    """Known-future day-type dummies (``A`` Saturday, ``U`` Sunday/holiday; ``W`` is the base)."""
-    if "day_type" not in clean:
-        raise SystemExit("seqcast: error: --day-type needs a day_type column in the source")
-    out = clean[["series_id", "ds"]].copy()
-    out["saturday"] = (clean["day_type"] == "A").astype(float)
-    out["sunday_holiday"] = (clean["day_type"] == "U").astype(float)
-    return out
+def calendar_exog(clean, args: argparse.Namespace):
+    """Known-future calendar features over the data and ``h`` days past its end."""
+    from seqcast.calendar import known_future, parse_holidays
+    from seqcast.ingest import load_mapping
+
+    spec = args.holidays if args.holidays is not None else load_mapping(args.mapping).holidays
+    country, subdiv = parse_holidays(spec)
+    return known_future(clean, args.h, country=country, subdiv=subdiv)
 
 
 def _grid(args: argparse.Namespace, data) -> int:

@@ -78,6 +78,8 @@ class Forecaster(ABC):
     supports_future_covariates: ClassVar[bool] = False
     supports_multivariate: ClassVar[bool] = False
     supports_probabilistic_prediction: ClassVar[bool] = False
+    #: Ties in the champion choice go to the simpler model (lower is simpler).
+    complexity: ClassVar[int] = 10
 
     # -- parameters -----------------------------------------------------------------
     def get_params(self) -> dict[str, Any]:
@@ -100,6 +102,12 @@ class Forecaster(ABC):
     def min_history(self) -> int:
         """Fewest observations per series the model can be fitted on."""
         return 1
+
+    @property
+    def uses_warm_start(self) -> bool:
+        """Whether ``fit(init=...)`` will start from ``init``: ``supports_warm_start``,
+        unless a ``warm_start`` hyperparameter turns it off."""
+        return self.supports_warm_start and bool(getattr(self, "warm_start", True))
 
     # -- what a warm-started fit says about itself (for the backtester) -----------------
     @property

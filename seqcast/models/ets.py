@@ -40,6 +40,7 @@ class ETS(LocalForecaster):
     """
 
     alias = "ets"
+    complexity = 2
 
     def __init__(
         self,

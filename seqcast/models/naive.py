@@ -17,6 +17,7 @@ class Naive(LocalForecaster):
     """Repeats the last observed value for every step ahead."""
 
     alias = "naive"
+    complexity = 0
 
     def __init__(self) -> None:
         pass
@@ -84,6 +85,7 @@ class SeasonalNaive(LocalForecaster):
     """
 
     alias = "seasonal_naive"
+    complexity = 1
     supports_future_covariates = True
     exog_columns = ("holiday",)
 

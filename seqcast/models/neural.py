@@ -268,7 +268,6 @@ class NeuralForecaster(LocalForecaster):
         return self
 
     def _train_dataset(self, dataset, train: str, valid: str | None, previous) -> NeuralState:
-        from seqcast import training
 
         spec = dataset.spec
         self._check_spec(spec)

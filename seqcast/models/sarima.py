@@ -52,6 +52,7 @@ class SarimaState:
     warm_fits: int = 0  # warm-started fits in this chain so far
     cold_only: bool = False  # a check found a warm start off the cold fit: no more warm starts
     checked: bool = True  # False for a warm fit no cold fit has confirmed yet
+    exog_keep: np.ndarray | None = None  # the regressors used (see SARIMA._informative)
 
 
 class SARIMA(LocalForecaster):
@@ -83,6 +84,7 @@ class SARIMA(LocalForecaster):
     """
 
     alias = "sarima"
+    complexity = 3
     supports_future_covariates: ClassVar[bool] = True
     supports_probabilistic_prediction: ClassVar[bool] = True
     # fit(init=previous) warm-starts; update() takes new days at fixed parameters.
@@ -159,6 +161,10 @@ class SARIMA(LocalForecaster):
             raise ModelError(f"{self.alias}: history has {int((~np.isfinite(y)).sum())} NaN/inf values")
         from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
+        cols = None
+        if exog is not None:
+            cols = self._informative(np.asarray(exog, dtype=float).reshape(len(y), -1))
+            exog = np.asarray(exog, dtype=float).reshape(len(y), -1)[:, cols] if cols.any() else None
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             mod = self._model(y, exog)
@@ -178,7 +184,39 @@ class SARIMA(LocalForecaster):
         converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
         if self.require_convergence and not converged:
             raise ModelError(f"{self.alias}: the optimizer did not converge")
-        return SarimaState(res, params, list(mod.param_names), converged)
+        return SarimaState(res, params, list(mod.param_names), converged, exog_keep=cols)
+
+    def _informative(self, x: np.ndarray) -> np.ndarray:
+        """Which regressor columns of ``x (n, k)`` the model can estimate: those that do
+        not vanish under its differencing (a weekday dummy under a weekly seasonal
+        difference is all zeros, a constant column duplicates the intercept) and are
+        not a combination of the columns kept before them. Such a column has no
+        likelihood gradient and keeps the optimizer from converging."""
+        d, (_, D, _, s) = self.order[1], self.seasonal_order
+        z = x
+        for _ in range(int(d)):
+            z = np.diff(z, axis=0)
+        for _ in range(int(D)):
+            z = z[int(s):] - z[: -int(s)] if s and len(z) > s else z[:0]
+        keep = np.zeros(x.shape[1], dtype=bool)
+        if not len(z):
+            return keep
+        rank = 0
+        for j in range(x.shape[1]):  # greedy: a column that adds nothing new is collinear
+            if np.ptp(z[:, j]) == 0:
+                continue
+            trial = keep.copy()
+            trial[j] = True
+            r = np.linalg.matrix_rank(z[:, trial])
+            if r > rank:
+                keep, rank = trial, r
+        return keep
+
+    @staticmethod
+    def _kept(state: SarimaState, x: np.ndarray | None) -> np.ndarray | None:
+        if x is None or state.exog_keep is None or not state.exog_keep.any():
+            return None
+        return np.asarray(x, dtype=float).reshape(len(x), -1)[:, state.exog_keep]
 
     # -- LocalForecaster contract ----------------------------------------------------------
     def _fit_series(self, y: np.ndarray, exog: np.ndarray | None) -> SarimaState:
@@ -221,13 +259,14 @@ class SARIMA(LocalForecaster):
             raise ModelError(f"{self.alias}: new observations contain NaN/inf values")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            res = state.results.append(y_new, exog=exog_new)
+            res = state.results.append(y_new, exog=self._kept(state, exog_new))
         return SarimaState(res, state.params, state.param_names, state.converged,
-                           state.warm_fits, state.cold_only, state.checked)
+                           state.warm_fits, state.cold_only, state.checked, state.exog_keep)
 
     def _predict_series(
         self, state: SarimaState, h: int, exog_future: np.ndarray | None, level: tuple[int, ...]
     ) -> dict[str, np.ndarray]:
+        exog_future = self._kept(state, exog_future)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             fc = state.results.get_forecast(h, exog=exog_future)
