@@ -19,7 +19,7 @@ from flows.train import ModelChoice, Split, TrainParams, train
 from seqcast.io import file_lock
 from seqcast.layout import DataDir
 from seqcast.partitions import buckets_of, series_in
-from seqcast.training import model_label
+from seqcast.trained import trained_label
 from tasks.data import clean_task, ingest_task, sample_task, validate_task
 from tasks.dispatch import gpu_train_task, neural_forecast_task
 from tasks.forecast import backtest_plot_task, plot_task, publish_task
@@ -173,7 +173,7 @@ def nightly_stages(params: NightlyParams, run_id: str) -> dict:
     if training:
         neural_forecast_task.submit(
             clean_path, str(Path(p.data_dir, "models")),
-            [model_label(m.name, m.targets) for m in p.neural], p.horizon, str(stage / "candidates"),
+            [trained_label(m.name, m.targets) for m in p.neural], p.horizon, str(stage / "candidates"),
         ).result()
     labels = labels + [label for _, label, _ in neural]
     complexity = _complexity(specs, labels, neural)
@@ -239,7 +239,7 @@ def _neural_backtests(p: NightlyParams) -> list[tuple[dict, str, list[str] | Non
     for m in p.neural:
         spec = {"name": m.name, "params": {**m.params, "epochs": p.max_epochs}}
         series = None if build(spec).supports_multivariate else list(m.targets)
-        out.append((spec, model_label(m.name, m.targets), series))
+        out.append((spec, trained_label(m.name, m.targets), series))
     return out
 
 

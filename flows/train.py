@@ -78,7 +78,7 @@ def newest_clean(data_dir: str | Path) -> str:
 @flow(name="train", log_prints=True)
 def train(params: TrainParams = TrainParams()) -> dict[str, Any]:  # noqa: B008 - a form default
     from seqcast.models import model_class
-    from seqcast.training import model_window_spec
+    from seqcast.trained import model_window_spec
 
     p = params
     clean_path = p.clean_path or newest_clean(p.data_dir)

@@ -75,6 +75,9 @@ class WorkUnit:
     def __post_init__(self) -> None:
         self._ds = self.history["ds"].to_numpy(dtype="datetime64[ns]")
         self._exog_ds = None if self.exog is None else self.exog["ds"].to_numpy(dtype="datetime64[ns]")
+        sid = self.history["series_id"].to_numpy()
+        self._series = {k: (self._ds[sid == k], self.history["y"].to_numpy(dtype=float)[sid == k])
+                        for k in pd.unique(sid)}
 
     @property
     def series_ids(self) -> list:
@@ -164,13 +167,20 @@ def run_unit(unit: WorkUnit) -> pd.DataFrame:
         rows.add(series_id=unit.series_id, cutoff=pd.NaT, ds=pd.NaT, h=0, model=unit.label,
                  y=np.nan, mean=np.nan, error=unit.error)
         return _to_frame(rows, unit.level)
-    outputs: dict[int, pd.DataFrame] = {}
+    outputs: dict[int, dict] = {}
     for j, scored, _err, _ in walk_origins(unit):
         outputs[j] = scored
-    frames = [outputs[j] for j in range(len(unit.cutoffs)) if len(outputs[j])]
-    if not frames:
+    parts = [outputs[j] for j in range(len(unit.cutoffs)) if len(outputs[j]["h"])]
+    if not parts:
         return empty_table(unit.level)
-    return pd.concat(frames, ignore_index=True)[list(empty_table(unit.level).columns)]
+    cols = list(empty_table(unit.level).columns)
+    df = pd.DataFrame({c: np.concatenate([p[c] for p in parts]) for c in cols})
+    df["model"] = unit.label
+    for col in ("cutoff", "ds"):
+        df[col] = df[col].astype("datetime64[ns]")
+    df["h"] = df["h"].astype("int64")
+    df["error"] = df["error"].astype(object)
+    return df
 
 
 def walk_origins(unit: WorkUnit):
@@ -309,40 +319,51 @@ def _check_training(unit: WorkUnit, hist: pd.DataFrame) -> None:
         raise ModelError(f"{unit.label}: the training window has {nan} NaN value(s)")
 
 
-def _actuals(unit: WorkUnit, c: np.datetime64, hh: int) -> pd.DataFrame:
-    rows = unit.training_rows(c + np.timedelta64(1, "D"), c + np.timedelta64(hh, "D"))
-    return unit.history.iloc[rows][["series_id", "ds", "y"]]
+def _score(unit: WorkUnit, c: np.datetime64, hh: int, pred: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The forecast rows of one origin joined to the actuals (days without one are dropped),
+    as columns of the backtest table (numpy arrays; :func:`run_unit` makes the frame)."""
+    lv_cols = [f"{b}-{lv}" for lv in unit.level for b in ("lo", "hi")]
+    sids = pred["series_id"].to_numpy()
+    ds = pred["ds"].to_numpy(dtype="datetime64[ns]")
+    mean = pred["mean"].to_numpy(dtype=float)
+    y = np.full(len(pred), np.nan)
+    found = np.zeros(len(pred), dtype=bool)
+    for sid in pd.unique(sids):
+        days, values = unit._series.get(sid, (np.array([], "datetime64[ns]"), np.array([])))
+        rows = np.flatnonzero(sids == sid)
+        pos = np.searchsorted(days, ds[rows])
+        ok = (pos < len(days)) & (days[np.minimum(pos, max(len(days) - 1, 0))] == ds[rows]) if len(days) else pos < 0
+        y[rows[ok]] = values[pos[ok]]
+        found[rows[ok]] = True
+    h = (ds - c) // np.timedelta64(1, "D")
+    keep = found & (h >= 1) & (h <= hh) & (ds > c)
+    out = {"series_id": sids[keep], "cutoff": np.full(int(keep.sum()), c, dtype="datetime64[ns]"),
+           "ds": ds[keep], "h": h[keep].astype("int64"), "model": np.full(int(keep.sum()), unit.label, object),
+           "y": y[keep], "mean": mean[keep]}
+    for col in lv_cols:
+        out[col] = pred[col].to_numpy(dtype=float)[keep] if col in pred else np.full(int(keep.sum()), np.nan)
+    out["error"] = np.full(int(keep.sum()), None, dtype=object)
+    return out
 
 
-def _score(unit: WorkUnit, c: np.datetime64, hh: int, pred: pd.DataFrame) -> pd.DataFrame:
-    """The forecast rows of one origin joined to the actuals (days without one are dropped)."""
-    keep = ["series_id", "ds", "mean"] + [f"{b}-{lv}" for lv in unit.level for b in ("lo", "hi")]
-    out = _actuals(unit, c, hh).merge(pred[[k for k in keep if k in pred]], on=["series_id", "ds"])
-    out["cutoff"] = pd.Timestamp(c)
-    out["h"] = ((out["ds"] - out["cutoff"]) // pd.Timedelta(days=1)).astype("int64")
-    out["model"] = unit.label
-    out["error"] = None
-    return _normalise(out, unit.level)
-
-
-def _failed_rows(unit: WorkUnit, c: np.datetime64, hh: int, err: str) -> pd.DataFrame:
-    out = _actuals(unit, c, max(hh, 0)).assign(mean=np.nan)
-    out["cutoff"] = pd.Timestamp(c)
-    out["h"] = ((out["ds"] - out["cutoff"]) // pd.Timedelta(days=1)).astype("int64")
-    out["model"] = unit.label
-    out["error"] = err
-    return _normalise(out, unit.level)
-
-
-def _normalise(df: pd.DataFrame, level: tuple[int, ...]) -> pd.DataFrame:
-    cols = list(empty_table(level).columns)
-    for col in cols:
-        if col not in df:
-            df[col] = np.nan
-    for col in ("cutoff", "ds"):
-        df[col] = pd.to_datetime(df[col]).astype("datetime64[ns]")
-    df["error"] = df["error"].astype(object)
-    return df[cols]
+def _failed_rows(unit: WorkUnit, c: np.datetime64, hh: int, err: str) -> dict[str, np.ndarray]:
+    """Rows with the reason for every series of the unit and each known day after ``c``."""
+    parts = {k: [] for k in ("series_id", "ds", "y")}
+    for sid, (days, values) in unit._series.items():
+        take = (days > c) & (days <= c + np.timedelta64(max(hh, 0), "D"))
+        parts["series_id"].append(np.full(int(take.sum()), sid, dtype=object))
+        parts["ds"].append(days[take])
+        parts["y"].append(values[take])
+    sids, ds, y = (np.concatenate(parts[k]) if parts[k] else np.array([]) for k in ("series_id", "ds", "y"))
+    n = len(ds)
+    out = {"series_id": sids, "cutoff": np.full(n, c, dtype="datetime64[ns]"),
+           "ds": ds.astype("datetime64[ns]"), "h": ((ds - c) // np.timedelta64(1, "D")).astype("int64"),
+           "model": np.full(n, unit.label, object), "y": y.astype(float), "mean": np.full(n, np.nan)}
+    for lv in unit.level:
+        out[f"lo-{lv}"] = np.full(n, np.nan)
+        out[f"hi-{lv}"] = np.full(n, np.nan)
+    out["error"] = np.full(n, err, dtype=object)
+    return out
 
 
 def _at(out: dict, key: str, k: int) -> float:
@@ -619,11 +640,16 @@ def _run_in_pool(units: list[WorkUnit], busy: list[int], workers: int) -> dict[i
 
 def _unit_failure(unit: WorkUnit, exc: BaseException) -> pd.DataFrame:
     err = f"worker failed: {type(exc).__name__}: {exc}"[:500]
-    frames = []
+    cols = list(empty_table(unit.level).columns)
+    parts = []
     for c in unit.cutoffs:
         hh = int(min(unit.h, (unit.last_day - c) // np.timedelta64(1, "D")))
-        frames.append(_failed_rows(unit, c, hh, err))
-    return pd.concat(frames, ignore_index=True) if frames else empty_table(unit.level)
+        parts.append(_failed_rows(unit, c, hh, err))
+    if not parts:
+        return empty_table(unit.level)
+    df = pd.DataFrame({k: np.concatenate([p[k] for p in parts]) for k in cols})
+    df["error"] = df["error"].astype(object)
+    return df
 
 
 def _n_jobs(n_jobs: int | None) -> int:

@@ -175,7 +175,7 @@ def score_unit(unit: WorkUnit) -> dict[str, Any]:
     pruned, newest = False, -1
     for j, out, err, prov in walk_origins(unit):
         if err is None:
-            ae = np.abs(out["y"].to_numpy(dtype=float) - out["mean"].to_numpy(dtype=float))
+            ae = np.abs(np.asarray(out["y"], dtype=float) - np.asarray(out["mean"], dtype=float))
             errors[j] = (float(ae.sum()), len(ae))
             failed.pop(j, None)
         else:

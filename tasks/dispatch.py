@@ -68,7 +68,7 @@ def neural_forecast_task(
 
     from seqcast.champion import model_version
     from seqcast.io import write_parquet_atomic
-    from seqcast.training import load_trained
+    from seqcast.trained import load_trained
 
     clean = read_clean(clean_path)
     candidates = read_clean(candidates_path)

@@ -20,9 +20,9 @@ def train_task(model: str, params: dict[str, Any], dataset_path: str, models_dir
 
     A progress artifact (key ``train-<model>``) moves with every epoch: the
     share of the epoch budget used, 100 % when early stopping ends the run.
-    Returns :func:`seqcast.training.train_and_save`'s summary.
+    Returns :func:`seqcast.trained.train_and_save`'s summary.
     """
-    from seqcast import training
+    from seqcast import trained, training
 
     in_run = TaskRunContext.get() is not None  # False under .fn() in tests
     logger = get_run_logger() if in_run else logging.getLogger(__name__)
@@ -43,7 +43,7 @@ def train_task(model: str, params: dict[str, Any], dataset_path: str, models_dir
             last["pct"] = pct
 
     with training.progress_hook(on_epoch):
-        summary = training.train_and_save(model, dataset_path, models_dir, params)
+        summary = trained.train_and_save(model, dataset_path, models_dir, params)
     logger.info("%s: valid MAE %.0f after %d epochs (%.0f windows/s on %s) -> %s",
                 summary["label"], summary["metrics"].get("valid_mae", float("nan")),
                 summary["epochs_run"], summary["windows_per_s"], summary["device"], summary["path"])

@@ -46,7 +46,7 @@ def test_train_flow_saves_models_that_forecast(prefect_harness, clean_path, tmp_
     assert sorted(index) == sorted(labels)
     model = load_model(index["rnn-rail"]["path"])
     fc = model.predict(3)
-    from seqcast.training import load_trained
+    from seqcast.trained import load_trained
 
     mt = load_trained(tmp_path / "models", "rnn_multitask-bus+rail")
     assert sorted(mt.predict(1, exog_future=pd.DataFrame(
@@ -67,7 +67,7 @@ def test_train_flow_rejects_unknown_models():
 
 
 def test_train_task_fn_and_progress(clean_path, tmp_path):
-    from seqcast.training import model_window_spec
+    from seqcast.trained import model_window_spec
     from seqcast.windows import ensure_dataset
     from tasks.train import train_task
 

@@ -84,7 +84,7 @@ def epoch_bar(stream=None, width: int = 30):
 def handle(args: argparse.Namespace) -> int:
     import contextlib
 
-    from seqcast import training
+    from seqcast import trained, training
     from seqcast.commands.windows import _parse_split
     from seqcast.windows import DEFAULT_SPLITS, build_windows, read_dataset
 
@@ -103,13 +103,13 @@ def handle(args: argparse.Namespace) -> int:
             frame = clean_source(args.source).clean
         splits = tuple(_parse_split(s) for s in args.split) if args.split else DEFAULT_SPLITS
         targets = tuple(t.strip() for t in args.targets.split(",") if t.strip())
-        spec = training.model_window_spec(args.model, params, targets=targets, splits=splits)
+        spec = trained.model_window_spec(args.model, params, targets=targets, splits=splits)
         dataset = build_windows(frame, spec)
     if args.lr_find:
         return _lr_find(args.model, params, dataset)
     hook = contextlib.nullcontext() if args.quiet else training.progress_hook(epoch_bar())
     with hook:
-        summary = training.train_and_save(args.model, dataset, args.out, params)
+        summary = trained.train_and_save(args.model, dataset, args.out, params)
     m = summary["metrics"]
     steps = {k.rsplit("_", 1)[-1]: v for k, v in m.items() if "_t+" in k}
     print(f"{summary['label']}: valid MAE {m.get('valid_mae', float('nan')):,.0f} "

@@ -159,7 +159,12 @@ class Forecaster(ABC):
                 raise ModelError(f"{self.alias}: this model cannot warm-start (init=...)")
             if not isinstance(init, type(self)) or not hasattr(init, "cutoff_"):
                 raise ModelError(f"{self.alias}: init must be a fitted {type(self).__name__}")
-        self.cutoff_ = history.groupby("series_id", sort=True)["ds"].max()
+        sids = history["series_id"].to_numpy()
+        if len(sids) and (sids[0] == sids).all():  # one series (the backtester's case): no groupby
+            self.cutoff_ = pd.Series([history["ds"].max()], index=pd.Index([sids[0]], name="series_id"),
+                                     name="ds")
+        else:
+            self.cutoff_ = history.groupby("series_id", sort=True)["ds"].max()
         self._fit(history, exog, init)
         return self
 
@@ -218,9 +223,11 @@ class Forecaster(ABC):
 
     # -- helpers for subclasses ---------------------------------------------------------
     def _frame(self, series_id: Any, h: int, columns: dict[str, np.ndarray]) -> pd.DataFrame:
-        cutoff = self.cutoff_[series_id]
-        ds = pd.date_range(cutoff + pd.Timedelta(days=1), periods=h, freq="D")
-        return pd.DataFrame({"series_id": series_id, "ds": ds, "model": self.alias, **columns})
+        """``h`` output rows for one series: ``series_id, ds, model`` + ``columns`` (each ``(h,)``)."""
+        cutoff = np.datetime64(pd.Timestamp(self.cutoff_[series_id]).as_unit("ns"))
+        ds = cutoff + np.arange(1, h + 1).astype("timedelta64[D]")
+        return pd.DataFrame({"series_id": [series_id] * h, "ds": ds.astype("datetime64[ns]"),
+                             "model": [self.alias] * h, **columns})
 
 
 class LocalForecaster(Forecaster):
@@ -288,7 +295,7 @@ class LocalForecaster(Forecaster):
                 ds = pd.date_range(cutoff + pd.Timedelta(days=1), periods=h, freq="D")
                 x = _exog_for(exog_future, sid, pd.Series(ds))
             frames.append(self._frame(sid, h, self._predict_series(state, h, x, level)))
-        return pd.concat(frames, ignore_index=True)
+        return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
 
     @property
     def provisional_(self) -> bool:
