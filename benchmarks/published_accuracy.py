@@ -50,6 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--refit-every", type=int, default=7)
     ap.add_argument("--backtest-days", type=int, default=28)
     ap.add_argument("--data-dir", default=None, help="default: a fresh temporary folder")
+    ap.add_argument("--score-from", type=date.fromisoformat, default=None,
+                    help="score the nights published in --data-dir from this day (default --start): "
+                    "to resume an interrupted replay with a later --start")
     args = ap.parse_args(argv)
     if not CSV.exists():
         print(f"skipped: {CSV} is absent (this benchmark replays the real CTA export)")
@@ -72,11 +75,14 @@ def main(argv: list[str] | None = None) -> int:
                             models=models, refit_every=args.refit_every,
                             backtest_days=args.backtest_days, monitor=False))
     wall = time.perf_counter() - t0
+    first = args.score_from or args.start
     published = read_forecasts(data_dir)  # every night
+    published = published[(published["run_date"] >= pd.Timestamp(first))
+                          & (published["run_date"] <= pd.Timestamp(args.end))]
     actual = _actuals()
     scored = published.merge(actual, on=["series_id", "ds"], how="inner")
     print()
-    print(_report(scored, args.start, args.end, actual))
+    print(_report(scored, first, args.end, actual))
     print(f"\nreplay of {(args.end - args.start).days + 1} nights: {wall / 60:.1f} min "
           f"({wall / ((args.end - args.start).days + 1):.1f} s a night); "
           f"load average {os.getloadavg()}")

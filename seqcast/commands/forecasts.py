@@ -30,6 +30,8 @@ def handle_show(args: argparse.Namespace) -> int:
     if args.format == "csv":
         print(df.to_csv(index=False), end="")
     else:
-        cols = ["series_id", "ds", "cutoff", "h", "model", "mean", "run_date", "data_hash"]
-        print(df[cols].to_string(index=False))
+        cols = ["series_id", "ds", "cutoff", "h", "model", "mean", "lo-80", "hi-80", "lo-95", "hi-95",
+                "run_date", "data_hash"]
+        cols = [c for c in cols if c in df]  # tables published before intervals lack them
+        print(df[cols].to_string(index=False, float_format=lambda v: f"{v:,.1f}"))
     return 0

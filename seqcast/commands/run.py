@@ -70,7 +70,7 @@ def handle(args: argparse.Namespace) -> int:
         print(f"... {len(summary['champions']) - 10} more series (`seqcast forecasts show`)")
     print()
     cols = ["series_id", "ds", "cutoff", "h", "model", "mean", "lo-80", "hi-80", "lo-95", "hi-95"]
-    print(table[cols].head(10).to_string(index=False))
+    print(table[cols].head(10).to_string(index=False, float_format=lambda v: f"{v:,.0f}"))
     print(f"plots:          {summary['plot']}")
     print(f"                {summary['errors_plot']}")
     return 0
