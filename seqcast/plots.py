@@ -51,9 +51,12 @@ def plot_forecasts(
         if len(imputed):
             ax.scatter(imputed["ds"], imputed["y"], color="orange", zorder=3, s=18, label="imputed")
         for model, part in fc.groupby("model"):
-            ax.plot(part["ds"], part["mean"], lw=1.6, marker=".", label=f"{model} forecast")
-            if {"lo-90", "hi-90"} <= set(part.columns):
-                ax.fill_between(part["ds"], part["lo-90"], part["hi-90"], alpha=0.2)
+            line = ax.plot(part["ds"], part["mean"], lw=1.6, marker=".", label=f"{model} forecast")[0]
+            for lv, alpha in ((95, 0.12), (80, 0.25), (90, 0.2)):  # the published conformal bands
+                lo, hi = f"lo-{lv}", f"hi-{lv}"
+                if {lo, hi} <= set(part.columns) and part[lo].notna().any():
+                    ax.fill_between(part["ds"], part[lo], part[hi], color=line.get_color(),
+                                    alpha=alpha, lw=0, label=f"{lv} % interval")
         if previous is not None and len(previous):
             old = previous[(previous["series_id"] == sid) & previous["ds"].isin(seen["ds"])]
             for (model, night), part in old.groupby(["model", "run_date"]):
