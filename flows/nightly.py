@@ -247,7 +247,10 @@ def _holidays(p: NightlyParams) -> str | None:
     """The holiday calendar: the parameter, else the mapping's; "none" switches it off."""
     from seqcast.ingest import load_mapping
 
+    from seqcast.calendar import parse_holidays
+
     spec = p.holidays if p.holidays is not None else load_mapping(p.mapping).holidays
+    parse_holidays(spec)  # an unknown calendar stops the night here, with one clear line
     return None if not spec or spec.lower() == "none" else spec
 
 

@@ -34,6 +34,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from seqcast.errors import InputError
+
 DAY_TYPES = ("W", "A", "U")
 
 
@@ -224,11 +226,28 @@ def _near(days: pd.DatetimeIndex, holiday_days: list[pd.Timestamp], window: int)
 
 
 def parse_holidays(spec: str | None) -> tuple[str | None, str | None]:
-    """``"US-IL"`` -> ``("US", "IL")``; ``"US"`` -> ``("US", None)``; None/"" -> ``(None, None)``."""
-    if not spec or str(spec).lower() == "none":
+    """``"US-IL"`` -> ``("US", "IL")``; ``"US"`` -> ``("US", None)``; None/""/"none" -> ``(None, None)``.
+
+    Raises :class:`~seqcast.errors.InputError` for a country or subdivision the
+    ``holidays`` package does not know, naming the valid ones.
+
+    >>> parse_holidays("us-il"), parse_holidays(None)
+    (('US', 'IL'), (None, None))
+    """
+    if not spec or str(spec).strip().lower() == "none":
         return None, None
     country, _, subdiv = str(spec).strip().partition("-")
-    return country.upper(), (subdiv.upper() or None)
+    country, subdiv = country.upper(), (subdiv.upper() or None)
+    import holidays
+
+    supported = holidays.list_supported_countries()
+    if country not in supported:
+        raise InputError(f"holidays {spec!r}: unknown country {country!r} (ISO 3166 codes "
+                         "such as US, GB, DE, optionally -SUBDIV: US-IL)")
+    if subdiv is not None and subdiv not in supported[country]:
+        raise InputError(f"holidays {spec!r}: {country} has no subdivision {subdiv!r} "
+                         f"(known: {', '.join(supported[country][:12])}...)")
+    return country, subdiv
 
 
 def known_future(

@@ -103,3 +103,14 @@ def test_bad_inputs_raise():
         calendar_features(days, country="XX")
     with pytest.raises(ValueError, match="non-negative"):
         panel_exog(cta_like(), -1)
+
+
+def test_unknown_holiday_calendars_are_one_clear_error():
+    from seqcast.calendar import parse_holidays
+    from seqcast.errors import InputError
+
+    assert parse_holidays("us-il") == ("US", "IL") and parse_holidays("none") == (None, None)
+    with pytest.raises(InputError, match="unknown country 'XX'"):
+        parse_holidays("XX")
+    with pytest.raises(InputError, match="no subdivision 'ZZ'"):
+        parse_holidays("US-ZZ")

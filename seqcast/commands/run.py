@@ -42,6 +42,10 @@ def handle(args: argparse.Namespace) -> int:
     from seqcast.published import read_forecasts
 
     specs = load_models_file(args.models_file) if args.models_file else specs_from_names(args.models)
+    if args.holidays is not None:  # checked before the flow starts: one clear line
+        from seqcast.calendar import parse_holidays
+
+        parse_holidays(args.holidays)
 
     params = NightlyParams(
         source=args.source,
