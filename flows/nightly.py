@@ -245,9 +245,8 @@ def _neural_backtests(p: NightlyParams) -> list[tuple[dict, str, list[str] | Non
 
 def _holidays(p: NightlyParams) -> str | None:
     """The holiday calendar: the parameter, else the mapping's; "none" switches it off."""
-    from seqcast.ingest import load_mapping
-
     from seqcast.calendar import parse_holidays
+    from seqcast.ingest import load_mapping
 
     spec = p.holidays if p.holidays is not None else load_mapping(p.mapping).holidays
     parse_holidays(spec)  # an unknown calendar stops the night here, with one clear line
