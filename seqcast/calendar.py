@@ -262,10 +262,13 @@ def known_future(
     with a ``day_type``, ``holiday`` is the source's own notion of a holiday.
 
     CTA marks its holidays ``U`` (Sunday/holiday) and treats some public holidays
-    (MLK Day, Pulaski Day...) as weekdays. With a ``day_type``, ``holiday`` is 1
-    on the weekdays the source marks ``U`` (history days, also without a country
-    calendar) and on the horizon's ``sunday_holiday`` weekdays (the country's
-    holidays the source has treated as Sundays). The package's raw calendar
+    (MLK Day, Pulaski Day...) as weekdays. With a ``day_type`` and a country
+    calendar, ``holiday`` is 1 on the weekdays the source marks ``U`` (history
+    days) and on the horizon's ``sunday_holiday`` weekdays (the country's holidays
+    the source has treated as Sundays). Without a country calendar the features
+    are the weekday only (the source's day type is not used): a holiday the
+    model cannot be told about ahead must not be in its history either, or the
+    backtest would score forecasts that knew more than tonight's can. The package's raw calendar
     made SARIMA worse on CTA rail (MAE 26,559 vs 23,950, 92 daily origins in 2019). Models take what they need: SARIMA
     drops the regressors that vanish under its differencing, the seasonal naive
     reads ``holiday``, the networks read every column.
@@ -274,9 +277,16 @@ def known_future(
     --------
     >>> hist = pd.DataFrame({"series_id": "a", "ds": pd.date_range("2024-01-01", periods=3),
     ...                      "y": 1.0, "day_type": ["U", "W", "W"]})
-    >>> known_future(hist, 1)["holiday"].tolist()
+    >>> known_future(hist, 1, country="US")["holiday"].tolist()
     [1.0, 0.0, 0.0, 0.0]
+    >>> known_future(hist, 1)["holiday"].tolist()
+    [0.0, 0.0, 0.0, 0.0]
     """
+    if country is None and "day_type" in history.columns:
+        # Without a holiday calendar the holidays of the days ahead are unknown; the source's
+        # U days would tell the model (and its backtest) about past holidays only, and the
+        # backtest would score forecasts that knew what tonight's forecast cannot.
+        history = history.drop(columns="day_type")
     exog = panel_exog(history, h, country=country, subdiv=subdiv, holiday_window=holiday_window)
     if "day_type" in history.columns:
         weekday = exog["ds"].dt.day_of_week.to_numpy()

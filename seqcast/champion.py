@@ -96,7 +96,7 @@ def choose(
         if best is not None and best != baseline and baseline in models and not np.isnan(base):
             if eligible.loc[best, "mae"] < base:
                 reason = (f"best recent backtest MAE {eligible.loc[best, 'mae']:,.0f} over "
-                          f"{int(eligible.loc[best, 'n'])} forecasts ({baseline} {base:,.0f})")
+                          f"{int(eligible.loc[best, 'n'])} forecasts; {baseline} {base:,.0f}")
                 rows.append((sid, best, reason, float(eligible.loc[best, "mae"]), base))
                 continue
         if baseline in models:

@@ -81,7 +81,7 @@ def known_exog(data: pd.DataFrame, h: int, holidays: str | None) -> pd.DataFrame
     from seqcast.calendar import known_future, parse_holidays
 
     country, subdiv = parse_holidays(holidays)
-    return known_future(data, h, country=country, subdiv=subdiv)
+    return known_future(data, h, country=country, subdiv=subdiv)  # none: weekday features only
 
 
 def runner_for(runner: Runner, workers: int | None, address: str | None):

@@ -114,3 +114,18 @@ def test_unknown_holiday_calendars_are_one_clear_error():
         parse_holidays("XX")
     with pytest.raises(InputError, match="no subdivision 'ZZ'"):
         parse_holidays("US-ZZ")
+
+
+def test_without_a_country_calendar_the_source_day_type_is_not_used():
+    """Future holidays are unknown without a calendar: past ones must not be flagged either,
+    or the backtest scores forecasts that knew more than tonight's forecast can."""
+    from seqcast.calendar import known_future
+
+    days = pd.date_range("2021-11-22", periods=7)
+    hist = pd.DataFrame({"series_id": "bus", "ds": days, "y": 1.0,
+                         "day_type": ["W", "W", "W", "U", "W", "A", "U"]})  # 11-25 Thanksgiving
+    off = known_future(hist, 7)
+    assert off["holiday"].eq(0).all() and off["sunday_holiday"].tolist() == [
+        float(d.day_of_week == 6) for d in off["ds"]]
+    on = known_future(hist, 7, country="US", subdiv="IL")
+    assert on.loc[on["ds"] == "2021-11-25", "holiday"].item() == 1.0

@@ -242,3 +242,38 @@ def test_two_configurations_of_one_model_get_distinct_labels():
                                   "sarima(1,0,0)(0,1,1,7)", "sarima(2,0,0)(0,1,1,7)"]
     with pytest.raises(ModelError, match="configured twice"):
         labels_for([build("naive"), build("naive")])
+
+
+@pytest.mark.parametrize("spec, message", [
+    ({"name": "seasonal_naive", "params": {"season_length": -3}}, "season_length must be an integer >= 1"),
+    ({"name": "seasonal_naive", "params": {"season_length": 1.5}}, "season_length must be an integer"),
+    ({"name": "seasonal_naive", "params": {"season_length": True}}, "season_length must be an integer"),
+    ({"name": "sarima", "params": {"order": "abc"}}, "order must be 3 non-negative integers"),
+    ({"name": "sarima", "params": {"order": [1, 0]}}, "order must be 3 non-negative integers"),
+    ({"name": "sarima", "params": {"seasonal_order": [0, 1, 1, 1]}}, "season s >= 2"),
+    ({"name": "sarima", "params": {"trend": "quadratic"}}, "trend must be"),
+    ({"name": "ets", "params": {"trend": "bogus"}}, "trend must be add, mul or none"),
+    ({"name": "sarima", "params": {"ordr": [1, 0, 0]}}, r"unknown hyperparameter\(s\) \['ordr'\]; known: order"),
+])
+def test_bad_hyperparameters_stop_at_build_with_the_name(spec, message):
+    """A value that cannot work is refused before any data is read (never silently coerced)."""
+    with pytest.raises(ModelError, match=message):
+        build(spec)
+
+
+def test_backtest_cli_refuses_bad_params_and_mixed_flags(tmp_path, capsys):
+    from seqcast.cli import main
+
+    common = ["backtest", "--source", str(tmp_path / "never-read.csv"), "--start", "2019-03-01",
+              "--end", "2019-03-02"]
+    assert main([*common, "--model", "sarima", "--param", "order=1,0"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["seqcast: error: sarima: order must be 3 non-negative integers, got [1, 0]"]
+    models = tmp_path / "m.yaml"
+    models.write_text("- sarima\n")
+    assert main([*common, "--models-file", str(models), "--param", "order=2,0,0"]) == 1
+    assert "give the models there, not with --param" in capsys.readouterr().err
+    dup = tmp_path / "dup.yaml"
+    dup.write_text("- sarima\n- sarima\n")
+    assert main([*common, "--models-file", str(dup)]) == 1
+    assert "dup.yaml: the same model is configured twice" in capsys.readouterr().err

@@ -20,9 +20,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--source", required=True, help="CSV/Parquet source (as for `seqcast run`)")
     p.add_argument("--mapping", help="column mapping file (default: the CTA mapping)")
     p.add_argument("--series", action="append", help="series_id to backtest (repeatable; default all)")
-    p.add_argument("--model", default="seasonal_naive",
+    p.add_argument("--model", default=None,
                    help="registered model name: naive, seasonal_naive, sarima, ets, gru, ... "
-                   "(the model class's defaults, as in `seqcast run --models`)")
+                   "(the model class's defaults, as in `seqcast run --models`; default seasonal_naive)")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                    help="a hyperparameter of --model, e.g. --param order=2,0,0 "
                    "--param seasonal_order=0,1,1,7 --param epochs=20 (repeatable; values read as YAML)")
@@ -36,8 +36,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="give models that take known-future features the calendar "
                    "(seqcast.calendar.known_future: the source's day types, holidays)")
     p.add_argument("--day-type", action="store_true", help="alias of --calendar")
-    p.add_argument("--holidays", help="public-holiday calendar for --calendar, e.g. US-IL "
-                   "(default: the mapping's; CTA: US-IL; none: off)")
+    p.add_argument("--holidays", help="public-holiday calendar of the calendar features, e.g. US-IL "
+                   "(implies --calendar; default: the mapping's, CTA: US-IL; none: weekday features only)")
     p.add_argument("--grid", help="SARIMA grid, e.g. p=0..2,q=0..2,P=0..2,Q=0..2,d=0,D=1,s=7")
     p.add_argument("--no-prune", action="store_true", help="grid: score every config fully")
     p.add_argument("--cold", action="store_true",
@@ -58,10 +58,18 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def model_specs(args: argparse.Namespace) -> list[dict]:
     """The models to backtest: ``--models-file``, or ``--model`` with its ``--param``s."""
+    from seqcast.errors import ModelError
     from seqcast.models import load_models_file, parse_param, spec_dict
 
     if args.models_file:
+        given = [f for f, v in (("--model", args.model), ("--param", args.param), ("--order", args.order),
+                                ("--seasonal-order", args.seasonal_order), ("--trend", args.trend),
+                                ("--season-length", args.season_length), ("--cold", args.cold)) if v]
+        if given:
+            raise ModelError(f"--models-file {args.models_file}: give the models there, not with "
+                             f"{', '.join(given)}")
         return load_models_file(args.models_file)
+    args.model = args.model or "seasonal_naive"
     params = dict(parse_param(p) for p in args.param)
     aliases = {"season_length": args.season_length, "order": args.order,
                "seasonal_order": args.seasonal_order, "trend": args.trend}
@@ -87,20 +95,20 @@ def handle(args: argparse.Namespace) -> int:
 
     from seqcast.pipeline import clean_source
 
+    models = None if args.grid else build_models(args)  # a bad --param stops before reading data
     data = clean_source(args.source, mapping=args.mapping).clean
     if args.series:
         data = data[data["series_id"].isin(args.series)]
         if data.empty:
             print(f"seqcast: error: no series {args.series} in {args.source}")
             return 1
-    exog = calendar_exog(data, args) if (args.calendar or args.day_type) else None
+    exog = calendar_exog(data, args) if (args.calendar or args.day_type or args.holidays) else None
     data = data[["series_id", "ds", "y"]]
     if args.grid:
         return _grid(args, data)
     from seqcast.backtest import failures, rolling_origin
     from seqcast.metrics import evaluate
 
-    models = build_models(args)
     table = rolling_origin(models, data, h=args.h, start=args.start, end=args.end, step=args.step,
                            refit_every=args.refit_every, window=args.window,
                            window_length=args.window_length, train_start=args.train_start,

@@ -38,10 +38,17 @@ def handle(args: argparse.Namespace) -> int:
     # Nothing leaves this machine: the temporary server's telemetry would only fail.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     from flows.nightly import ModelSpec, NightlyParams, nightly
+    from seqcast.errors import SeqcastError
     from seqcast.models import load_models_file, specs_from_names
     from seqcast.published import read_forecasts
 
-    specs = load_models_file(args.models_file) if args.models_file else specs_from_names(args.models)
+    if args.models_file:
+        specs = load_models_file(args.models_file)
+    else:
+        try:
+            specs = specs_from_names(args.models)
+        except SeqcastError as exc:
+            raise type(exc)(f"--models: {exc}") from None
     if args.holidays is not None:  # checked before the flow starts: one clear line
         from seqcast.calendar import parse_holidays
 

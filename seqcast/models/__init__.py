@@ -71,8 +71,10 @@ def get_model(name: str, **params: Any) -> Forecaster:
     klass = model_class(name)
     try:
         return klass(**params)
-    except TypeError as exc:
-        raise ModelError(f"{name}: {exc}") from None
+    except TypeError:
+        known = sorted(klass().get_params())
+        unknown = sorted(set(params) - set(known))
+        raise ModelError(f"{name}: unknown hyperparameter(s) {unknown}; known: {', '.join(known)}") from None
 
 
 # -- specs -----------------------------------------------------------------------------------
@@ -94,7 +96,9 @@ def spec_dict(spec: Any) -> dict[str, Any]:
 def build(spec: Any) -> Forecaster:
     """The model a spec describes: ``build({"name": "sarima", "params": {"order": [2, 0, 0]}})``."""
     spec = spec_dict(spec)
-    return get_model(spec["name"], **spec["params"])
+    model = get_model(spec["name"], **spec["params"])
+    model.check_params()
+    return model
 
 
 def model_label(model: Forecaster) -> str:
@@ -151,6 +155,8 @@ def parse_param(text: str) -> tuple[str, Any]:
         raw = f"[{raw}]"
     if raw.startswith("(") and raw.endswith(")"):
         raw = f"[{raw[1:-1]}]"
+    if raw.lower() in ("none", "null"):
+        return key, None
     try:
         return key, yaml.safe_load(raw) if raw else None
     except yaml.YAMLError:
@@ -184,6 +190,10 @@ def load_models_file(path: str | Path) -> list[dict[str, Any]]:
         except ModelError as exc:
             raise ModelError(f"{path}: model {i}: {exc}") from None
         specs.append(spec)
+    try:
+        labels_for([build(s) for s in specs])
+    except ModelError as exc:
+        raise ModelError(f"{path}: {exc}") from None
     return specs
 
 

@@ -103,6 +103,15 @@ class Forecaster(ABC):
         """Fewest observations per series the model can be fitted on."""
         return 1
 
+    def check_params(self) -> None:
+        """Raise :class:`ModelError` naming a hyperparameter whose value cannot work.
+
+        Called by ``fit`` and by :func:`seqcast.models.build` (so a bad ``--param`` or
+        models-file value stops before any data is read); the constructor only stores.
+        The base class accepts everything.
+        """
+        return None
+
     @property
     def uses_warm_start(self) -> bool:
         """Whether ``fit(init=...)`` will start from ``init``: ``supports_warm_start``,
@@ -150,6 +159,7 @@ class Forecaster(ABC):
         ------
         ModelError : bad history, unsupported ``exog``/``init``, or a failed fit.
         """
+        self.check_params()
         if check_input:
             history = check_history(history, min_length=self.min_history, model=self.alias)
         if exog is not None and not self.supports_future_covariates:
@@ -321,6 +331,20 @@ class LocalForecaster(Forecaster):
         self, state: Any, h: int, exog_future: np.ndarray | None, level: tuple[int, ...]
     ) -> dict[str, np.ndarray]:
         """Return ``{"mean": (h,), "lo-90": (h,), ...}`` for one series."""
+
+
+def positive_int(model: Forecaster, name: str, value: Any, minimum: int = 1) -> None:
+    """Raise :class:`ModelError` unless ``value`` is an integer ``>= minimum`` (not a bool)."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
+        raise ModelError(f"{model.alias}: {name} must be an integer >= {minimum}, got {value!r}")
+
+
+def int_tuple(model: Forecaster, name: str, value: Any, n: int) -> None:
+    """Raise :class:`ModelError` unless ``value`` is ``n`` non-negative integers."""
+    ok = isinstance(value, list | tuple) and len(value) == n and all(
+        not isinstance(v, bool) and isinstance(v, int | np.integer) and v >= 0 for v in value)
+    if not ok:
+        raise ModelError(f"{model.alias}: {name} must be {n} non-negative integers, got {value!r}")
 
 
 def _by_series(history: pd.DataFrame):

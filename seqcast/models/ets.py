@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from seqcast.errors import ModelError
-from seqcast.models.base import LocalForecaster
+from seqcast.models.base import LocalForecaster, positive_int
 
 
 class ETS(LocalForecaster):
@@ -53,6 +53,14 @@ class ETS(LocalForecaster):
         self.trend = trend
         self.damped_trend = damped_trend
         self.seasonal = seasonal
+
+    def check_params(self) -> None:
+        positive_int(self, "season_length", self.season_length, minimum=2)
+        for name in ("trend", "seasonal"):
+            if getattr(self, name) not in (None, "add", "mul"):
+                raise ModelError(f"{self.alias}: {name} must be add, mul or none, got {getattr(self, name)!r}")
+        if not isinstance(self.damped_trend, bool):
+            raise ModelError(f"{self.alias}: damped_trend must be true or false, got {self.damped_trend!r}")
 
     @property
     def min_history(self) -> int:

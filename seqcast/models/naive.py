@@ -7,7 +7,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from seqcast.errors import ModelError
-from seqcast.models.base import LocalForecaster
+from seqcast.models.base import LocalForecaster, positive_int
 
 LOOKBACK_SEASONS = 8
 """Seasons back :class:`SeasonalNaive` looks for a same-phase day that is no holiday."""
@@ -96,6 +96,11 @@ class SeasonalNaive(LocalForecaster):
     @property
     def min_history(self) -> int:
         return int(self.season_length)
+
+    def check_params(self) -> None:
+        positive_int(self, "season_length", self.season_length)
+        if not isinstance(self.skip_holidays, bool):
+            raise ModelError(f"{self.alias}: skip_holidays must be true or false, got {self.skip_holidays!r}")
 
     def _fit_series(self, y: np.ndarray, exog: np.ndarray | None) -> SeasonalState:
         m = int(self.season_length)

@@ -38,7 +38,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from seqcast.errors import ModelError
-from seqcast.models.base import LocalForecaster
+from seqcast.models.base import LocalForecaster, int_tuple, positive_int
 
 
 @dataclass
@@ -106,6 +106,16 @@ class SARIMA(LocalForecaster):
         self.warm_start = warm_start
         self.require_convergence = require_convergence
         self.verify_every = verify_every
+
+    def check_params(self) -> None:
+        int_tuple(self, "order", self.order, 3)
+        int_tuple(self, "seasonal_order", self.seasonal_order, 4)
+        P, D, Q, s = self.seasonal_order
+        if (P or D or Q) and s < 2:
+            raise ModelError(f"{self.alias}: a seasonal part needs a season s >= 2, got {self.seasonal_order!r}")
+        if self.trend not in (None, "n", "c", "t", "ct"):
+            raise ModelError(f"{self.alias}: trend must be n, c, t, ct or none, got {self.trend!r}")
+        positive_int(self, "verify_every", self.verify_every, minimum=0)
 
     @property
     def min_history(self) -> int:
