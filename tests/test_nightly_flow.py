@@ -109,6 +109,7 @@ def test_cli_run_and_show(tmp_path):
         capture_output=True, text=True, timeout=300, env=env,
     )
     assert bad.returncode == 1 and "nope.csv: no such file" in bad.stderr
+    assert bad.stderr.strip().splitlines() == [f"seqcast: error: {tmp_path / 'nope.csv'}: no such file"]
 
 
 def test_published_table_has_ordered_conformal_intervals(nightly_twice):

@@ -54,6 +54,18 @@ def handle(args: argparse.Namespace) -> int:
 
         parse_holidays(args.holidays)
 
+    if args.source and "://" not in args.source:  # before any server starts: one clear line
+        from pathlib import Path
+
+        from seqcast.errors import InputError
+
+        if not Path(args.source).is_file():
+            raise InputError(f"{args.source}: no such file")
+    if args.mapping:
+        from seqcast.ingest import load_mapping
+
+        load_mapping(args.mapping)
+    log_path = _quiet_console(args.data_dir)
     params = NightlyParams(
         source=args.source,
         mapping=args.mapping,
@@ -66,7 +78,10 @@ def handle(args: argparse.Namespace) -> int:
         workers=args.workers,
         dask_address=args.dask_address,
     )
-    summary = nightly(params)
+    try:
+        summary = nightly(params)
+    except SeqcastError as exc:  # the traceback went to the log file, the console gets one line
+        raise type(exc)(f"{exc} (details: {log_path})") from None
     table = read_forecasts(args.data_dir, run_date=summary["run_date"])
     print()
     print(f"rows in {summary['rows_in']}, kept {summary['rows_kept']}, quarantined {summary['rows_quarantined']}")
@@ -85,3 +100,34 @@ def handle(args: argparse.Namespace) -> int:
     print(f"plots:          {summary['plot']}")
     print(f"                {summary['errors_plot']}")
     return 0
+
+
+class _NoErrors:
+    """A console filter: errors and tracebacks go to the log file, not the terminal."""
+
+    def filter(self, record) -> bool:
+        return record.levelno < 40 and not record.exc_info
+
+
+def _quiet_console(data_dir: str) -> str:
+    """Send every log record to ``<data_dir>/logs/run.log``; keep errors off the console.
+
+    Prefect logs a failing task's traceback at each level (task, subflow, flow); a
+    user error should reach the terminal as the one ``seqcast: error:`` line only.
+    """
+    import logging
+    from pathlib import Path
+
+    log_dir = Path(data_dir) / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    path = log_dir / "run.log"
+    handler = logging.FileHandler(path, mode="w", encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    for logger in [root, *(logging.getLogger(n) for n in list(logging.Logger.manager.loggerDict))]:
+        for h in getattr(logger, "handlers", []):
+            if isinstance(h, logging.StreamHandler) and not isinstance(h, logging.FileHandler):
+                h.addFilter(_NoErrors())
+    return str(path)
+
