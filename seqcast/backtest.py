@@ -76,8 +76,8 @@ class WorkUnit:
         self._ds = self.history["ds"].to_numpy(dtype="datetime64[ns]")
         self._exog_ds = None if self.exog is None else self.exog["ds"].to_numpy(dtype="datetime64[ns]")
         sid = self.history["series_id"].to_numpy()
-        self._series = {k: (self._ds[sid == k], self.history["y"].to_numpy(dtype=float)[sid == k])
-                        for k in pd.unique(sid)}
+        y = self.history["y"].to_numpy(dtype=float)
+        self._series = {k: (self._ds[sid == k], y[sid == k]) for k in pd.unique(sid)}
 
     @property
     def series_ids(self) -> list:
@@ -366,11 +366,6 @@ def _failed_rows(unit: WorkUnit, c: np.datetime64, hh: int, err: str) -> dict[st
     return out
 
 
-def _at(out: dict, key: str, k: int) -> float:
-    vals = out.get(key)
-    return float(vals[k]) if vals is not None else np.nan
-
-
 def _to_frame(rows: _Rows, level: tuple[int, ...]) -> pd.DataFrame:
     if not rows.cols:
         return empty_table(level)
@@ -435,7 +430,7 @@ def plan_units(
     problems = {sid: _series_problem(p["ds"].to_numpy(), cutoffs, train_start) for sid, p in parts.items()}
     units: list[WorkUnit] = []
     for model, label in zip(models, labels, strict=True):
-        x_all = exog if (exog is not None and model.supports_future_covariates) else None
+        x_all = _exog_by_series(exog) if (exog is not None and model.supports_future_covariates) else None
         base = dict(model=model.clone(), label=label, h=int(h), window=window,
                     window_length=window_length, level=tuple(level), train_start=train_start,
                     fit_cache=fit_cache)
@@ -479,12 +474,23 @@ def _error_unit(hist: pd.DataFrame, problem: str, base: dict) -> WorkUnit:
                     error=problem, **base)
 
 
-def _exog_part(exog: pd.DataFrame | None, sids: list) -> pd.DataFrame | None:
+def _exog_by_series(exog: pd.DataFrame) -> dict:
+    """Known-future features split by series once (``None`` key: shared by every series)."""
+    exog = exog.assign(ds=pd.to_datetime(exog["ds"]).astype("datetime64[ns]"))
+    if "series_id" not in exog:
+        return {None: exog.sort_values("ds", ignore_index=True)}
+    return {sid: part.sort_values("ds", ignore_index=True) for sid, part in exog.groupby("series_id", sort=True)}
+
+
+def _exog_part(exog: dict | None, sids: list) -> pd.DataFrame | None:
     if exog is None:
         return None
-    part = exog[exog["series_id"].isin(sids)] if "series_id" in exog else exog
-    part = part.assign(ds=pd.to_datetime(part["ds"]).astype("datetime64[ns]"))
-    return part.sort_values([c for c in ("series_id", "ds") if c in part], ignore_index=True)
+    if None in exog:
+        return exog[None]
+    parts = [exog[s] for s in sids if s in exog]
+    if not parts:  # no features for these series: the model reports what is missing
+        return next(iter(exog.values())).iloc[:0]
+    return parts[0] if len(parts) == 1 else pd.concat(parts, ignore_index=True)
 
 
 def _check_args(h: int, refit_every: int, window: str, window_length: int | None) -> None:
