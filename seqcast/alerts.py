@@ -27,7 +27,6 @@ file holds the row (equal to ``detected_at``).
 from __future__ import annotations
 
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +35,7 @@ import pandas as pd
 
 from seqcast.drift import HISTORY_COLUMNS, DriftConfig, drift_history
 from seqcast.errors import SeqcastError
+from seqcast.io import write_parquet_atomic
 
 ALERT_COLUMNS = (
     "series_id", "detected_at", "kind", "statistic", "threshold", "window",
@@ -190,15 +190,8 @@ def write_alerts(data_dir: str | os.PathLike, rows: pd.DataFrame, run_date: str 
     run_date = pd.Timestamp(run_date).normalize()
     path = d / f"{_PREFIX}{run_date.date()}.parquet"
     rows = _conform(rows.assign(run_date=run_date) if len(rows) else _empty())
-    fd, tmp = tempfile.mkstemp(dir=d, prefix=".tmp-", suffix=".parquet")
-    os.close(fd)
-    try:
-        rows.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    # via seqcast.io: a temp name DuckDB's '*.parquet' glob cannot match, the umask's mode
+    return write_parquet_atomic(rows, path)
 
 
 @dataclass

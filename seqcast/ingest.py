@@ -27,10 +27,13 @@ A *long* table has one row per series and day, which suits thousands of series
 from __future__ import annotations
 
 import hashlib
+import http.client
 import io
 import json
+import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -220,15 +223,51 @@ class Snapshot:
         return self.sha256[:HASH_LEN]
 
 
-def fetch_bytes(source: str | Path) -> bytes:
-    """Read a local path or an http(s) URL; a clear :class:`InputError` if it cannot be read."""
+FETCH_RETRIES = 3
+"""Further attempts after a transient download failure (5xx, 429, timeout, reset/refused)."""
+FETCH_BACKOFF_S = 0.5
+"""Wait before the first retry; doubled before each next one (0.5 s, 1 s, 2 s)."""
+FETCH_TIMEOUT_S = 60.0
+_RETRY_AFTER_MAX_S = 30.0
+_sleep = time.sleep  # tests replace it (or pass ``sleep=``) so retries take no time
+
+
+def fetch_bytes(
+    source: str | Path,
+    *,
+    retries: int | None = None,
+    backoff_s: float | None = None,
+    sleep: Callable[[float], None] | None = None,
+) -> bytes:
+    """Read a local path or an http(s) URL; a clear :class:`InputError` if it cannot be read.
+
+    A URL is retried ``retries`` times (default :data:`FETCH_RETRIES`) after a
+    transient failure (HTTP 5xx or 429, a timeout, a refused or reset connection),
+    waiting ``backoff_s``, then twice as long each time (a server's ``Retry-After``
+    is honoured up to 30 s); any other HTTP status (404, 403...) fails at once.
+    The error after the last attempt names the URL, the last error and the attempts.
+    """
     src = str(source)
     if src.startswith(("http://", "https://")):
-        try:
-            with urllib.request.urlopen(src, timeout=60) as resp:  # noqa: S310 (scheme checked)
-                return resp.read()
-        except (urllib.error.URLError, TimeoutError, OSError) as exc:
-            raise InputError(f"{src}: cannot download ({exc})") from None
+        retries = FETCH_RETRIES if retries is None else max(0, int(retries))
+        wait = FETCH_BACKOFF_S if backoff_s is None else float(backoff_s)
+        sleep = _sleep if sleep is None else sleep
+        for attempt in range(1, retries + 2):
+            try:
+                with urllib.request.urlopen(src, timeout=FETCH_TIMEOUT_S) as resp:  # noqa: S310 (scheme checked)
+                    return resp.read()
+            except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as exc:
+                transient, error = _download_error(exc)
+                pause = max(wait, _retry_after(exc))
+                if isinstance(exc, urllib.error.HTTPError):
+                    exc.close()  # its body's socket
+                if not transient:
+                    raise InputError(f"{src}: cannot download ({error})") from None
+                if attempt > retries:
+                    tries = f"{attempt} attempts" if attempt > 1 else "1 attempt"
+                    raise InputError(f"{src}: cannot download after {tries} (last error: {error})") from None
+                sleep(pause)
+                wait *= 2
     path = Path(src)
     if not path.exists():
         raise InputError(f"{src}: no such file")
@@ -238,6 +277,31 @@ def fetch_bytes(source: str | Path) -> bytes:
         return path.read_bytes()
     except OSError as exc:
         raise InputError(f"{src}: cannot read ({exc.strerror})") from None
+
+
+def _download_error(exc: BaseException) -> tuple[bool, str]:
+    """Whether a failed download is worth retrying, and the error as one line."""
+    import socket
+
+    if isinstance(exc, urllib.error.HTTPError):
+        return exc.code >= 500 or exc.code == 429, f"HTTP {exc.code} {exc.reason}".strip()
+    reason = exc.reason if isinstance(exc, urllib.error.URLError) else exc
+    text = " ".join(str(reason).split()) or type(reason).__name__
+    if isinstance(reason, socket.gaierror):  # only "try again later" is temporary
+        return reason.errno == socket.EAI_AGAIN, text
+    if isinstance(reason, TimeoutError | ConnectionError | http.client.HTTPException):
+        return True, text  # timeouts, refused/reset/aborted, truncated or dropped responses
+    return False, text  # TLS, unknown scheme, malformed URL...: the same next time
+
+
+def _retry_after(exc: BaseException) -> float:
+    """A 429/503's ``Retry-After`` seconds (capped), else 0."""
+    if not isinstance(exc, urllib.error.HTTPError) or exc.headers is None:
+        return 0.0
+    try:
+        return min(max(float(exc.headers.get("Retry-After", 0)), 0.0), _RETRY_AFTER_MAX_S)
+    except (TypeError, ValueError):  # an HTTP date: use the backoff
+        return 0.0
 
 
 def source_format(source: str | Path, data: bytes) -> str:

@@ -1,30 +1,90 @@
-"""Atomic file writes: a reader never sees a half-written table."""
+"""Atomic file writes: a reader never sees a half-written table.
+
+Each write goes to a hidden temp file beside its target (``.<name>.<random>.tmp``:
+never ``*.parquet``, so DuckDB's ``read_parquet('dir/*.parquet')``, which matches
+dot-files, cannot pick up a half-written one) and is renamed into place. The
+file is created like a plain ``open()`` would (``0o666`` less the umask, not
+``mkstemp``'s ``0o600``), so a BI tool or a teammate running as another user can
+read what was published. Temp files a killed run left behind are removed by a
+later write to the same folder once they are an hour old (:func:`clean_stale_temp`).
+"""
 
 from __future__ import annotations
 
 import fcntl
 import json
 import os
-import tempfile
+import re
+import time
+import uuid
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+STALE_TEMP_S = 3600.0
+"""A temp file untouched this long belongs to a dead writer (a live one is written within seconds)."""
+
+# Temp names seqcast writers use: this module's (now and before: mkstemp's 8 random
+# characters) and the alerts writer's former ``.tmp-<random>.parquet``.
+_TEMP_NAME = re.compile(r"^\..+\.(?:[0-9a-f]{12}|[a-z0-9_]{8})\.tmp$|^\.tmp-[a-z0-9_]{8}\.parquet$")
+_CLEAN_EVERY_S = 600.0  # a folder is swept at most this often per process
+_last_clean: dict[str, float] = {}
+
+
+def temp_path(path: Path) -> Path:
+    """The hidden temp name a write of ``path`` goes through (unique per call)."""
+    return path.with_name(f".{path.name}.{uuid.uuid4().hex[:12]}.tmp")
+
+
+def clean_stale_temp(directory: str | Path, max_age_s: float = STALE_TEMP_S) -> list[Path]:
+    """Remove temp files of seqcast writers in ``directory`` not modified for ``max_age_s``.
+
+    Only names seqcast's writers use are touched, and only plain files; one in use
+    is being written, so its modification time is recent. Returns the removed paths.
+    """
+    removed = []
+    cutoff = time.time() - max_age_s
+    try:
+        entries = list(os.scandir(directory))
+    except OSError:
+        return removed
+    for entry in entries:
+        if not _TEMP_NAME.match(entry.name):
+            continue
+        try:
+            if entry.is_file(follow_symlinks=False) and entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+        except OSError:  # another run removed it first, or it is not ours to remove
+            continue
+    return removed
+
+
+def _sweep(directory: Path) -> None:
+    key = str(directory.resolve())
+    now = time.monotonic()
+    last = _last_clean.get(key)
+    if last is None or now - last >= _CLEAN_EVERY_S:
+        _last_clean[key] = now
+        clean_stale_temp(directory)
+
 
 def _atomic(path: Path, write) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    # Hidden temp name in the same directory: same filesystem (so os.replace is
-    # atomic) and skipped by pyarrow's dataset discovery while it exists.
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    _sweep(path.parent)
+    # Same directory: same filesystem, so os.replace is atomic; a hidden name is
+    # skipped by pyarrow's dataset discovery while it exists. Created with 0o666 so
+    # the umask decides the mode, as for any open().
+    tmp = temp_path(path)
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666))
     try:
-        write(Path(tmp))
+        write(tmp)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     return path
 

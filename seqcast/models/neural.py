@@ -48,7 +48,7 @@ from typing import Any, ClassVar, Self
 import numpy as np
 import pandas as pd
 
-from seqcast.errors import ModelError
+from seqcast.errors import InputError, ModelError
 from seqcast.models.base import LocalForecaster, check_history
 
 COMMON_DEFAULTS: dict[str, Any] = {
@@ -492,17 +492,30 @@ class NeuralForecaster(LocalForecaster):
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> NeuralForecaster:
-        """Load a model written by :meth:`save`; it forecasts exactly as the saved one did."""
+        """Load a model written by :meth:`save`; it forecasts exactly as the saved one did.
+
+        Only a registered model class (:data:`seqcast.models.REGISTRY`) is built: a
+        ``metadata.json`` naming anything else raises :class:`InputError` before
+        that module is imported (a model folder is data, not code to run).
+        """
         import importlib
+
+        path = Path(path)
+        meta_path = path / "metadata.json"
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        except OSError as exc:
+            raise InputError(f"{meta_path}: cannot read a saved model ({exc.strerror})") from None
+        except ValueError as exc:
+            raise InputError(f"{meta_path}: not valid JSON ({exc})") from None
+        klass = _registered_class(meta_path, meta.get("class") if isinstance(meta, dict) else None)
+        if not issubclass(klass, cls):
+            raise InputError(f"{meta_path}: holds a {klass.__name__}, not a {cls.__name__}")
 
         import keras
 
         from seqcast.windows import Scaler, WindowSpec
 
-        path = Path(path)
-        meta = json.loads((path / "metadata.json").read_text(encoding="utf-8"))
-        module, name = meta["class"].split(":")
-        klass = getattr(importlib.import_module(module), name)
         model = klass(**meta["params"])
         importlib.import_module("seqcast.models.layers")  # custom layers register on import
         model.states_ = {}
@@ -657,6 +670,19 @@ def _json_default(value: Any) -> Any:
     if isinstance(value, tuple):
         return list(value)
     raise TypeError(f"not JSON serializable: {type(value).__name__}")
+
+
+def _registered_class(meta_path: Path, stored: Any) -> type[NeuralForecaster]:
+    """The registered neural model class ``stored`` (``"module:Class"``) names; never imports
+    a module the registry does not list."""
+    from seqcast.models import REGISTRY, model_class
+
+    names = [n for n, target in REGISTRY.items() if target == stored]
+    klass = model_class(names[0]) if names else None
+    if klass is None or not issubclass(klass, NeuralForecaster):
+        raise InputError(f"{meta_path}: class {stored!r} is not a registered seqcast neural model; "
+                         "refusing to load it")
+    return klass
 
 
 def load_model(path: str | os.PathLike[str]) -> NeuralForecaster:
