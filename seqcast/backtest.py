@@ -71,13 +71,16 @@ class WorkUnit:
     level: tuple[int, ...] = ()
     error: str | None = None  # set when the unit can only report a failure
     fit_cache: str | None = None  # folder of saved fits (see cached_fit)
+    actual: np.ndarray | None = None  # per history row: a real observation (False: imputed, never scored)
 
     def __post_init__(self) -> None:
         self._ds = self.history["ds"].to_numpy(dtype="datetime64[ns]")
         self._exog_ds = None if self.exog is None else self.exog["ds"].to_numpy(dtype="datetime64[ns]")
         sid = self.history["series_id"].to_numpy()
         y = self.history["y"].to_numpy(dtype=float)
-        self._series = {k: (self._ds[sid == k], y[sid == k]) for k in pd.unique(sid)}
+        real = np.ones(len(y), dtype=bool) if self.actual is None else np.asarray(self.actual, dtype=bool)
+        # the days forecasts are scored on: imputed days are the cleaner's guess, not actuals
+        self._series = {k: (self._ds[(sid == k) & real], y[(sid == k) & real]) for k in pd.unique(sid)}
 
     @property
     def series_ids(self) -> list:
@@ -424,8 +427,12 @@ def plan_units(
     missing = [c for c in ("series_id", "ds", "y") if c not in data.columns]
     if missing:
         raise ModelError(f"backtest data lacks column(s) {missing}")
-    data = data[["series_id", "ds", "y"]].assign(ds=lambda d: pd.to_datetime(d["ds"]).astype("datetime64[ns]"))
+    imputed = data["is_imputed"].fillna(False).astype(bool) if "is_imputed" in data else False
+    data = data[["series_id", "ds", "y"]].assign(ds=lambda d: pd.to_datetime(d["ds"]).astype("datetime64[ns]"),
+                                                 _real=~imputed if "is_imputed" in data else True)
     data = data.sort_values(["series_id", "ds"], kind="stable", ignore_index=True)
+    real = {sid: part["_real"].to_numpy(bool) for sid, part in data.groupby("series_id", sort=True)}
+    data = data.drop(columns="_real")
     parts = {sid: part.reset_index(drop=True) for sid, part in data.groupby("series_id", sort=True)}
     problems = {sid: _series_problem(p["ds"].to_numpy(), cutoffs, train_start) for sid, p in parts.items()}
     units: list[WorkUnit] = []
@@ -445,6 +452,7 @@ def plan_units(
             groups = [[sid] for sid in parts]
         for sids in groups:
             hist = pd.concat([parts[s] for s in sids], ignore_index=True) if len(sids) > 1 else parts[sids[0]]
+            actual = np.concatenate([real[s] for s in sids])
             if len(sids) == 1 and problems[sids[0]]:
                 units.append(_error_unit(hist, problems[sids[0]], base))
                 continue
@@ -465,7 +473,8 @@ def plan_units(
                 refit = (days % int(refit_every)) == 0
             t0 = known[0] if train_start is None else np.datetime64(pd.Timestamp(train_start), "ns")
             for a, b in _chunk_bounds(cut, refit, chunks, t0, window, window_length):
-                units.append(WorkUnit(history=hist, cutoffs=cut[a:b], refit=refit[a:b], exog=x, **base))
+                units.append(WorkUnit(history=hist, cutoffs=cut[a:b], refit=refit[a:b], exog=x,
+                                      actual=None if actual.all() else actual, **base))
     return units
 
 
@@ -817,10 +826,54 @@ def anchored_cutoffs(cutoffs: Sequence[Any], refit_every: int, anchor: Any = "19
 
 
 def merge_tables(existing: pd.DataFrame | None, new: pd.DataFrame) -> pd.DataFrame:
-    """``existing`` with the (series, cutoff, model) groups of ``new`` replaced."""
-    if existing is None or existing.empty:
-        return new.reset_index(drop=True)
-    keys = pd.MultiIndex.from_frame(new[KEY].drop_duplicates())
-    keep = ~pd.MultiIndex.from_frame(existing[KEY]).isin(keys)
-    out = pd.concat([existing[keep], new], ignore_index=True)
+    """The union of two backtest tables, one (series, cutoff, model) group each.
+
+    A group both hold is taken whole from the better one: scored over failed, then
+    the one with more steps observed (scored on later data), then, where they still
+    differ (revised data), a fixed choice by content. The result does not depend on
+    which table is ``existing``: nights merged in any order give the same table, and
+    a night with less data never replaces what a later night scored.
+
+    >>> from seqcast.models.naive import Naive
+    >>> days = pd.DataFrame({"series_id": "a", "ds": pd.date_range("2024-01-01", periods=10), "y": range(10)})
+    >>> kw = dict(h=2, start="2024-01-08", end="2024-01-09", n_jobs=1)
+    >>> later = rolling_origin(Naive(), days, **kw)  # a night with 10 days of data
+    >>> earlier = rolling_origin(Naive(), days.iloc[:8], **kw)  # a replay with 8
+    >>> len(earlier), len(later), len(merge_tables(later, earlier))
+    (1, 4, 4)
+    >>> merge_tables(later, earlier).equals(merge_tables(earlier, later))
+    True
+    """
+    tables = [t for t in (existing, new) if t is not None and len(t)]
+    if not tables:
+        return new.reset_index(drop=True) if new is not None else empty_table()
+    both = pd.concat(tables, ignore_index=True) if len(tables) > 1 else tables[0].reset_index(drop=True)
+    src = np.repeat(np.arange(len(tables)), [len(t) for t in tables])
+    key = both[KEY].groupby(KEY, dropna=False, sort=False).ngroup().to_numpy()
+    group = pd.DataFrame({"key": key, "src": src}).groupby(["key", "src"], sort=False).ngroup().to_numpy()
+    stats = (pd.DataFrame({"group": group, "key": key, "failed": both["error"].notna().to_numpy(),
+                           "digest": _row_digest(both)})
+             .groupby("group", sort=False)
+             .agg(key=("key", "first"), failed=("failed", "any"), n=("failed", "size"),
+                  digest=("digest", "sum")))
+    best = (stats.sort_values(["key", "failed", "n", "digest"], ascending=[True, True, False, True],
+                              kind="stable")
+            .drop_duplicates("key").index.to_numpy())
+    out = both[np.isin(group, best)]
     return out.sort_values(["series_id", "model", "cutoff", "h"], kind="stable", ignore_index=True)
+
+
+def _row_digest(table: pd.DataFrame) -> np.ndarray:
+    """A hash of each row's values (not of how they are typed: a table read back from
+    Parquet hashes like the one written); summed per group, it orders differing groups."""
+    canon = {}
+    for col in table.columns:
+        values = table[col]
+        if pd.api.types.is_datetime64_any_dtype(values):
+            canon[col] = values.astype("datetime64[ns]").astype("int64")
+        elif pd.api.types.is_numeric_dtype(values) and not pd.api.types.is_bool_dtype(values):
+            canon[col] = values.astype(float)
+        else:
+            canon[col] = values.astype(object).where(values.notna(), "").astype(str)
+    return pd.util.hash_pandas_object(pd.DataFrame(canon), index=False).to_numpy()
+

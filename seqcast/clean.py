@@ -96,10 +96,21 @@ def clean(valid: pd.DataFrame, mapping: Mapping, policy: CleanPolicy | None = No
         }
     )
     df = df[~conflict].set_index("ds")
+    if df.empty:
+        raise CleaningError("no day survives cleaning: every day appears with conflicting values")
+    step = sampling_step(df.index.to_numpy("datetime64[D]").astype(np.int64))
+    if step > 1:
+        raise CleaningError(not_daily(step, len(df), df.index.min(), df.index.max()))
 
     full = pd.date_range(df.index.min(), df.index.max(), freq="D")
     df = df.reindex(full)
     missing = df[sids[0]].isna().to_numpy()
+    share = missing.mean()
+    if share > mapping.max_imputed_share:
+        raise CleaningError(
+            f"{missing.sum()} of {len(full)} days ({share:.0%}) would be imputed, more than "
+            f"max_imputed_share {mapping.max_imputed_share:g} (set it in the mapping to accept more)"
+        )
     runs = _runs(missing)
     longest = max((b - a for a, b in runs), default=0)
     if runs and (policy.fill == "none" or longest > policy.max_gap_days):
@@ -151,6 +162,20 @@ def _clean_long(valid: pd.DataFrame, mapping: Mapping, policy: CleanPolicy) -> C
     run_code = grid.code[starts]
     limit = 0 if policy.fill == "none" else policy.max_gap_days
     bad_codes, reasons = _too_long(starts, ends, run_code, grid, limit, policy, sids)
+    steps = _steps_long(df["_code"].to_numpy(), df["_day"].to_numpy(), len(sids))
+    for c in np.flatnonzero(steps > 1):
+        reasons[c] = f"series {sids[c]}: " + not_daily(int(steps[c]), int((df["_code"] == c).sum()))
+    imputed = np.bincount(grid.code[grid.missing], minlength=len(sids))
+    share = imputed / np.maximum(grid.length, 1)
+    for c in np.flatnonzero((share > mapping.max_imputed_share) & (steps <= 1)):
+        reasons.setdefault(c, (
+            f"series {sids[c]}: {imputed[c]} of {grid.length[c]} days ({share[c]:.0%}) would be imputed, "
+            f"more than max_imputed_share {mapping.max_imputed_share:g}"
+        ))
+    bad_codes = np.array(sorted(reasons), dtype=np.int64)
+    if len(sids) and (steps > 1).all():
+        step = int(np.median(steps))
+        raise CleaningError(f"every series is {not_daily(step, len(df))}")
     bad_rows = df[np.isin(df["_code"].to_numpy(), bad_codes)]
     gap_rows = _quarantine_rows(bad_rows, [reasons[c] for c in bad_rows["_code"]])
     quarantine = pd.concat([conflicts, gap_rows], ignore_index=True)
@@ -211,6 +236,43 @@ def _dedup_long(valid: pd.DataFrame, mapping: Mapping):
     ]
     counts = {"exact_duplicates_dropped": int(exact.sum()), "conflicting_duplicate_rows": int(conflict.sum())}
     return sids, df[~conflict], counts, _quarantine_rows(rows, reasons)
+
+
+_INTERVALS = {7: "weekly", 14: "fortnightly", 28: "monthly", 29: "monthly", 30: "monthly", 31: "monthly",
+              90: "quarterly", 91: "quarterly", 92: "quarterly", 365: "yearly", 366: "yearly"}
+
+
+def sampling_step(days: np.ndarray) -> int:
+    """The median spacing, in days, between consecutive distinct days (1 for daily data).
+
+    >>> sampling_step(np.array([0, 7, 14, 21, 35]))
+    7
+    >>> sampling_step(np.array([0, 1, 2, 4, 5]))
+    1
+    """
+    u = np.unique(days)
+    return int(np.median(np.diff(u))) if len(u) > 1 else 1
+
+
+def not_daily(step: int, rows: int, first=None, last=None) -> str:
+    """The message for data sampled every ``step`` days."""
+    span = f" from {first:%Y-%m-%d} to {last:%Y-%m-%d}" if first is not None else ""
+    what = _INTERVALS.get(step, f"every {step} days")
+    return (
+        f"not daily: the {rows} rows{span} are {step} days apart ({what}); seqcast forecasts daily "
+        f"series, so aggregate or resample the source to one row per day first"
+    )
+
+
+def _steps_long(code: np.ndarray, day: np.ndarray, n_series: int) -> np.ndarray:
+    """:func:`sampling_step` of each series of a long frame sorted by code, then day."""
+    if not len(code):
+        return np.ones(n_series, dtype=np.int64)
+    same = np.diff(code) == 0
+    gaps = pd.Series(np.diff(day)[same]).groupby(code[1:][same]).median()
+    out = np.ones(n_series, dtype=np.int64)
+    out[gaps.index.to_numpy()] = gaps.to_numpy().astype(np.int64)
+    return out
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:

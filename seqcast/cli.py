@@ -18,8 +18,15 @@ from seqcast.errors import SeqcastError
 COMMANDS = ("run", "forecasts", "backtest", "windows", "train", "alerts")
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one ``seqcast: error:`` line, exit status 2."""
+
+    def error(self, message: str):
+        self.exit(2, f"seqcast: error: {self.prog}: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="seqcast",
         description="Batch forecasting of daily series: ingest, validate, clean, forecast, publish.",
     )
@@ -47,6 +54,34 @@ def main(argv: list[str] | None = None) -> int:
     except SeqcastError as exc:
         print(f"seqcast: error: {exc}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:
+        print("seqcast: error: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug, not a user error: the traceback goes to a log file
+        log = _log_traceback(getattr(args, "data_dir", None))
+        print(f"seqcast: error: internal error {type(exc).__name__}: {_first_line(exc)} "
+              f"(traceback: {log}; please report it)", file=sys.stderr)
+        return 1
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else ""
+
+
+def _log_traceback(data_dir: str | None) -> str:
+    import tempfile
+    import traceback
+    from pathlib import Path
+
+    folder = Path(data_dir) / "logs" if data_dir else Path(tempfile.gettempdir())
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / "seqcast-error.log"
+        path.write_text(traceback.format_exc(), encoding="utf-8")
+    except OSError:
+        return "unavailable"
+    return str(path)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -36,27 +36,37 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from datetime import date as date_type
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from pydantic import ConfigDict, ValidationError
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from seqcast.errors import InputError
 from seqcast.io import write_bytes_atomic, write_json_atomic
 from seqcast.layout import HASH_LEN, DataDir
 
+_DECIMALS = (".", ",")
+_THOUSANDS = (",", ".", " ", "'", "_", "\u00a0", "\u202f")
 
-@dataclass(frozen=True)
+
+@pydantic_dataclass(frozen=True, config=ConfigDict(strict=True, extra="forbid"))
 class Mapping:
     """How a source table maps onto seqcast's vocabulary.
 
     A mapping is either *wide* (``value_columns``) or *long* (``series_column`` and
-    ``value_column``), never both.
+    ``value_column``), never both. Every field is checked when the mapping is made
+    (types are strict: ``non_negative: "no"`` is an error, not ``True``), and a bad
+    one raises :class:`~seqcast.errors.InputError` naming the key.
 
     Parameters
     ----------
     date_column, date_format
-        The column holding the day and its ``strftime`` format.
+        The column holding the day and its ``strftime`` format (``ISO8601`` accepts any
+        ISO 8601 date or timestamp). A time of day is allowed: values are reduced to
+        their calendar day (see ``timezone``).
     value_columns
         Wide: source column -> ``series_id``; each becomes one series, all on one calendar.
     series_column, value_column
@@ -72,6 +82,30 @@ class Mapping:
         Other columns to keep as text (validated as non-empty).
     non_negative
         Reject negative values (counts); set false for e.g. temperatures.
+    encoding, delimiter
+        The CSV's text encoding (any Python codec name) and its one-character delimiter.
+    decimal, thousands
+        The number format of the CSV's cells: decimal mark ``.`` or ``,`` and an optional
+        thousands separator (``,`` ``.`` space ``'`` ``_``). A cell that is not a number
+        under these conventions is quarantined with the reason, never reinterpreted
+        (``6,1`` is not a number unless ``decimal: ","``). Parquet numbers are typed and
+        need neither.
+    timezone
+        IANA zone (``Europe/Berlin``) of the calendar days: timestamps with an offset
+        (``2023-10-28T22:00:00Z``) are converted to this zone and reduced to their day.
+        Without it an instant that is not at midnight UTC is quarantined (its day
+        depends on the zone).
+    max_value
+        Plausibility bound: values above it are quarantined. One number for every value
+        column, or ``{source column: bound}``.
+    outlier_z
+        Plausibility bound as a robust z-score, ``|y - median| / (1.4826 MAD)`` per
+        series (Hampel's identifier; Rousseeuw & Croux 1993); default 1000 catches
+        overflowed or mistyped values (``1e308``, a value x1000) and keeps real spikes.
+        ``null`` turns it off.
+    max_imputed_share
+        Refuse to clean a series (long) or the table (wide) when more than this share of
+        its days would be imputed (default 0.2).
     holidays
         Public-holiday calendar of the ``holidays`` package as ``COUNTRY`` or
         ``COUNTRY-SUBDIV`` (``US-IL``): known-future features of the models that
@@ -90,9 +124,15 @@ class Mapping:
     series_column: str | None = None
     value_column: str | None = None
     holidays: str | None = None
+    decimal: str = "."
+    thousands: str | None = None
+    timezone: str | None = None
+    max_value: float | dict[str, float] | None = None
+    outlier_z: float | None = 1000.0
+    max_imputed_share: float = 0.2
 
     def __post_init__(self) -> None:
-        problem = _shape_problem(self)
+        problem = _shape_problem(self) or _field_problem(self)
         if problem:
             raise InputError(f"mapping: {problem}")
 
@@ -117,6 +157,12 @@ class Mapping:
         """The wide mapping's series; empty for a long one (its ids come from the data)."""
         return list(self.value_columns.values())
 
+    def bound_for(self, column: str) -> float | None:
+        """The ``max_value`` of a source value column (None: no bound)."""
+        if isinstance(self.max_value, dict):
+            return self.max_value.get(column)
+        return self.max_value
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["categorical_columns"] = list(self.categorical_columns)
@@ -137,11 +183,72 @@ class Mapping:
             raise InputError(f"{origin}: value_columns must be a list or a mapping of column -> series_id")
         if "value_columns" in d and not values and not d.get("series_column"):
             raise InputError(f"{origin}: value_columns is empty")
-        kw = {**d, "value_columns": dict(values), "categorical_columns": tuple(d.get("categorical_columns") or ())}
+        # YAML reads a header like 2019 as a number; a column name is text either way.
+        values = {(str(k) if isinstance(k, int | float) else k): (str(v) if isinstance(v, int | float) else v)
+                  for k, v in values.items()}
+        kw = dict(d, value_columns=values)
+        cats = d.get("categorical_columns") or ()
+        kw["categorical_columns"] = tuple(cats) if isinstance(cats, list | tuple) else cats
+        for key in ("max_value", "outlier_z", "max_imputed_share"):  # 5 is as good as 5.0 here
+            if isinstance(kw.get(key), int) and not isinstance(kw.get(key), bool):
+                kw[key] = float(kw[key])
+        if isinstance(kw.get("max_value"), dict):
+            kw["max_value"] = {k: float(v) if isinstance(v, int) and not isinstance(v, bool) else v
+                               for k, v in kw["max_value"].items()}
         try:
             return cls(**kw)
         except InputError as exc:
             raise InputError(f"{origin}: {str(exc).removeprefix('mapping: ')}") from None
+        except ValidationError as exc:
+            raise InputError(f"{origin}: {_pydantic_message(exc)}") from None
+
+
+def _pydantic_message(exc: ValidationError) -> str:
+    """One line for the first problem pydantic found: the key, what it got, what it needs."""
+    parts = []
+    for err in exc.errors()[:3]:
+        loc = ".".join(str(p) for p in err["loc"]) or "mapping"
+        parts.append(f"{loc}: {err['msg'].lower()} (got {err.get('input')!r})")
+    more = len(exc.errors()) - len(parts)
+    return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
+
+
+def _field_problem(m: Mapping) -> str | None:
+    """Why a single field of ``m`` is unusable (``None`` if every one is fine)."""
+    import codecs
+    import zoneinfo
+
+    for key in ("date_column", "series_column", "value_column", "day_type_column", "total_column"):
+        value = getattr(m, key)
+        if value is not None and not value.strip():
+            return f"{key} is empty"
+    try:
+        codecs.lookup(m.encoding)
+    except LookupError:
+        return f"encoding: unknown text encoding {m.encoding!r} (e.g. utf-8, latin-1, cp1252)"
+    if len(m.delimiter) != 1 or m.delimiter in "\"\r\n":
+        return f"delimiter must be one character other than a quote or a newline (got {m.delimiter!r})"
+    if m.date_format != "ISO8601" and "%" not in m.date_format:
+        return f"date_format {m.date_format!r} has no strftime directive (e.g. '%Y-%m-%d', '%d/%m/%Y', or ISO8601)"
+    if m.decimal not in _DECIMALS:
+        return f"decimal must be '.' or ',' (got {m.decimal!r})"
+    if m.thousands is not None and (m.thousands not in _THOUSANDS or m.thousands == m.decimal):
+        return (f"thousands must be one of {list(_THOUSANDS[:5])} and differ from decimal "
+                f"{m.decimal!r} (got {m.thousands!r})")
+    if m.timezone is not None:
+        try:
+            zoneinfo.ZoneInfo(m.timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            return f"timezone: unknown IANA time zone {m.timezone!r} (e.g. Europe/Berlin, America/Chicago, UTC)"
+    if m.outlier_z is not None and not m.outlier_z > 0:
+        return f"outlier_z must be a positive number or null (got {m.outlier_z!r})"
+    if not 0 <= m.max_imputed_share <= 1:
+        return f"max_imputed_share must be between 0 and 1 (got {m.max_imputed_share!r})"
+    if isinstance(m.max_value, dict):
+        unknown = sorted(set(m.max_value) - set(m.value_columns or [m.value_column]))
+        if unknown:
+            return f"max_value names column(s) {unknown} that are not value columns"
+    return None
 
 
 def _shape_problem(m: Mapping) -> str | None:
@@ -362,8 +469,21 @@ def read_table(data: bytes, mapping: Mapping, name: str, fmt: str = "csv") -> pd
             df = pd.read_parquet(io.BytesIO(data))
         except Exception as exc:
             raise InputError(f"{name}: unreadable Parquet file ({exc})") from None
+        # Typed columns are kept as text too (validation reports cells as they were),
+        # but remembered: their numbers and instants need no text conventions.
+        typed = {str(c): "number" for c in df.columns if pd.api.types.is_numeric_dtype(df[c])
+                 and not pd.api.types.is_bool_dtype(df[c])}
+        for c in df.columns:
+            if isinstance(df[c].dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(df[c]):
+                typed[str(c)] = "instant"
+                df[c] = df[c].map(lambda t: t.isoformat() if pd.notna(t) else "")
+            elif df[c].dtype == object and df[c].map(lambda v: isinstance(v, date_type)).any():
+                typed[str(c)] = "instant"
+                df[c] = df[c].map(lambda t: t.isoformat() if isinstance(t, date_type) else t)
         df = df.astype("string").astype(object).where(df.notna(), "")
+        df.columns = [str(c) for c in df.columns]
         df.insert(0, "line", range(1, len(df) + 1))
+        df.attrs["typed"] = typed
     else:
         try:
             text = data.decode(mapping.encoding)

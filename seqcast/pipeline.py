@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from seqcast.clean import CleanPolicy, clean
+from seqcast.errors import CleaningError
 from seqcast.ingest import (
     Mapping,
     Snapshot,
@@ -63,7 +64,7 @@ def clean_source(
 
 def _validate_and_clean(raw, mapping, name, as_of, today, policy) -> CleanOutcome:
     checked = validate(raw, mapping, as_of=as_of, today=today, name=name)
-    cleaned = clean(checked.valid, mapping, policy)
+    cleaned = _clean_named(checked.valid, mapping, policy, name)
     CleanSchema.validate(cleaned.clean, lazy=True)
     quarantine = _with_conflicts(checked.quarantine, cleaned, raw)
     report = {
@@ -133,7 +134,7 @@ def run_clean(validated: dict, *, mapping: str | Path | None = None, policy: Cle
     """
     m = load_mapping(mapping)
     valid = pd.read_parquet(validated["valid_path"])
-    cleaned = clean(valid, m, policy)
+    cleaned = _clean_named(valid, m, policy, validated["source"])
     CleanSchema.validate(cleaned.clean, lazy=True)
     quarantine_path = Path(validated["quarantine_path"])
     quarantine = pd.read_parquet(quarantine_path)
@@ -153,6 +154,14 @@ def run_clean(validated: dict, *, mapping: str | Path | None = None, policy: Cle
     }
     write_json_atomic(report, stage / "report.json")
     return report
+
+
+def _clean_named(valid: pd.DataFrame, mapping: Mapping, policy, name: str):
+    """:func:`~seqcast.clean.clean`, its errors naming the source file."""
+    try:
+        return clean(valid, mapping, policy)
+    except CleaningError as exc:
+        raise CleaningError(f"{name}: {exc}") from None
 
 
 def _with_conflicts(quarantine: pd.DataFrame, cleaned, raw: pd.DataFrame) -> pd.DataFrame:

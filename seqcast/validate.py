@@ -9,6 +9,7 @@ raise :class:`InputError`.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date
 
@@ -43,6 +44,10 @@ class Validated:
 def raw_schema(mapping: Mapping, as_of: date | None) -> pa.DataFrameSchema:
     """The pandera contract for a parsed raw frame (wide: one column per series; long: ``series_id, y``)."""
     value = [pa.Check.ge(0, error="negative value")] if mapping.non_negative else []
+
+    def bounded(source: str) -> list[pa.Check]:
+        bound = mapping.bound_for(source)
+        return value + ([pa.Check.le(bound, error=f"above max_value {bound:g}")] if bound is not None else [])
     columns: dict[str, pa.Column] = {
         "ds": pa.Column(
             "datetime64[ns]",
@@ -53,9 +58,9 @@ def raw_schema(mapping: Mapping, as_of: date | None) -> pa.DataFrameSchema:
     }
     if mapping.is_long:
         columns["series_id"] = pa.Column(str, nullable=False)
-        columns["y"] = pa.Column(float, checks=value, nullable=False)
-    for sid in mapping.series_ids:
-        columns[sid] = pa.Column(float, checks=value, nullable=False)
+        columns["y"] = pa.Column(float, checks=bounded(mapping.value_column), nullable=False)
+    for src, sid in mapping.value_columns.items():
+        columns[sid] = pa.Column(float, checks=bounded(src), nullable=False)
     checks = []
     if mapping.total_column:
         sids = mapping.series_ids
@@ -97,9 +102,14 @@ def validate(
             reasons.setdefault(idx, []).append(msg)
 
     typed = pd.DataFrame({"line": raw["line"].astype(int)}, index=raw.index)
-    ds_text = raw[mapping.date_column].str.strip()
-    typed["ds"] = pd.to_datetime(ds_text, format=mapping.date_format, errors="coerce").astype("datetime64[ns]")
-    flag(typed["ds"].isna(), lambda r: f"{mapping.date_column}: cannot parse {r[mapping.date_column]!r} as {mapping.date_format}")
+    kinds = raw.attrs.get("typed", {})
+    ds_text = raw[mapping.date_column].astype(str).str.strip()
+    days, date_problems = parse_days(ds_text, mapping, typed=kinds.get(mapping.date_column) == "instant")
+    typed["ds"] = days
+    for problem in date_problems.dropna().unique():
+        flag(date_problems == problem,
+             lambda r, p=problem: f"{mapping.date_column}: " + p.replace("{value}", repr(r[mapping.date_column])))
+    _check_day_first(ds_text, date_problems, mapping, name)
     if mapping.day_type_column:
         typed["day_type"] = raw[mapping.day_type_column].str.strip().str.upper()
     else:
@@ -116,13 +126,28 @@ def validate(
     if mapping.total_column:
         targets[mapping.total_column] = "total"
     for src, dst in targets.items():
-        text = raw[src].astype(str).str.strip().str.replace(",", "", regex=False)
-        typed[dst] = pd.to_numeric(text, errors="coerce").astype(float)
+        text = raw[src].astype(str).str.strip()
+        values, problems = parse_numbers(text, mapping, typed=kinds.get(src) == "number")
+        typed[dst] = values
         flag(text == "", f"{src}: missing value")
-        flag((text != "") & typed[dst].isna(), lambda r, s=src: f"{s}: {r[s]!r} is not a number")
+        for problem in problems.dropna().unique():
+            flag(problems == problem, lambda r, s=src, p=problem: f"{s}: " + p.replace("{value}", repr(r[s])))
 
     # Replays: days after as_of do not exist yet.
     after = typed["ds"] > pd.Timestamp(as_of) if as_of else pd.Series(False, index=typed.index)
+    if mapping.outlier_z is not None:
+        known = ~after & ~typed.index.isin(list(reasons))
+        for src, dst in targets.items():
+            if dst == "total":
+                continue
+            groups = typed.loc[known, "series_id"] if mapping.is_long else None
+            z = robust_z(typed.loc[known, dst], groups)
+            out = z > mapping.outlier_z
+            for idx in z.index[out]:
+                reasons.setdefault(idx, []).append(
+                    f"{src}: {raw.at[idx, src]!r} is implausible (robust z-score {z[idx]:.3g} > "
+                    f"outlier_z {mapping.outlier_z:g}; set outlier_z or max_value in the mapping)"
+                )
     horizon = today or as_of or date.today()
     parsed = ~typed.index.isin(list(reasons)) & ~after
     schema = raw_schema(mapping, horizon)
@@ -140,12 +165,147 @@ def validate(
     quarantine.insert(2, "reason", ["; ".join(reasons[i]) for i in quarantine.index])
     valid = typed[~bad & ~after.to_numpy()].reset_index(drop=True)
     if valid.empty:
-        sample = quarantine["reason"].head(3).tolist()
+        first = quarantine.iloc[0] if len(quarantine) else None
         raise InputError(
             f"{name}: every one of the {rows_in} rows was rejected"
-            + (f", e.g. {sample}" if sample else f" (all are after as-of {as_of})")
+            + (f", e.g. line {first['line']}: {first['reason']}" if first is not None
+               else f" (all are after as-of {as_of})")
         )
     return Validated(valid, quarantine.reset_index(drop=True), rows_in, int(after.sum()), typed[~after])
+
+
+# --------------------------------------------------------------------------- parsing cells
+
+_NS_MIN, _NS_MAX = pd.Timestamp.min.ceil("D"), pd.Timestamp.max.floor("D")
+_OFFSET = r"(?:Z|[+-]\d{2}(?::?\d{2})?)$"
+
+
+def parse_days(text: pd.Series, mapping: Mapping, *, typed: bool = False) -> tuple[pd.Series, pd.Series]:
+    """Parse date cells to calendar days (``datetime64[ns]`` at midnight).
+
+    Naive timestamps keep their date (a time of day is dropped). Instants with a UTC
+    offset (``2023-10-28T22:00:00Z``, ``%z`` in the format, tz-aware Parquet columns)
+    are converted to ``mapping.timezone`` and reduced to that zone's day; without a
+    timezone, an instant that is not at midnight UTC is refused, because its day
+    depends on the zone. Offsets may differ row to row (a DST change).
+
+    Returns
+    -------
+    days : NaT where a cell was refused
+    problems : the reason per refused cell (``None`` elsewhere)
+    """
+    fmt = "ISO8601" if typed else mapping.date_format
+    problems = pd.Series(None, index=text.index, dtype=object)
+    aware = text.str.contains(_OFFSET, regex=True) if fmt == "ISO8601" or "%z" in fmt or "%Z" in fmt else None
+    if aware is not None and aware.any():
+        instants = pd.to_datetime(text.where(aware), format=fmt, errors="coerce", utc=True)
+        naive = pd.to_datetime(text.where(~aware), format=fmt, errors="coerce")
+        if mapping.timezone:
+            local = instants.dt.tz_convert(mapping.timezone).dt.tz_localize(None)
+        else:
+            local = instants.dt.tz_localize(None)
+            off_midnight = aware & instants.notna() & (local != local.dt.normalize())
+            problems[off_midnight] = (
+                "{value} is an instant, not a day: its calendar day depends on the time zone "
+                "(set 'timezone' in the mapping, e.g. Europe/Berlin)"
+            )
+        parsed = local.where(aware, naive.astype(local.dtype) if len(naive) else naive)
+    else:
+        parsed = pd.to_datetime(text, format=fmt, errors="coerce")
+        if isinstance(parsed.dtype, pd.DatetimeTZDtype):  # %z with no offset rows cannot happen, but be safe
+            parsed = parsed.dt.tz_localize(None)
+    unparsed = parsed.isna() & problems.isna()
+    problems[unparsed] = f"cannot parse {{value}} as {fmt}"
+    out_of_range = parsed.notna() & ((parsed < _NS_MIN) | (parsed > _NS_MAX))
+    problems[out_of_range] = f"{{value}} is out of the supported range {_NS_MIN:%Y-%m-%d}..{_NS_MAX:%Y-%m-%d}"
+    ok = problems.isna()
+    days = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns]")
+    days[ok] = parsed[ok].dt.normalize().astype("datetime64[ns]")
+    return days, problems.where(~ok)
+
+
+def _check_day_first(text: pd.Series, problems: pd.Series, mapping: Mapping, name: str) -> None:
+    """Stop when dates that fail ``date_format`` read fine with day and month swapped.
+
+    An ``MM/DD/YYYY`` parse of a ``DD/MM/YYYY`` export misreads every day <= 12 and
+    rejects the rest; rather than a gap or a day-after-as-of far from the cause, say so.
+    """
+    fmt = mapping.date_format
+    if "%d" not in fmt or "%m" not in fmt:
+        return
+    failed = text[problems.notna() & problems.astype(str).str.startswith("cannot parse")]
+    if len(failed) < 2:
+        return
+    swapped = fmt.replace("%d", "\0").replace("%m", "%d").replace("\0", "%m")
+    fixed = pd.to_datetime(failed, format=swapped, errors="coerce").notna()
+    if fixed.mean() >= 0.9:
+        raise InputError(
+            f"{name}: {fixed.sum()} date(s) in {mapping.date_column!r} do not read as {fmt} but do as "
+            f"{swapped} (e.g. {failed[fixed].iloc[0]!r}): set date_format: '{swapped}' in a mapping file"
+        )
+
+
+def parse_numbers(text: pd.Series, mapping: Mapping, *, typed: bool = False) -> tuple[pd.Series, pd.Series]:
+    """Parse numeric cells under the file's conventions (``mapping.decimal``/``thousands``).
+
+    A cell is a number only if it reads as one under those conventions: with the
+    default ``.`` decimal and no thousands separator, ``6,1`` and ``1,234`` are refused,
+    never reinterpreted. Non-finite values (``inf``, ``nan``, ``1e400`` which overflows)
+    are refused. Typed Parquet numbers are read as they are.
+
+    Returns
+    -------
+    values : float, NaN where refused or empty
+    problems : the reason per refused non-empty cell (``None`` elsewhere)
+    """
+    problems = pd.Series(None, index=text.index, dtype=object)
+    present = text != ""
+    if typed:
+        values = pd.to_numeric(text.where(present), errors="coerce").astype(float)
+        problems[present & values.isna() & ~text.str.lower().isin(["nan", "<na>"])] = "{value} is not a number"
+    else:
+        d = re.escape(mapping.decimal)
+        t = re.escape(mapping.thousands) if mapping.thousands else None
+        integer = rf"(?:\d{{1,3}}(?:{t}\d{{3}})+|\d+)" if t else r"\d+"
+        ok = text.str.fullmatch(rf"[+-]?(?:{integer}(?:{d}\d*)?|{d}\d+)(?:[eE][+-]?\d+)?")
+        convention = f"decimal mark {mapping.decimal!r}, " + (
+            f"thousands separator {mapping.thousands!r}" if mapping.thousands else "no thousands separator"
+        )
+        problems[present & ~ok] = f"{{value}} is not a number ({convention}; see decimal/thousands in the mapping)"
+        cleaned = text.where(ok)
+        if mapping.thousands:
+            cleaned = cleaned.str.replace(mapping.thousands, "", regex=False)
+        if mapping.decimal != ".":
+            cleaned = cleaned.str.replace(mapping.decimal, ".", regex=False)
+        with np.errstate(over="ignore"):
+            values = pd.to_numeric(cleaned, errors="coerce").astype(float)
+    infinite = text.str.lower().str.lstrip("+-").isin(["inf", "infinity"])
+    nonfinite = present & (infinite | (problems.isna() & ~np.isfinite(values.fillna(0.0))))
+    problems[nonfinite] = "{value} is not finite (inf, nan or beyond the float range); quarantined"
+    nan_text = present & problems.isna() & values.isna()
+    problems[nan_text] = "{value} is not a number (nan)"
+    values[problems.notna()] = np.nan
+    return values, problems
+
+
+def robust_z(values: pd.Series, groups: pd.Series | None = None) -> pd.Series:
+    """``|y - median| / (1.4826 * MAD)`` per group (the whole column when ``groups`` is None).
+
+    Where the MAD is 0 (more than half the values equal), the scale falls back to
+    ``1.2533 *`` the mean absolute deviation from the median, and to 1 if that is 0
+    too. Source: Rousseeuw & Croux (1993), "Alternatives to the median absolute
+    deviation"; the fallback is the usual one for a degenerate MAD.
+    """
+    if groups is None:
+        groups = pd.Series(0, index=values.index)
+    g = values.groupby(groups.to_numpy())
+    med = g.transform("median")
+    dev = (values - med).abs()
+    gd = dev.groupby(groups.to_numpy())
+    mad = 1.4826 * gd.transform("median")
+    mean_ad = 1.2533 * gd.transform("mean")
+    scale = mad.where(mad > 0, mean_ad.where(mean_ad > 0, 1.0))
+    return (dev / scale).fillna(0.0)
 
 
 def _messages(reason, rows: pd.DataFrame) -> list[str]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import time
 from datetime import date
 from pathlib import Path
@@ -253,10 +255,15 @@ def test_missing_series_column_is_structural(mapping):
 
 
 def test_validate_gives_a_long_typed_frame(mapping):
-    raw = read_table(b"date,series,value\n2024-01-01, a ,1\n2024-01-02,a,\"1,200\"\n", mapping, "x.csv")
-    v = validate(raw, mapping, today=TODAY).valid
+    data = b"date,series,value\n2024-01-01, a ,1\n2024-01-02,a,\"1,200\"\n"
+    with_thousands = dataclasses.replace(mapping, thousands=",")
+    v = validate(read_table(data, with_thousands, "x.csv"), with_thousands, today=TODAY).valid
     assert list(v.columns) == ["line", "ds", "day_type", "series_id", "y"]
     assert v["series_id"].tolist() == ["a", "a"] and v["y"].tolist() == [1.0, 1200.0]
+    # without a thousands separator in the mapping, "1,200" is not reinterpreted
+    checked = validate(read_table(data, mapping, "x.csv"), mapping, today=TODAY)
+    assert checked.valid["y"].tolist() == [1.0]
+    assert "'1,200' is not a number" in checked.quarantine["reason"].iloc[0]
 
 
 def test_clean_on_a_typed_long_frame_without_gaps_imputes_nothing(mapping):

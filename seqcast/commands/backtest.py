@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 
+from seqcast.commands import iso_date, positive_int
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -42,18 +44,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-prune", action="store_true", help="grid: score every config fully")
     p.add_argument("--cold", action="store_true",
                    help="alias of --param warm_start=false (every refit from the default start)")
-    p.add_argument("--start", required=True, help="first day forecast one step ahead")
-    p.add_argument("--end", required=True, help="last day forecast one step ahead")
-    p.add_argument("--train-start", help="first training day (default: first day of data)")
-    p.add_argument("--h", type=int, default=1, help="steps ahead at each origin")
-    p.add_argument("--step", type=int, default=1, help="days between origins")
-    p.add_argument("--refit-every", type=int, default=1, help="re-estimate every k origins")
+    p.add_argument("--start", required=True, type=iso_date, help="first day forecast one step ahead")
+    p.add_argument("--end", required=True, type=iso_date, help="last day forecast one step ahead")
+    p.add_argument("--train-start", type=iso_date, help="first training day (default: first day of data)")
+    p.add_argument("--h", type=positive_int, default=1, help="steps ahead at each origin")
+    p.add_argument("--step", type=positive_int, default=1, help="days between origins")
+    p.add_argument("--refit-every", type=positive_int, default=1, help="re-estimate every k origins")
     p.add_argument("--window", choices=["expanding", "sliding"], default="expanding")
-    p.add_argument("--window-length", type=int)
+    p.add_argument("--window-length", type=positive_int)
     p.add_argument("--by-h", action="store_true", help="metrics per horizon step too")
-    p.add_argument("--jobs", type=int, default=None, help="worker processes (default: all cores)")
+    p.add_argument("--jobs", type=positive_int, default=None, help="worker processes (default: all cores)")
     p.add_argument("--output", help="also write the backtest table (.parquet or .csv)")
     p.set_defaults(handler=handle)
+
+
+SHOW_FAILED = 20
+
+
+def _some(ids, n: int = 5) -> str:
+    ids = [str(i) for i in ids]
+    return ", ".join(ids[:n]) + (f" and {len(ids) - n} more" if len(ids) > n else "")
 
 
 def model_specs(args: argparse.Namespace) -> list[dict]:
@@ -96,14 +106,17 @@ def handle(args: argparse.Namespace) -> int:
     from seqcast.pipeline import clean_source
 
     models = None if args.grid else build_models(args)  # a bad --param stops before reading data
-    data = clean_source(args.source, mapping=args.mapping).clean
+    data_all = clean_source(args.source, mapping=args.mapping).clean
+    data = data_all
     if args.series:
         data = data[data["series_id"].isin(args.series)]
         if data.empty:
-            print(f"seqcast: error: no series {args.series} in {args.source}")
-            return 1
+            from seqcast.errors import InputError
+
+            raise InputError(f"{args.source}: no series {', '.join(args.series)} (the file has "
+                             f"{_some(data_all['series_id'].unique())})")
     exog = calendar_exog(data, args) if (args.calendar or args.day_type or args.holidays) else None
-    data = data[["series_id", "ds", "y"]]
+    data = data[["series_id", "ds", "y", "is_imputed"]]  # imputed days are not scored
     if args.grid:
         return _grid(args, data)
     from seqcast.backtest import failures, rolling_origin
@@ -121,8 +134,9 @@ def handle(args: argparse.Namespace) -> int:
                                 if abs(v) < 100 else f"{v:,.0f}"))
     bad = failures(table)
     if len(bad):
-        print(f"\n{len(bad)} failed origin(s):")
-        print(bad.head(20).to_string(index=False))
+        shown = f" (the first {SHOW_FAILED}; all of them: --output FILE)" if len(bad) > SHOW_FAILED else ""
+        print(f"\n{len(bad)} failed origin(s){shown}:")
+        print(bad.head(SHOW_FAILED).to_string(index=False))
     if args.output:
         _write(table, args.output)
     return 0

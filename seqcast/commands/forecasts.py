@@ -19,14 +19,20 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def handle_show(args: argparse.Namespace) -> int:
+    from seqcast.errors import InputError
     from seqcast.published import read_forecasts
 
     df = read_forecasts(args.data_dir, run_date=args.run_date, latest=not args.all)
-    if args.series:
-        df = df[df["series_id"] == args.series]
+    where = f"{args.data_dir}/published/forecasts"
     if df.empty:
-        print(f"no published forecasts under {args.data_dir}/published/forecasts (run `seqcast run` first)")
-        return 1
+        night = f" for run date {args.run_date}" if args.run_date else ""
+        raise InputError(f"{where}: no published forecasts{night} (run `seqcast run` first)")
+    if args.series:
+        known = sorted(df["series_id"].astype(str).unique())
+        df = df[df["series_id"] == args.series]
+        if df.empty:
+            some = ", ".join(known[:10]) + (f" and {len(known) - 10} more" if len(known) > 10 else "")
+            raise InputError(f"{where}: no series {args.series!r} in the published forecasts (series: {some})")
     if args.format == "csv":
         print(df.to_csv(index=False), end="")
     else:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import argparse
-from datetime import date
+
+from seqcast.commands import iso_date, positive_int
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -11,8 +12,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--source", help="path or http(s) URL of a CSV/Parquet export (default: embedded sample)")
     p.add_argument("--mapping", help="mapping file (YAML/JSON) for tables other than the CTA export")
     p.add_argument("--data-dir", default="data", help="data dir (default: ./data)")
-    p.add_argument("--horizon", type=int, default=14, help="days to forecast (default: 14)")
-    p.add_argument("--as-of", type=date.fromisoformat, help="treat YYYY-MM-DD as today (replays, backfills)")
+    p.add_argument("--horizon", type=positive_int, default=14, help="days to forecast (default: 14)")
+    p.add_argument("--as-of", type=iso_date, help="treat YYYY-MM-DD as today (replays, backfills)")
     p.add_argument(
         "--models",
         default="seasonal_naive,naive,sarima",
@@ -27,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--runner", choices=["thread", "process", "dask"], default="thread",
                    help="where the per-series work runs: threads here (default), a process pool, "
                    "or Dask (a local cluster, or --dask-address)")
-    p.add_argument("--workers", type=int, help="threads / processes / local Dask workers (default: all cores)")
+    p.add_argument("--workers", type=positive_int, help="threads / processes / local Dask workers (default: all cores)")
     p.add_argument("--dask-address", help="scheduler of an existing Dask cluster, e.g. tcp://host:8786")
     p.set_defaults(handler=handle)
 
@@ -61,10 +62,13 @@ def handle(args: argparse.Namespace) -> int:
 
         if not Path(args.source).is_file():
             raise InputError(f"{args.source}: no such file")
-    if args.mapping:
-        from seqcast.ingest import load_mapping
+    from seqcast.ingest import fetch_bytes, load_mapping, read_table, source_format
 
-        load_mapping(args.mapping)
+    mapping = load_mapping(args.mapping)
+    if args.source and "://" not in args.source:
+        # structural problems (empty, header only, missing column, encoding) before any server starts
+        data = fetch_bytes(args.source)
+        read_table(data, mapping, args.source, source_format(args.source, data))
     log_path = _quiet_console(args.data_dir)
     params = NightlyParams(
         source=args.source,
