@@ -251,7 +251,8 @@ def sampling_step(days: np.ndarray) -> int:
     1
     """
     u = np.unique(days)
-    return int(np.median(np.diff(u))) if len(u) > 1 else 1
+    # three spacings at least: two or three rows with a missing day are a gap, not an interval
+    return int(np.median(np.diff(u))) if len(u) > 3 else 1
 
 
 def not_daily(step: int, rows: int, first=None, last=None) -> str:
@@ -269,7 +270,8 @@ def _steps_long(code: np.ndarray, day: np.ndarray, n_series: int) -> np.ndarray:
     if not len(code):
         return np.ones(n_series, dtype=np.int64)
     same = np.diff(code) == 0
-    gaps = pd.Series(np.diff(day)[same]).groupby(code[1:][same]).median()
+    diffs = pd.Series(np.diff(day)[same]).groupby(code[1:][same])
+    gaps = diffs.median()[diffs.size() >= 3]
     out = np.ones(n_series, dtype=np.int64)
     out[gaps.index.to_numpy()] = gaps.to_numpy().astype(np.int64)
     return out

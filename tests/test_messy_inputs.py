@@ -1,0 +1,482 @@
+"""Real-world inputs (issue 13), modelled on public bug reports of forecasting and data tools.
+
+Each case asserts its documented outcome (README, "Bad input"): the exact values
+where the input is usable, the quarantine reason of the rows set aside, or the one
+``seqcast: error:`` line. Most cases run the data stages in memory
+(:func:`seqcast.pipeline.clean_source`, the code the nightly flow runs); a few run
+the nightly flow end to end and check what it published.
+"""
+
+from __future__ import annotations
+
+import io
+from datetime import date
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from seqcast.errors import CleaningError, InputError
+from seqcast.ingest import Mapping
+from seqcast.pipeline import clean_source
+
+TODAY = date(2025, 6, 1)
+DAYS = pd.date_range("2024-01-01", periods=60, freq="D")
+VALUES = np.round(100 + 10 * np.sin(np.arange(60) * 2 * np.pi / 7), 1)
+
+
+def _write(tmp_path, name: str, text: str | bytes) -> str:
+    path = tmp_path / name
+    path.write_bytes(text.encode("utf-8") if isinstance(text, str) else text)
+    return str(path)
+
+
+def _mapping(tmp_path, text: str, name: str = "m.yaml") -> str:
+    return _write(tmp_path, name, text)
+
+
+def _wide_csv(values=VALUES, days=DAYS, sep=",", fmt=lambda v: f"{v}", date_fmt="%Y-%m-%d") -> str:
+    lines = [f"Date{sep}v"] + [f"{d.strftime(date_fmt)}{sep}{fmt(v)}" for d, v in zip(days, values)]
+    return "\n".join(lines) + "\n"
+
+
+WIDE = "date_column: Date\nvalue_columns: [v]\nnon_negative: false\n"
+LONG = "date_column: date\nseries_column: series\nvalue_column: value\n"
+
+
+def _run(tmp_path, csv: str, mapping: str, name: str = "src.csv", **kw):
+    return clean_source(_write(tmp_path, name, csv), _mapping(tmp_path, mapping), today=TODAY, **kw)
+
+
+def _reasons(out) -> list[str]:
+    return out.quarantine["reason"].tolist()
+
+
+# ----------------------------------------------------------------- 1. decimal marks, thousands
+
+
+def test_decimal_commas_without_the_option_are_refused_not_multiplied(tmp_path):
+    csv = _wide_csv(sep=";", fmt=lambda v: f"{v}".replace(".", ","))
+    with pytest.raises(InputError, match=r"src.csv: every one of the 60 rows was rejected.*'100,0' is not a number"):
+        _run(tmp_path, csv, WIDE + "delimiter: ';'\n")
+
+
+def test_decimal_commas_with_the_option_parse_exactly(tmp_path):
+    csv = _wide_csv(sep=";", fmt=lambda v: f"{v}".replace(".", ","))
+    out = _run(tmp_path, csv, WIDE + "delimiter: ';'\ndecimal: ','\n")
+    assert out.clean["y"].tolist() == VALUES.tolist()
+    assert out.quarantine.empty
+
+
+def test_one_decimal_comma_in_a_dot_file_is_quarantined_alone(tmp_path):
+    values = [f"{v}" for v in VALUES]
+    values[10] = "6,1"
+    csv = "Date;v\n" + "".join(f"{d:%Y-%m-%d};{v}\n" for d, v in zip(DAYS, values))
+    out = _run(tmp_path, csv, WIDE + "delimiter: ';'\nmax_imputed_share: 0.5\n")
+    assert _reasons(out) == ["v: '6,1' is not a number (decimal mark '.', no thousands separator; "
+                             "see decimal/thousands in the mapping)"]
+    assert out.clean["is_imputed"].sum() == 1 and out.clean.loc[10, "y"] != 61.0
+
+
+def test_quoted_thousands_separators_need_the_option(tmp_path):
+    csv = 'Date,v\n2024-01-01,"1,234"\n2024-01-02,"2,345.5"\n2024-01-03,17\n'
+    out = _run(tmp_path, csv, WIDE + "thousands: ','\n")
+    assert out.clean["y"].tolist() == [1234.0, 2345.5, 17.0]
+    out = _run(tmp_path, csv, WIDE)  # without the option: set aside, never read as 1.234 or 1234
+    assert out.clean["y"].tolist() == [17.0]
+    assert [r.split(" (")[0] for r in _reasons(out)] == ["v: '1,234' is not a number", "v: '2,345.5' is not a number"]
+
+
+def test_european_number_format(tmp_path):
+    csv = "Date;v\n2024-01-01;1.234,5\n2024-01-02;-0,25\n2024-01-03;12\n2024-01-04;1.23\n"
+    out = _run(tmp_path, csv, WIDE + "delimiter: ';'\ndecimal: ','\nthousands: '.'\nmax_imputed_share: 0.5\n")
+    assert out.clean["y"].tolist()[:3] == [1234.5, -0.25, 12.0]
+    assert _reasons(out) == ["v: '1.23' is not a number (decimal mark ',', thousands separator '.'; "
+                             "see decimal/thousands in the mapping)"]
+
+
+# ----------------------------------------------------------------- 2. sampling interval, imputation
+
+
+@pytest.mark.parametrize("freq, word, step", [("W-MON", "weekly", 7), ("MS", "monthly", 31), ("3D", "every 3 days", 3)])
+def test_non_daily_wide_data_stops_naming_the_interval(tmp_path, freq, word, step):
+    days = pd.date_range("2022-01-03", periods=40, freq=freq)
+    with pytest.raises(CleaningError, match=rf"src.csv: not daily: the 40 rows .* are {step} days apart \({word}\)"):
+        _run(tmp_path, _wide_csv(np.arange(40.0), days), WIDE)
+
+
+def test_weekly_long_data_stops(tmp_path):
+    days = pd.date_range("2023-01-02", periods=60, freq="W-MON")
+    csv = "date,series,value\n" + "".join(f"{d:%Y-%m-%d},{s},{i}\n" for s in "ab" for i, d in enumerate(days))
+    with pytest.raises(CleaningError, match=r"every series is not daily: the 120 rows are 7 days apart \(weekly\)"):
+        _run(tmp_path, csv, LONG)
+
+
+def test_one_weekly_series_among_daily_ones_is_quarantined_alone(tmp_path):
+    daily = "".join(f"{d:%Y-%m-%d},a,{v}\n" for d, v in zip(DAYS, VALUES))
+    weekly = "".join(f"{d:%Y-%m-%d},w,{i}\n" for i, d in enumerate(pd.date_range("2024-01-01", periods=9, freq="7D")))
+    out = _run(tmp_path, "date,series,value\n" + daily + weekly, LONG)
+    assert out.report["series"] == ["a"] and out.report["series_quarantined"] == ["w"]
+    assert out.clean["y"].tolist() == VALUES.tolist()
+    assert all(r.startswith("series w: not daily: the 9 rows are 7 days apart (weekly)") for r in _reasons(out))
+
+
+def test_business_day_data_is_refused_for_too_many_imputed_days(tmp_path):
+    days = pd.bdate_range("2024-01-01", periods=60)
+    with pytest.raises(CleaningError, match=r"(\d+) of 82 days \(2\d%\) would be imputed, more than max_imputed_share 0.2"):
+        _run(tmp_path, _wide_csv(np.arange(60.0), days), WIDE)
+
+
+def test_imputed_share_is_configurable_and_reported(tmp_path):
+    days = pd.bdate_range("2024-01-01", periods=60)
+    out = _run(tmp_path, _wide_csv(np.arange(60.0), days), WIDE + "max_imputed_share: 0.3\n")
+    assert out.report["days_imputed"] == 22 and out.clean["is_imputed"].sum() == 22
+
+
+def test_long_series_with_too_many_imputed_days_is_quarantined_alone(tmp_path):
+    good = "".join(f"{d:%Y-%m-%d},a,{v}\n" for d, v in zip(DAYS, VALUES))
+    sparse = "".join(f"{d:%Y-%m-%d},b,{v}\n" for d, v in zip(DAYS[::2], VALUES[::2]))  # every other day
+    out = _run(tmp_path, "date,series,value\n" + good + sparse, LONG)
+    assert out.report["series_quarantined"] == ["b"]
+    assert "b" not in set(out.clean["series_id"])
+
+
+# ----------------------------------------------------------------- 3. time zones and times of day
+
+
+def _berlin_midnights(days) -> list[str]:
+    return [d.tz_localize("Europe/Berlin").tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%SZ") for d in days]
+
+
+DST_DAYS = pd.date_range("2023-10-20", periods=20, freq="D")  # Berlin leaves summer time on 2023-10-29
+
+
+def test_utc_instants_at_local_midnight_become_that_zones_days(tmp_path):
+    stamps = _berlin_midnights(DST_DAYS)
+    assert stamps[8].endswith("T22:00:00Z") and stamps[10].endswith("T23:00:00Z")
+    csv = "Date,v\n" + "".join(f"{t},{i}\n" for i, t in enumerate(stamps))
+    out = _run(tmp_path, csv, WIDE + "date_format: ISO8601\ntimezone: Europe/Berlin\n")
+    assert out.clean["ds"].tolist() == list(DST_DAYS)
+    assert out.clean["y"].tolist() == list(map(float, range(20)))
+    assert not out.clean["is_imputed"].any() and out.quarantine.empty
+    assert (out.clean["ds"] == out.clean["ds"].dt.normalize()).all()  # day precision
+
+
+def test_instants_without_a_timezone_are_refused_not_shifted(tmp_path):
+    csv = "Date,v\n" + "".join(f"{t},{i}\n" for i, t in enumerate(_berlin_midnights(DST_DAYS)))
+    with pytest.raises(InputError, match="is an instant, not a day.*set 'timezone' in the mapping"):
+        _run(tmp_path, csv, WIDE + "date_format: ISO8601\n")
+
+
+def test_short_as_of_keeps_the_real_values_of_local_days(tmp_path):
+    csv = "Date,v\n" + "".join(f"{t},{i}\n" for i, t in enumerate(_berlin_midnights(DST_DAYS)))
+    path = _write(tmp_path, "tz.csv", csv)
+    m = _mapping(tmp_path, WIDE + "date_format: ISO8601\ntimezone: Europe/Berlin\n")
+    out = clean_source(path, m, as_of=date(2023, 10, 30))
+    assert out.clean["ds"].max() == pd.Timestamp("2023-10-30")
+    assert out.clean["y"].tolist() == list(map(float, range(11))) and not out.clean["is_imputed"].any()
+
+
+def test_percent_z_with_offsets_that_change_at_dst(tmp_path):
+    stamps = [d.tz_localize("Europe/Berlin").strftime("%Y-%m-%dT%H:%M:%S%z") for d in DST_DAYS]
+    assert stamps[0].endswith("+0200") and stamps[-1].endswith("+0100")
+    csv = "Date,v\n" + "".join(f"{t},{i}\n" for i, t in enumerate(stamps))
+    out = _run(tmp_path, csv, WIDE + "date_format: '%Y-%m-%dT%H:%M:%S%z'\ntimezone: Europe/Berlin\n")
+    assert out.clean["ds"].tolist() == list(DST_DAYS) and out.quarantine.empty
+
+
+def test_parquet_with_a_tz_aware_timestamp_column(tmp_path):
+    df = pd.DataFrame({"Date": DST_DAYS.tz_localize("Europe/Berlin").tz_convert("UTC"), "v": np.arange(20.0)})
+    path = tmp_path / "tz.parquet"
+    df.to_parquet(path)
+    out = clean_source(str(path), _mapping(tmp_path, WIDE + "timezone: Europe/Berlin\n"), today=TODAY)
+    assert out.clean["ds"].tolist() == list(DST_DAYS) and out.clean["y"].tolist() == list(np.arange(20.0))
+
+
+def test_parquet_with_real_date_and_timestamp_columns(tmp_path):
+    for name, col in (("date32", DAYS.date), ("timestamp", DAYS)):
+        path = tmp_path / f"{name}.parquet"
+        pd.DataFrame({"Date": col, "v": VALUES}).to_parquet(path)
+        out = clean_source(str(path), _mapping(tmp_path, WIDE), today=TODAY)
+        assert out.clean["ds"].tolist() == list(DAYS) and out.clean["y"].tolist() == VALUES.tolist(), name
+
+
+def test_wide_and_long_tables_with_times_of_day_give_the_same_days(tmp_path):
+    stamps = [f"{d:%Y-%m-%d} 00:00:00" for d in DAYS]
+    wide = "Date,v\n" + "".join(f"{t},{v}\n" for t, v in zip(stamps, VALUES))
+    long = "date,series,value\n" + "".join(f"{t},v,{v}\n" for t, v in zip(stamps, VALUES))
+    fmt = "date_format: '%Y-%m-%d %H:%M:%S'\n"
+    a = _run(tmp_path, wide, WIDE + fmt, name="w.csv").clean
+    b = _run(tmp_path, long, LONG + fmt, name="l.csv").clean
+    pd.testing.assert_frame_equal(a, b)
+    assert a["ds"].tolist() == list(DAYS)
+
+
+# ----------------------------------------------------------------- 4. non-finite, implausible, out of range
+
+
+@pytest.mark.parametrize("cell", ["inf", "-inf", "Infinity", "1e400", "nan", "NaN"])
+def test_non_finite_values_are_quarantined(tmp_path, cell):
+    values = [str(v) for v in VALUES]
+    values[20] = cell
+    out = _run(tmp_path, "Date,v\n" + "".join(f"{d:%Y-%m-%d},{v}\n" for d, v in zip(DAYS, values)), WIDE)
+    assert len(out.quarantine) == 1 and out.quarantine["line"].tolist() == [22]
+    assert f"v: {cell!r} is not" in _reasons(out)[0]
+    assert np.isfinite(out.clean["y"]).all()
+
+
+def test_an_overflowing_but_finite_value_is_implausible(tmp_path):
+    values = [str(v) for v in VALUES]
+    values[30] = "1e308"
+    out = _run(tmp_path, "Date,v\n" + "".join(f"{d:%Y-%m-%d},{v}\n" for d, v in zip(DAYS, values)), WIDE)
+    assert _reasons(out)[0].startswith("v: '1e308' is implausible (robust z-score")
+    assert out.clean["y"].max() < 1000
+
+
+def test_a_real_spike_is_kept(tmp_path):
+    values = VALUES.copy()
+    values[30] = 20 * values[30]  # a big day, not an error
+    out = _run(tmp_path, _wide_csv(values), WIDE)
+    assert out.quarantine.empty and out.clean["y"].max() == values[30]
+
+
+def test_max_value_from_the_mapping(tmp_path):
+    out = _run(tmp_path, _wide_csv(), WIDE + "max_value: 109\n")
+    assert len(out.quarantine) == (VALUES > 109).sum() > 0
+    assert all("above max_value 109" in r for r in _reasons(out))
+
+
+def test_max_value_per_column(tmp_path):
+    csv = "Date,a,b\n" + "".join(f"{d:%Y-%m-%d},{v},{v * 100}\n" for d, v in zip(DAYS, VALUES))
+    m = "date_column: Date\nvalue_columns: [a, b]\nmax_value: {a: 200, b: 10500}\nmax_imputed_share: 0.9\n"
+    out = _run(tmp_path, csv, m)
+    assert len(out.quarantine) == (VALUES * 100 > 10500).sum() > 0
+    assert all(r.startswith("b: ") for r in _reasons(out))
+
+
+@pytest.mark.parametrize("day", ["01/01/1200", "12/31/9999"])
+def test_dates_out_of_range_are_quarantined(tmp_path, day):
+    csv = _wide_csv(date_fmt="%m/%d/%Y") + f"{day},5\n"
+    out = _run(tmp_path, csv, WIDE + "date_format: '%m/%d/%Y'\n")
+    assert _reasons(out) == [f"Date: {day!r} is out of the supported range 1677-09-22..2262-04-11"]
+    assert out.clean["ds"].tolist() == list(DAYS)
+
+
+def test_parquet_infinities_are_quarantined(tmp_path):
+    values = VALUES.copy()
+    values[5] = np.inf
+    path = tmp_path / "inf.parquet"
+    pd.DataFrame({"Date": DAYS.strftime("%Y-%m-%d"), "v": values}).to_parquet(path)
+    out = clean_source(str(path), _mapping(tmp_path, WIDE), today=TODAY)
+    assert _reasons(out) == ["v: 'inf' is not finite (inf, nan or beyond the float range); quarantined"]
+
+
+# ----------------------------------------------------------------- 5. imputed days are not actuals
+
+
+def test_backtests_never_score_imputed_days(tmp_path):
+    from seqcast.backtest import rolling_origin
+    from seqcast.models import build
+
+    values = [str(v) for v in VALUES]
+    csv = "Date,v\n" + "".join(f"{d:%Y-%m-%d},{v}\n" for i, (d, v) in enumerate(zip(DAYS, values))
+                               if i not in (40, 41, 42))
+    clean = _run(tmp_path, csv, WIDE).clean
+    imputed = set(clean.loc[clean["is_imputed"], "ds"])
+    assert len(imputed) == 3
+    table = rolling_origin(build("seasonal_naive"), clean, h=3, start="2024-02-01", end="2024-02-25", n_jobs=1)
+    assert not set(table["ds"]) & imputed
+    assert len(table) == 25 * 3 - 9  # each imputed day would have been scored at 3 origins
+    # without the flag the same days would be scored
+    table = rolling_origin(build("seasonal_naive"), clean.drop(columns="is_imputed"), h=3,
+                           start="2024-02-01", end="2024-02-25", n_jobs=1)
+    assert set(table["ds"]) & imputed == imputed
+
+
+# ----------------------------------------------------------------- 10. mapping files
+
+
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ("encoding: klingon", "encoding: unknown text encoding 'klingon'"),
+        ("date_format: 12", "date_format: input should be a valid string (got 12)"),
+        ("date_format: '%Q'", None),
+        ("date_format: dd/mm/yyyy", "date_format 'dd/mm/yyyy' has no strftime directive"),
+        ("delimiter: ''", "delimiter must be one character"),
+        ("delimiter: ';;'", "delimiter must be one character"),
+        ("non_negative: 'no'", "non_negative: input should be a valid boolean (got 'no')"),
+        ("timezone: Mars/Olympus", "timezone: unknown IANA time zone 'Mars/Olympus'"),
+        ("decimal: x", "decimal must be '.' or ','"),
+        ("thousands: '.'\ndecimal: '.'", "thousands must be one of"),
+        ("outlier_z: -1", "outlier_z must be a positive number"),
+        ("max_imputed_share: 2", "max_imputed_share must be between 0 and 1"),
+        ("max_value: {nope: 3}", "max_value names column(s) ['nope']"),
+        ("colour: red", "unknown mapping key(s) ['colour']"),
+    ],
+)
+def test_mapping_files_are_checked_with_clear_messages(tmp_path, line, message):
+    from seqcast.ingest import load_mapping
+
+    path = _mapping(tmp_path, f"date_column: Date\nvalue_columns: [v]\n{line}\n")
+    if message is None:  # an unknown directive is a parse failure per row, not a mapping error
+        load_mapping(path)
+        return
+    with pytest.raises(InputError) as info:
+        load_mapping(path)
+    assert str(info.value).startswith(f"{path}: ") and message in str(info.value)
+    assert "\n" not in str(info.value)
+
+
+def test_date_column_must_be_one_name(tmp_path):
+    from seqcast.ingest import load_mapping
+
+    with pytest.raises(InputError, match=r"date_column: input should be a valid string \(got \['a', 'b'\]\)"):
+        load_mapping(_mapping(tmp_path, "date_column: [a, b]\nvalue_columns: [v]\n"))
+
+
+def test_mapping_objects_are_strict_in_code_too():
+    with pytest.raises(ValueError):
+        Mapping(date_column="d", value_columns={"v": "v"}, non_negative="no")
+
+
+# ----------------------------------------------------------------- 11. misleading messages
+
+
+def test_day_first_dates_in_a_month_first_export_are_named(tmp_path):
+    csv = _wide_csv(date_fmt="%d/%m/%Y")
+    with pytest.raises(InputError, match=r"src.csv: \d+ date\(s\) in 'Date' do not read as %m/%d/%Y but do as "
+                                         r"%d/%m/%Y .* set date_format: '%d/%m/%Y'"):
+        _run(tmp_path, csv, WIDE + "date_format: '%m/%d/%Y'\n")
+
+
+def test_a_single_typo_date_is_just_quarantined(tmp_path):
+    csv = _wide_csv(date_fmt="%m/%d/%Y") + "13/45/2024,5\n"
+    out = _run(tmp_path, csv, WIDE + "date_format: '%m/%d/%Y'\n")
+    assert _reasons(out) == ["Date: cannot parse '13/45/2024' as %m/%d/%Y"]
+
+
+# ----------------------------------------------------------------- 9. the command line: one line, fast
+
+
+def _cli(capsys, *argv) -> tuple[int, list[str]]:
+    from seqcast.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        raise SystemExit(main(list(argv)))
+    err = capsys.readouterr().err.strip().splitlines()
+    return info.value.code, err
+
+
+@pytest.mark.parametrize(
+    "argv, code, fragment",
+    [
+        (["run", "--horizon", "0"], 2, "argument --horizon: must be at least 1 (got 0)"),
+        (["run", "--horizon", "two"], 2, "argument --horizon: 'two' is not a whole number"),
+        (["run", "--as-of", "2024-02-30"], 2, "argument --as-of: '2024-02-30' is not a date"),
+        (["run", "--models", "nope"], 1, "--models: unknown model 'nope'"),
+        (["backtest", "--source", "x.csv", "--start", "soon", "--end", "2024-01-01"], 2, "argument --start"),
+        (["backtest", "--source", "x.csv", "--start", "2024-01-01", "--end", "2024-01-02", "--h", "-1"], 2,
+         "argument --h: must be at least 1"),
+    ],
+)
+def test_usage_and_parameter_errors_are_one_line(capsys, argv, code, fragment):
+    rc, err = _cli(capsys, *argv)
+    assert rc == code and len(err) == 1, err
+    assert err[0].startswith("seqcast: error: ") and fragment in err[0]
+
+
+@pytest.mark.parametrize(
+    "content, fragment",
+    [
+        ("", "file is empty"),
+        ("Date,v\n", "no data rows (header only)"),
+        ("Day,v\n2024-01-01,1\n", "missing required column(s) 'Date'"),
+        ("Date;v\n2024-01-01;1\n", "the header looks ';'-delimited"),
+    ],
+)
+def test_structural_problems_stop_before_prefect_starts(tmp_path, capsys, content, fragment):
+    src = _write(tmp_path, "bad.csv", content)
+    m = _mapping(tmp_path, WIDE)
+    rc, err = _cli(capsys, "run", "--source", src, "--mapping", m, "--data-dir", str(tmp_path / "d"))
+    assert rc == 1 and err == [err[0]] and err[0].startswith(f"seqcast: error: {src}: ") and fragment in err[0]
+    assert not (tmp_path / "d" / "raw").exists()  # nothing ran
+
+
+def test_bad_mapping_on_the_command_line_is_one_line(tmp_path, capsys):
+    m = _mapping(tmp_path, WIDE + "encoding: klingon\n")
+    rc, err = _cli(capsys, "run", "--source", _write(tmp_path, "a.csv", _wide_csv()), "--mapping", m)
+    assert rc == 1 and len(err) == 1 and f"{m}: encoding: unknown text encoding 'klingon'" in err[0]
+
+
+def test_forecasts_show_names_an_unknown_series(tmp_path, capsys):
+    from seqcast.published import COLUMNS
+
+    folder = tmp_path / "published" / "forecasts"
+    folder.mkdir(parents=True)
+    table = pd.DataFrame({c: pd.Series(dtype=object) for c in COLUMNS})
+    table = pd.concat([table, pd.DataFrame({"series_id": ["bus"], "mean": [1.0]})], ignore_index=True)
+    table.to_parquet(folder / "run_date=2024-01-01.parquet")
+    rc, err = _cli(capsys, "forecasts", "show", "--data-dir", str(tmp_path), "--series", "nope")
+    assert rc == 1 and err == [f"seqcast: error: {tmp_path}/published/forecasts: no series 'nope' in the "
+                               "published forecasts (series: bus)"]
+    rc, err = _cli(capsys, "forecasts", "show", "--data-dir", str(tmp_path / "empty"))
+    assert rc == 1 and "no published forecasts" in err[0] and "run `seqcast run` first" in err[0]
+
+
+# ----------------------------------------------------------------- end to end: what gets published
+
+
+@pytest.fixture(scope="module")
+def harness(prefect_harness):
+    return prefect_harness
+
+
+def _nightly(tmp_path, csv: str, mapping: str, as_of: date, name="src.csv"):
+    from flows.nightly import NightlyParams, nightly, spec_for
+
+    params = NightlyParams(source=_write(tmp_path, name, csv), mapping=_mapping(tmp_path, mapping),
+                           data_dir=str(tmp_path / "data"), as_of=as_of, horizon=7,
+                           models=[spec_for("seasonal_naive")])
+    summary = nightly(params)
+    return summary, pd.read_parquet(summary["published"])
+
+
+def test_decimal_comma_file_publishes_the_exact_values(tmp_path, harness):
+    csv = _wide_csv(sep=";", fmt=lambda v: f"{v}".replace(".", ","))
+    summary, table = _nightly(tmp_path, csv, WIDE + "delimiter: ';'\ndecimal: ','\n", date(2024, 2, 29))
+    # seasonal naive: each of the next 7 days is the value a week before
+    assert table.sort_values("h")["mean"].tolist() == VALUES[-7:].tolist()
+    assert summary["rows_quarantined"] == 0
+
+
+def test_a_non_finite_last_day_in_one_series_does_not_block_the_panel(tmp_path, harness):
+    rows = [f"{d:%Y-%m-%d},{s},{v}" for s in ("a", "b") for d, v in zip(DAYS, VALUES)]
+    rows[59] = rows[59].rsplit(",", 1)[0] + ",inf"  # last day of series a
+    summary, table = _nightly(tmp_path, "date,series,value\n" + "\n".join(rows) + "\n", LONG, date(2024, 2, 29))
+    assert summary["rows_quarantined"] == 1
+    quarantine = pd.read_parquet(summary["quarantine_path"])
+    assert "'inf' is not finite" in quarantine["reason"].iloc[0]
+    assert sorted(table["series_id"].unique()) == ["a", "b"]
+    b = table[table["series_id"] == "b"].sort_values("h")
+    assert b["mean"].tolist() == VALUES[-7:].tolist()
+    a = table[table["series_id"] == "a"].sort_values("h")  # a ends a day earlier: its cutoff is 02-28
+    assert a["cutoff"].iloc[0] == pd.Timestamp("2024-02-28") and a["mean"].tolist() == VALUES[-8:-1].tolist()
+    assert np.isfinite(table["mean"]).all()
+
+
+def test_weekly_data_stops_the_night_and_publishes_nothing(tmp_path, harness):
+    days = pd.date_range("2023-01-02", periods=60, freq="W-MON")
+    with pytest.raises(CleaningError, match=r"src.csv: not daily: .*\(weekly\)"):
+        _nightly(tmp_path, _wide_csv(np.arange(60.0), days), WIDE, date(2024, 6, 1))
+    assert not (tmp_path / "data" / "published" / "forecasts").exists() or not any(
+        (tmp_path / "data" / "published" / "forecasts").iterdir())
+
+
+def test_read_table_reads_bytes_not_only_files():
+    """The property test below drives this through the CLI; here the in-memory reader."""
+    from seqcast.ingest import read_table
+
+    df = read_table(io.BytesIO(b"Date,v\n2024-01-01,1\n").getvalue(), Mapping(date_column="Date",
+                    value_columns={"v": "v"}), "mem.csv")
+    assert df["v"].tolist() == ["1"] and df["line"].tolist() == [2]
