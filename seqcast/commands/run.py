@@ -88,7 +88,8 @@ def handle(args: argparse.Namespace) -> int:
         raise type(exc)(f"{exc} (details: {log_path})") from None
     table = read_forecasts(args.data_dir, run_date=summary["run_date"])
     print()
-    print(f"rows in {summary['rows_in']}, kept {summary['rows_kept']}, quarantined {summary['rows_quarantined']}")
+    print(f"rows in {summary['rows_in']}, kept {summary['rows_kept']}, quarantined {summary['rows_quarantined']}, "
+          f"days imputed {summary.get('days_imputed', 0)}")
     print(f"forecast table: {summary['published']}")
     print(f"quarantine:     {summary['quarantine_path']}")
     print(f"clean data:     {summary['clean_path']}")
