@@ -62,7 +62,7 @@ def child(args: argparse.Namespace) -> None:
                 "wall_s": wall,
                 "series": len(summary["series"]),
                 "buckets": summary["buckets"],
-                "published_series": len(summary["champions"]),
+                "published_series": sum(c["model"] is not None for c in summary["champions"]),
                 "fit_s": summary["fit_seconds"],
                 "new_origins": summary["backtest_new_origins"],
                 "task_s": stages,

@@ -16,6 +16,8 @@ from prefect.states import Cancelled
 from pydantic import BaseModel, Field
 
 from flows.train import ModelChoice, Split, TrainParams, train
+from seqcast.champion import format_mae
+from seqcast.errors import ModelError
 from seqcast.io import file_lock
 from seqcast.layout import DataDir
 from seqcast.partitions import buckets_of, series_in
@@ -178,8 +180,13 @@ def nightly_stages(params: NightlyParams, run_id: str) -> dict:
     labels = labels + [label for _, label, _ in neural]
     complexity = _complexity(specs, labels, neural)
     chosen = _results([champion_bucket_task.submit(str(stage / "candidates"), str(table_dir), labels, b,
-                                                   p.backtest_days, str(stage / "champions"), complexity)
-                       for b in buckets])
+                                                   p.backtest_days, str(stage / "champions"), complexity,
+                                                   c["no_forecast"])
+                       for b, c in zip(buckets, candidates, strict=True)])
+    choice = [c for part in chosen for c in part["choice"]]
+    not_published = [c for c in choice if c["model"] is None]
+    if not any(part["rows"] for part in chosen):
+        raise ModelError(_nothing_to_publish(not_published))
     run_date = p.as_of or date.today()
     published = publish_task.submit(str(stage / "champions"), p.data_dir, run_date, run_id,
                                     report["data_hash"]).result()
@@ -193,7 +200,6 @@ def nightly_stages(params: NightlyParams, run_id: str) -> dict:
     errors_plot = backtest_plot_task.submit(str(table_dir), p.data_dir, run_date, last_day,
                                             p.backtest_days)
     plot = plot_task.submit(clean_path, published, p.data_dir)
-    choice = [c for part in chosen for c in part["choice"]]
     scores = [s for part in chosen for s in part["scores"]]
     scores_by_h = [s for part in chosen for s in part["scores_by_h"]]
     return {
@@ -207,6 +213,7 @@ def nightly_stages(params: NightlyParams, run_id: str) -> dict:
         "scores": scores,
         "scores_by_h": scores_by_h,
         "model_failures": failures,
+        "not_published": [{"series_id": c["series_id"], "reason": c["reason"]} for c in not_published],
         "backtest_failed_origins": sum(b["failed_origins"] for b in backtests),
         "backtest_new_origins": sum(b["new_origins"] for b in backtests),
         "backtest_table": str(table_dir),
@@ -218,6 +225,15 @@ def nightly_stages(params: NightlyParams, run_id: str) -> dict:
         "data_docs": validated["data_docs"],
         "gx_failed": validated["gx_failed"],
     }
+
+
+def _nothing_to_publish(not_published: list[dict], shown: int = 3) -> str:
+    """The one error of a night where no series has a forecast (the published table is kept)."""
+    reasons = "; ".join(f"{c['series_id']}: {c['reason'].removeprefix('not published: ')}"
+                        for c in sorted(not_published, key=lambda c: c["series_id"])[:shown])
+    more = f" (and {len(not_published) - shown} more series)" if len(not_published) > shown else ""
+    return (f"no forecast to publish: every model failed on every one of the {len(not_published)} "
+            f"series, nothing was published. {reasons}{more}")
 
 
 def _complexity(specs: list[dict], labels: list[str], neural: list) -> dict[str, int]:
@@ -343,12 +359,13 @@ def _champions_markdown(s: dict, max_series: int = 20) -> str:
                   f"(the first {max_series} below; all in the published table)", ""]
     shown = {c["series_id"] for c in champions[:max_series]}
     lines += ["| series | published | reason |", "|---|---|---|"]
-    lines += [f"| {c['series_id']} | **{c['model']}** | {c['reason']} |" for c in champions[:max_series]]
+    lines += [f"| {c['series_id']} | {'**' + c['model'] + '**' if c['model'] else 'not published'} | "
+              f"{c['reason']} |" for c in champions[:max_series]]
     lines += ["", "Recent backtest MAE (last origins; failed = origins with an error):", "",
               "| series | model | MAE | forecasts scored | failed |", "|---|---|---|---|---|"]
     scores = [r for r in s["scores"] if r["series_id"] in shown]
     for r in sorted(scores, key=lambda r: (r["series_id"], r["mae"] if r["mae"] == r["mae"] else 1e300)):
-        mae = f"{r['mae']:,.0f}" if r["mae"] == r["mae"] else "n/a"
+        mae = format_mae(r["mae"])
         lines.append(f"| {r['series_id']} | {r['model']} | {mae} | {r['n']} | {r['failed']} |")
     lines += ["", _horizon_markdown(s, shown)]
     if len(s["model_failures"]) > max_series:
@@ -369,7 +386,7 @@ def _horizon_markdown(s: dict, shown: set, steps: tuple[int, ...] = (1, 2, 3, 7,
     head = "| series | model | " + " | ".join(f"h={h}" for h in cols) + " |"
     lines = ["MAE by step ahead (same rows):", "", head, "|---|---|" + "---|" * len(cols)]
     for (sid, model), vals in wide.iterrows():
-        cells = " | ".join("n/a" if v != v else f"{v:,.0f}" for v in vals)
+        cells = " | ".join(format_mae(v) for v in vals)
         lines.append(f"| {sid} | {model} | {cells} |")
     return "\n".join(lines)
 

@@ -95,26 +95,61 @@ def choose(
         best = eligible.index[0] if len(eligible) else None
         if best is not None and best != baseline and baseline in models and not np.isnan(base):
             if eligible.loc[best, "mae"] < base:
-                reason = (f"best recent backtest MAE {eligible.loc[best, 'mae']:,.0f} over "
-                          f"{int(eligible.loc[best, 'n'])} forecasts; {baseline} {base:,.0f}")
+                reason = (f"best recent backtest MAE {format_mae(eligible.loc[best, 'mae'])} over "
+                          f"{int(eligible.loc[best, 'n'])} forecasts; {baseline} {format_mae(base)}")
                 rows.append((sid, best, reason, float(eligible.loc[best, "mae"]), base))
                 continue
         if baseline in models:
             if best is None or np.isnan(base):
                 reason = "no recent backtest scores yet: baseline published"
             elif best == baseline:
-                reason = f"{baseline} has the best recent backtest MAE ({base:,.0f})"
+                reason = f"{baseline} has the best recent backtest MAE ({format_mae(base)})"
             else:
-                reason = f"no model beat {baseline} (MAE {base:,.0f}) on the recent backtest"
+                reason = f"no model beat {baseline} (MAE {format_mae(base)}) on the recent backtest"
             rows.append((sid, baseline, reason, base, base))
         elif best is not None:
             reason = (f"baseline failed tonight; best recent backtest MAE "
-                      f"{eligible.loc[best, 'mae']:,.0f} among the rest")
+                      f"{format_mae(eligible.loc[best, 'mae'])} among the rest")
             rows.append((sid, best, reason, float(eligible.loc[best, "mae"]), base))
         elif models:
             pick = sorted(models)[0]
             rows.append((sid, pick, "baseline failed tonight and no model has backtest scores", np.nan, base))
     return pd.DataFrame(rows, columns=["series_id", "model", "reason", "mae", "baseline_mae"])
+
+
+def format_mae(value: float) -> str:
+    """An error as people read it: three significant digits, large values in full with
+    thousands separators (never ``2.39e+04``), so 1.57 and 2.58 do not both read as 2 or 3.
+
+    >>> [format_mae(v) for v in (1.5749, 2.58, 0.012345, 512.6, 23942.4, float("nan"))]
+    ['1.57', '2.58', '0.0123', '513', '23,942', 'n/a']
+    """
+    value = float(value)
+    if not np.isfinite(value):
+        return "n/a"
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+
+
+def no_forecast(series, forecasts: pd.DataFrame, failures: pd.DataFrame) -> pd.DataFrame:
+    """The ``series`` without any forecast tonight (every model failed on them), with why.
+
+    ``failures``: ``series_id, model, error`` as :func:`seqcast.pipeline.forecast` records
+    them (a model that learns across series fails on ``"a+b"``: it counts for ``a`` and ``b``).
+    Returns ``series_id, reason``, one row per such series, sorted.
+
+    >>> fails = pd.DataFrame({"series_id": ["new", "new"], "model": ["seasonal_naive", "sarima"],
+    ...                       "error": ["ModelError: too short", "ModelError: too short"]})
+    >>> no_forecast(["new", "old"], pd.DataFrame({"series_id": ["old"]}), fails)["reason"].iloc[0]
+    'not published: every model failed (seasonal_naive: ModelError: too short; sarima: ModelError: too short)'
+    """
+    have = set(forecasts["series_id"].astype(str)) if len(forecasts) else set()
+    rows = []
+    for sid in sorted({str(s) for s in series} - have):
+        mine = failures[[sid == str(f) or sid in str(f).split("+") for f in failures["series_id"]]]
+        why = "; ".join(r.error if r.model in r.error else f"{r.model}: {r.error}" for r in mine.itertuples())
+        why = why or "no model ran"
+        rows.append((sid, f"not published: every model failed ({why})"))
+    return pd.DataFrame(rows, columns=["series_id", "reason"])
 
 
 def model_version(alias: str, params: dict) -> str:

@@ -28,7 +28,7 @@ from prefect.cache_policies import NO_CACHE
 from prefect.context import TaskRunContext
 from prefect.logging import get_run_logger
 
-from seqcast.io import write_parquet_atomic
+from seqcast.io import file_lock, write_parquet_atomic
 from seqcast.partitions import bucket_file
 from seqcast.partitions import read as read_clean
 
@@ -110,17 +110,34 @@ def forecast_bucket_task(clean_path: str, bucket: int, specs: list, horizon: int
     updated to today (:func:`seqcast.pipeline.forecast`).
     """
     from seqcast import pipeline
+    from seqcast.champion import no_forecast
 
     data = read_clean(clean_path, bucket=bucket)
     t0 = time.perf_counter()
     fc, failures = pipeline.forecast(data, specs, horizon, exog=known_exog(data, horizon, holidays),
                                      fit_cache=fit_cache, refit_every=refit_every, anchor=ANCHOR)
     fit_s = time.perf_counter() - t0
-    path = write_parquet_atomic(fc, bucket_file(out_dir, bucket))
+    path = write_parquet_atomic(_typed_candidates(fc), bucket_file(out_dir, bucket))
     for row in failures.itertuples():
         _logger().warning("model %s failed on %s: %s", row.model, row.series_id, row.error)
+    missing = no_forecast(data["series_id"].unique(), fc, failures)
+    for row in missing.itertuples():
+        _logger().warning("no forecast for %s: %s", row.series_id, row.reason)
     return {"path": str(path), "series": int(data["series_id"].nunique()), "rows": int(len(fc)),
-            "failures": failures.to_dict(orient="records"), "fit_s": fit_s}
+            "failures": failures.to_dict(orient="records"), "fit_s": fit_s,
+            "no_forecast": missing.to_dict(orient="records")}
+
+
+# Columns of a candidates file, so that a bucket where every model failed still has
+# the types of the others (an untyped empty file makes the published table's dtypes object).
+CANDIDATE_DTYPES = {"series_id": "str", "ds": "datetime64[ns]", "cutoff": "datetime64[ns]", "h": "int64",
+                    "model": "str", "mean": "float64", "model_version": "str"}
+
+
+def _typed_candidates(fc: pd.DataFrame) -> pd.DataFrame:
+    if len(fc):
+        return fc
+    return fc.astype({c: t for c, t in CANDIDATE_DTYPES.items() if c in fc.columns})
 
 
 @task(name="backtest-bucket", task_run_name="backtest {label} bucket {bucket}", cache_policy=NO_CACHE)
@@ -228,22 +245,27 @@ def _read_buckets(label_dir: Path, bucket: int | None, sids) -> pd.DataFrame | N
 
 
 def _write_buckets(table: pd.DataFrame, label_dir: Path, bucket: int | None, force: bool) -> list[Path]:
-    """Write the table to its bucket file(s); only when something changed or none exists yet."""
+    """Merge the table into its bucket file(s); only when something changed or none exists yet.
+
+    Each file is re-read and merged under its own lock (:func:`seqcast.backtest.merge_tables`:
+    the union, whatever the order): a night that runs after a later one (a replay, a
+    backfill, two at once) keeps the rows the other scored, the other series of the
+    bucket included.
+    """
+    from seqcast.backtest import merge_tables
     from seqcast.partitions import bucket_of
 
     if bucket is not None:
-        out = bucket_file(label_dir, bucket)
-        if force or not out.exists():
-            write_parquet_atomic(table, out)
-        return [out]
+        parts = [(bucket, table)]
+    else:
+        parts = [(int(b), part) for b, part in table.groupby(table["series_id"].map(bucket_of), sort=True)]
     paths = []
-    for b, part in table.groupby(table["series_id"].map(bucket_of), sort=True):
-        out = bucket_file(label_dir, int(b))
+    for b, part in parts:
+        out = bucket_file(label_dir, b)
         if force or not out.exists():
-            # rows of this bucket's other series (not in this run) are kept
-            before = pd.read_parquet(out) if out.exists() else part.iloc[:0]
-            before = before[~before["series_id"].isin(part["series_id"].unique())]
-            write_parquet_atomic(pd.concat([before, part], ignore_index=True), out)
+            with file_lock(label_dir / f".bucket-{b:04d}.lock"):
+                before = pd.read_parquet(out) if out.exists() else None
+                write_parquet_atomic(merge_tables(before, part), out)
         paths.append(out)
     return paths
 
@@ -251,20 +273,30 @@ def _write_buckets(table: pd.DataFrame, label_dir: Path, bucket: int | None, for
 @task(name="choose-bucket", task_run_name="champions bucket {bucket}", cache_policy=NO_CACHE)
 def champion_bucket_task(
     candidates_dir: str, table_dir: str, labels: list[str], bucket: int, window_days: int, out_dir: str,
-    complexity: dict[str, int] | None = None,
+    complexity: dict[str, int] | None = None, no_forecast: list[dict] | None = None,
 ) -> dict:
-    """Per series of the bucket: the model to publish and why (see :mod:`seqcast.champion`)."""
+    """Per series of the bucket: the model to publish and why (see :mod:`seqcast.champion`).
+
+    ``no_forecast``: the bucket's series every model failed on (``series_id, reason``,
+    from :func:`forecast_bucket_task`); they are listed in the choice with ``model``
+    None and their reason. The champions file always has the same columns and types,
+    empty when no series of the bucket has a forecast.
+    """
     from seqcast.champion import choose, horizon_scores, recent_scores
     from seqcast.conformal import conformal_intervals
 
-    fc = pd.read_parquet(bucket_file(candidates_dir, bucket))
+    fc = _typed_candidates(pd.read_parquet(bucket_file(candidates_dir, bucket)))
+    missing = [{"series_id": r["series_id"], "model": None, "reason": r["reason"], "mae": float("nan"),
+                "baseline_mae": float("nan")}
+               for r in (no_forecast or []) if r["series_id"] not in set(fc["series_id"])]
     tables = [pd.read_parquet(f) for f in (bucket_file(Path(table_dir) / _safe(lb), bucket) for lb in labels)
               if f.exists()]
     table = pd.concat(tables, ignore_index=True) if tables else None
     if fc.empty:
-        chosen = fc.assign(reason=pd.Series(dtype=object))
-        write_parquet_atomic(chosen, bucket_file(out_dir, bucket))
-        return {"path": str(bucket_file(out_dir, bucket)), "choice": [], "scores": [], "scores_by_h": []}
+        chosen = conformal_intervals(fc.assign(reason=pd.Series(dtype="str")), _no_scores(), levels=LEVELS)
+        chosen = chosen.drop(columns=["interval_pooled", "interval_capped"])
+        path = write_parquet_atomic(chosen, bucket_file(out_dir, bucket))
+        return {"path": str(path), "rows": 0, "choice": missing, "scores": [], "scores_by_h": []}
     cutoff = fc["cutoff"].max()
     scores = recent_scores(table, cutoff, window_days)
     choice = choose(scores, fc[["series_id", "model"]].drop_duplicates(), complexity=complexity)
@@ -277,7 +309,7 @@ def champion_bucket_task(
                                  window_days=window_days + int(chosen["h"].max()))
     chosen = chosen.drop(columns=["interval_pooled", "interval_capped"])
     path = write_parquet_atomic(chosen, bucket_file(out_dir, bucket))
-    return {"path": str(path), "choice": choice.to_dict(orient="records"),
+    return {"path": str(path), "rows": int(len(chosen)), "choice": choice.to_dict(orient="records") + missing,
             "scores": scores.to_dict(orient="records"), "scores_by_h": by_h.to_dict(orient="records")}
 
 

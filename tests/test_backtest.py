@@ -239,6 +239,56 @@ def test_incremental_run_equals_a_full_run(seasonal_frame):
                                start="2023-06-01", end="2023-06-20").empty
 
 
+
+def _nights(seasonal_frame, *last_days, h=3):
+    """The table each night would write on its own: data up to its day, the same origins."""
+    return [rolling_origin(SeasonalNaive(7), seasonal_frame[seasonal_frame.ds <= day], h=h,
+                           start="2023-06-01", end="2023-06-20", n_jobs=1) for day in last_days]
+
+
+def test_merge_keeps_what_a_later_night_scored_whatever_the_order(seasonal_frame):
+    earlier, later = _nights(seasonal_frame, "2023-06-12", "2023-06-22")
+    # the later night observed more steps of the origins after 06-09: 60 + 6 rows more
+    assert (len(earlier), len(later)) == (2 * 30 + 2 * 3, 2 * 60)
+    forward, backward = merge_tables(earlier, later), merge_tables(later, earlier)
+    pd.testing.assert_frame_equal(forward, backward, check_exact=True)
+    pd.testing.assert_frame_equal(backward, later, check_exact=True)
+    # every row the earlier night scored is still there, with its values
+    rows = earlier.merge(backward, on=["series_id", "model", "cutoff", "h"], suffixes=("", "_kept"))
+    assert len(rows) == len(earlier) and (rows["mean"] == rows["mean_kept"]).all()
+    assert (rows["y"] == rows["y_kept"]).all()
+
+
+def test_merge_is_a_union_and_a_scored_origin_beats_a_failed_one(seasonal_frame):
+    a, b = _nights(seasonal_frame, "2023-06-22", "2023-06-22")
+    a, b = a[a["cutoff"] <= "2023-06-10"], b[b["cutoff"] >= "2023-06-05"].copy()
+    # b could not score 06-07 on bus (e.g. a fit that failed that night)
+    bad = (b["series_id"] == "bus") & (b["cutoff"] == "2023-06-07")
+    b.loc[bad, ["mean", "error"]] = [np.nan, "LinAlgError: boom"]
+    full = (pd.concat([a, b[~bad]]).drop_duplicates(["series_id", "model", "cutoff", "h"])
+            .sort_values(["series_id", "model", "cutoff", "h"], ignore_index=True))
+    for merged in (merge_tables(a, b), merge_tables(b, a)):
+        pd.testing.assert_frame_equal(merged, full, check_exact=True)
+    assert failures(merge_tables(b, a)).empty
+    # two failures of one origin: one of them, the same either way
+    b2 = b.copy()
+    b2.loc[bad, "error"] = "LinAlgError: other"
+    pd.testing.assert_frame_equal(merge_tables(b, b2), merge_tables(b2, b), check_exact=True)
+    assert len(merge_tables(b, b2)) == len(b)
+
+
+def test_merge_of_revised_data_does_not_depend_on_the_order(seasonal_frame):
+    a, = _nights(seasonal_frame, "2023-06-22")
+    revised = a.assign(y=a["y"] + 1.0)  # the source corrected its history: same origins, other actuals
+    one, two = merge_tables(a, revised), merge_tables(revised, a)
+    pd.testing.assert_frame_equal(one, two, check_exact=True)
+    assert len(one) == len(a)
+    # whole origins from one night or the other, never a mix
+    picked = one.merge(a, on=["series_id", "model", "cutoff", "h"], suffixes=("", "_a"))
+    picked["from_a"] = picked["y"] == picked["y_a"]
+    assert picked.groupby(["series_id", "cutoff"])["from_a"].nunique().eq(1).all()
+
+
 def test_library_does_not_import_prefect_or_statsmodels():
     code = ("import sys, seqcast.backtest, seqcast.metrics, seqcast.grid, seqcast.models.sarima, "
             "seqcast.commands.backtest; "

@@ -65,3 +65,41 @@ def test_first_night_without_scores_publishes_the_baseline():
 def test_model_version_is_stable_and_parameter_sensitive():
     assert model_version("sarima", {"order": [1, 0, 0]}) == model_version("sarima", {"order": [1, 0, 0]})
     assert model_version("sarima", {"order": [1, 0, 0]}) != model_version("sarima", {"order": [2, 0, 0]})
+
+
+def test_reason_gives_mae_to_three_significant_digits():
+    from seqcast.champion import format_mae
+
+    # temperatures: 1.57 vs 2.58 read "MAE 2 ... (seasonal naive 3)" when rounded to units
+    c = choose(recent_scores(_table({"seasonal_naive": 2.58, "sarima": 1.57}), CUTOFF),
+               _available("seasonal_naive", "sarima"))
+    assert c.loc[0, "reason"] == "best recent backtest MAE 1.57 over 10 forecasts; seasonal_naive 2.58"
+    c = choose(recent_scores(_table({"seasonal_naive": 0.01234, "sarima": 0.02}), CUTOFF),
+               _available("seasonal_naive", "sarima"))
+    assert c.loc[0, "reason"] == "seasonal_naive has the best recent backtest MAE (0.0123)"
+    # large errors stay whole and readable, never 2.39e+04
+    c = choose(recent_scores(_table({"seasonal_naive": 30000, "naive": 23942.4}), CUTOFF),
+               _available("seasonal_naive", "naive"))
+    assert c.loc[0, "reason"] == "best recent backtest MAE 23,942 over 10 forecasts; seasonal_naive 30,000"
+    assert [format_mae(v) for v in (1.5749, 0.012345, 12.34, 99.4, 512.6, 23942.4, 0.0, np.nan)] == [
+        "1.57", "0.0123", "12.3", "99.4", "513", "23,942", "0", "n/a"]
+
+
+def test_series_every_model_failed_on_is_reported_with_the_reasons():
+    from seqcast.champion import no_forecast
+
+    fc = pd.DataFrame({"series_id": ["a", "a"], "model": ["seasonal_naive", "sarima"]})
+    failures = pd.DataFrame({
+        "series_id": ["b", "b", "a", "b+c"],
+        "model": ["seasonal_naive", "sarima", "sarima", "lstm"],
+        "error": ["ModelError: seasonal_naive: series ['b'] have fewer than 7 observations",
+                  "ValueError: forecast has non-finite values", "ValueError: x", "ModelError: too short"],
+    })
+    out = no_forecast(["a", "b", "c"], fc, failures)
+    assert out.to_dict(orient="records") == [
+        {"series_id": "b", "reason": "not published: every model failed (ModelError: seasonal_naive: series "
+                                     "['b'] have fewer than 7 observations; sarima: ValueError: forecast has "
+                                     "non-finite values; lstm: ModelError: too short)"},
+        {"series_id": "c", "reason": "not published: every model failed (lstm: ModelError: too short)"},
+    ]
+    assert no_forecast(["a"], fc, failures).empty

@@ -96,7 +96,8 @@ def handle(args: argparse.Namespace) -> int:
     print(f"data docs:      {summary['data_docs']}")
     print()
     for c in summary["champions"][:10]:
-        print(f"{c['series_id']}: published {c['model']} ({c['reason']})")
+        print(f"{c['series_id']}: published {c['model']} ({c['reason']})" if c["model"] is not None
+              else f"{c['series_id']}: {c['reason']}")
     if len(summary["champions"]) > 10:
         print(f"... {len(summary['champions']) - 10} more series (`seqcast forecasts show`)")
     print()

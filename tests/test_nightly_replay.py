@@ -1,0 +1,97 @@
+"""Nights run out of order (a replay, a backfill, two at once) share one backtest table:
+whatever the order, it ends up the same, and no night loses what another scored."""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+EARLY, LATE = date(2024, 12, 20), date(2024, 12, 24)
+SORT = ["series_id", "model", "cutoff", "h"]
+
+
+def _night(data_dir: Path, as_of: date) -> dict:
+    from flows.nightly import NightlyParams, nightly, spec_for
+
+    return nightly(NightlyParams(data_dir=str(data_dir), as_of=as_of, horizon=7, backtest_days=7,
+                                 monitor=False, models=[spec_for("seasonal_naive"), spec_for("naive")]))
+
+
+def _tables(data_dir: Path) -> dict[str, pd.DataFrame]:
+    """Every file of the nightly backtest table (``<model>/bucket-NNNN.parquet``), sorted."""
+    root = data_dir / "backtests" / "nightly" / "table"
+    return {str(f.relative_to(root)): pd.read_parquet(f).sort_values(SORT, ignore_index=True)
+            for f in sorted(root.rglob("bucket-*.parquet"))}
+
+
+@pytest.fixture(scope="module")
+def both_orders(tmp_path_factory, prefect_harness):
+    """The two nights in each order; the table after the first night of each is one night's own."""
+    out = {}
+    for name, order in (("early_then_late", (EARLY, LATE)), ("late_then_early", (LATE, EARLY))):
+        data = tmp_path_factory.mktemp(name)
+        _night(data, order[0])
+        alone = _tables(data)
+        _night(data, order[1])
+        out[name] = (alone, _tables(data))
+    return out
+
+
+def test_both_orders_give_the_same_table(both_orders):
+    early_alone, forward = both_orders["early_then_late"]
+    late_alone, backward = both_orders["late_then_early"]
+    assert sorted(forward) == sorted(backward) == [
+        "naive/bucket-0001.parquet", "naive/bucket-0041.parquet",
+        "seasonal_naive/bucket-0001.parquet", "seasonal_naive/bucket-0041.parquet"]
+    for name in forward:
+        pd.testing.assert_frame_equal(forward[name], backward[name], check_exact=True)
+        # One series and model per file; origins 12-05 (the refit day before the early night's
+        # first, 12-06) .. 12-23, each with its steps observed by 12-24: 13 x 7 + 6+5+4+3+2+1.
+        assert len(forward[name]) == 112
+        assert forward[name]["error"].isna().all()
+
+
+def test_an_older_night_keeps_what_a_later_one_scored(both_orders):
+    early_alone, _ = both_orders["early_then_late"]
+    late_alone, backward = both_orders["late_then_early"]
+    for name, table in backward.items():
+        late, early = late_alone[name], early_alone[name]
+        # the later night's rows are all kept as they were, those after the early night's as_of too
+        kept = table.merge(late, on=SORT, suffixes=("", "_late"))
+        assert len(kept) == len(late)
+        pd.testing.assert_frame_equal(kept[["ds", "y", "mean"]], kept[["ds_late", "y_late", "mean_late"]]
+                                      .set_axis(["ds", "y", "mean"], axis=1), check_exact=True)
+        after = table[table["cutoff"] > pd.Timestamp(EARLY)].reset_index(drop=True)
+        pd.testing.assert_frame_equal(after, late[late["cutoff"] > pd.Timestamp(EARLY)]
+                                      .reset_index(drop=True), check_exact=True)
+        # every row the early night scored is there too (with more steps where it saw fewer)
+        seen = early.merge(table, on=SORT, suffixes=("", "_now"))
+        assert len(seen) == len(early) and (seen["mean"] == seen["mean_now"]).all()
+        # and the table is exactly the later night's plus the early night's older origins
+        extra = early[~early["cutoff"].isin(late["cutoff"])]
+        expected = pd.concat([late, extra]).sort_values(SORT, ignore_index=True)
+        pd.testing.assert_frame_equal(table, expected, check_exact=True)
+
+
+def test_a_bucket_file_written_meanwhile_is_merged_not_overwritten(tmp_path):
+    """Two nights at once: each merges into the file as it is when it writes (under its lock),
+    not as it was when that night read it, and the other series of the bucket stay."""
+    from seqcast.backtest import rolling_origin
+    from seqcast.models.naive import SeasonalNaive
+    from tasks.panel import _write_buckets
+
+    ds = pd.date_range("2024-01-01", periods=60)
+    data = pd.concat([pd.DataFrame({"series_id": s, "ds": ds, "y": [float(i % 7 + k) for i in range(60)]})
+                      for k, s in enumerate(["a", "b"])], ignore_index=True)
+    kw = dict(h=3, start="2024-02-15", end="2024-02-25", n_jobs=1)
+    late = rolling_origin(SeasonalNaive(7), data, **kw)
+    early = rolling_origin(SeasonalNaive(7), data[data["ds"] <= "2024-02-20"], **kw)
+    early = early[early["series_id"] == "a"]  # this night had series a only
+    _write_buckets(late, tmp_path, 3, force=True)  # the other night finished first
+    _write_buckets(early, tmp_path, 3, force=True)
+    written = pd.read_parquet(tmp_path / "bucket-0003.parquet")
+    pd.testing.assert_frame_equal(written, late.sort_values(SORT, ignore_index=True), check_exact=True)
+    assert not list(tmp_path.glob("*.parquet.*")) and (tmp_path / ".bucket-0003.lock").exists()
