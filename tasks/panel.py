@@ -184,7 +184,7 @@ def backtest_bucket_task(
 
     data = read_clean(clean_path, bucket=bucket, series=series)
     exog = known_exog(data, h, holidays)
-    data = data[["series_id", "ds", "y"]]
+    data = data[["series_id", "ds", "y", *(["is_imputed"] if "is_imputed" in data else [])]]
     model = build(spec)
     label_dir = Path(table_dir) / _safe(label)
     existing = _read_buckets(label_dir, bucket, data["series_id"].unique()) if incremental else None
