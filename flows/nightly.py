@@ -13,7 +13,7 @@ import pandas as pd
 from prefect import flow, runtime
 from prefect.artifacts import create_markdown_artifact
 from prefect.states import Cancelled
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 
 from flows.train import ModelChoice, Split, TrainParams, train
 from seqcast.champion import format_mae
@@ -23,6 +23,7 @@ from seqcast.layout import DataDir
 from seqcast.partitions import buckets_of, series_in
 from seqcast.trained import trained_label
 from tasks.data import clean_task, ingest_task, sample_task, validate_task
+from tasks.database import database_url, publish_database_task
 from tasks.dispatch import gpu_train_task, neural_forecast_task
 from tasks.forecast import backtest_plot_task, plot_task, publish_task
 from tasks.monitor import monitor_task
@@ -102,6 +103,14 @@ class NightlyParams(BaseModel):
         description="Catch-up policy: a scheduled run that starts later than this is skipped "
         "(the next night forecasts from all data anyway; use backfill to recreate a night)",
     )
+    database_url: SecretStr | None = Field(
+        None, description="Also publish the night into this PostgreSQL database, "
+        "postgresql+psycopg://user:password@host:5432/db (kept secret; empty = Parquet only)",
+    )
+    database_secret: str | None = Field(
+        None, description="Name of a Prefect Secret block holding the database URL (deployments: "
+        "no password in prefect.yaml); else the SEQCAST_DATABASE_URL environment variable",
+    )
 
 
 @flow(name="nightly", log_prints=True)
@@ -121,6 +130,9 @@ def nightly(params: NightlyParams = NightlyParams()) -> dict:  # noqa: B008 (a f
     stages = nightly_stages.with_options(task_runner=runner, flow_run_name=f"stages on {where}")
     summary = stages(p, run_id)
     summary["runner"] = where
+    url = database_url(p.database_url, p.database_secret)
+    if url:  # after the Parquet publish: the database gets the same night, in one transaction
+        summary["database"] = publish_database_task(url, summary, p.data_dir)
     create_markdown_artifact(key="nightly-summary", markdown=_summary_markdown(summary))
     return summary
 

@@ -61,3 +61,17 @@ def seasonal_frame() -> pd.DataFrame:
         y = level * weekly + rng.normal(0, 10, len(ds))
         frames.append(pd.DataFrame({"series_id": sid, "ds": ds, "y": y}))
     return pd.concat(frames, ignore_index=True)
+
+
+@pytest.fixture(scope="session")
+def postgres():
+    """A real PostgreSQL server for the session (tests/pg_server.py), stopped at the end;
+    skipped, with the reason, only where no server binary exists."""
+    from pg_server import PostgresServer
+
+    try:
+        server = PostgresServer()
+    except FileNotFoundError as exc:
+        pytest.skip(str(exc))
+    with server:
+        yield server

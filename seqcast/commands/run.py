@@ -30,6 +30,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "or Dask (a local cluster, or --dask-address)")
     p.add_argument("--workers", type=positive_int, help="threads / processes / local Dask workers (default: all cores)")
     p.add_argument("--dask-address", help="scheduler of an existing Dask cluster, e.g. tcp://host:8786")
+    p.add_argument("--database-url", default=None,
+                   help="also publish the night into this PostgreSQL database, "
+                   "postgresql+psycopg://user:password@host:5432/db (default: $SEQCAST_DATABASE_URL; "
+                   "unset: the Parquet files only)")
     p.set_defaults(handler=handle)
 
 
@@ -69,6 +73,11 @@ def handle(args: argparse.Namespace) -> int:
         # structural problems (empty, header only, missing column, encoding) before any server starts
         data = fetch_bytes(args.source)
         read_table(data, mapping, args.source, source_format(args.source, data))
+    database_url = args.database_url or os.environ.get("SEQCAST_DATABASE_URL") or None
+    if database_url:  # a bad URL or an unreachable server: one line, before the night's work
+        from seqcast.database import ensure_schema
+
+        ensure_schema(database_url)
     log_path = _quiet_console(args.data_dir)
     params = NightlyParams(
         source=args.source,
@@ -81,6 +90,7 @@ def handle(args: argparse.Namespace) -> int:
         runner=args.runner,
         workers=args.workers,
         dask_address=args.dask_address,
+        database_url=database_url,
     )
     try:
         summary = nightly(params)
@@ -94,6 +104,9 @@ def handle(args: argparse.Namespace) -> int:
     print(f"quarantine:     {summary['quarantine_path']}")
     print(f"clean data:     {summary['clean_path']}")
     print(f"data docs:      {summary['data_docs']}")
+    if summary.get("database"):
+        db = summary["database"]
+        print(f"database:       {db['url']} ({db['rows']['forecasts']} forecast rows)")
     print()
     for c in summary["champions"][:10]:
         print(f"{c['series_id']}: published {c['model']} ({c['reason']})" if c["model"] is not None
