@@ -296,3 +296,24 @@ def test_the_database_url_is_not_a_visible_flow_parameter(two_nights_and_a_rerun
 
     params = asyncio.run(parameters())
     assert url.rsplit("@", 1)[-1] not in str(params)
+
+
+def test_the_url_comes_from_the_parameter_a_secret_block_or_the_environment(prefect_harness, monkeypatch):
+    from prefect.blocks.system import Secret
+
+    from tasks.database import database_url
+
+    url = "postgresql+psycopg://bi:hunter2@db.example:5432/forecasts"
+    Secret(value=url).save("seqcast-test-database", overwrite=True)
+    assert database_url("postgresql://x@h/db", "seqcast-test-database") == "postgresql://x@h/db"
+    assert database_url(None, "seqcast-test-database").get_secret_value() == url
+    monkeypatch.delenv("SEQCAST_DATABASE_URL", raising=False)
+    assert database_url(None, None) is None
+    monkeypatch.setenv("SEQCAST_DATABASE_URL", url)
+    assert database_url(None, None) == url
+
+
+def test_readme_query_with_pandas(db_url):
+    _publish(db_url, "2024-12-31")
+    latest = pd.read_sql("SELECT * FROM latest_forecasts", db_url)  # as the README shows it
+    assert len(latest) == 6 and latest["created_at"].dt.tz is not None
