@@ -26,8 +26,12 @@ class DriftThresholds(BaseModel):
     ks_alpha: float = Field(_DEFAULTS.ks_alpha, gt=0, lt=1, description="KS significance level")
     wasserstein_threshold: float = Field(_DEFAULTS.wasserstein_threshold, gt=0)
     spread_threshold: float = Field(_DEFAULTS.spread_threshold, gt=1)
-    cusum_h: float = Field(_DEFAULTS.cusum_h, gt=0, description="CUSUM decision interval")
-    cusum_k: float = Field(_DEFAULTS.cusum_k, ge=0, description="CUSUM allowance")
+    level_threshold: float = Field(_DEFAULTS.level_threshold, gt=0,
+                                   description="level_shift threshold (day-to-day noise units)")
+    persist_nights: int = Field(_DEFAULTS.persist_nights, ge=1,
+                                description="Nights in a row above a threshold before a data check fires")
+    holidays: str | None = Field(_DEFAULTS.holidays, description="Holiday calendar, e.g. US-IL "
+                                 "(holidays and their neighbours leave the compared windows)")
     error_window: int = Field(_DEFAULTS.error_window, ge=1)
     error_ratio_threshold: float = Field(_DEFAULTS.error_ratio_threshold, gt=0)
     error_consecutive_days: int = Field(_DEFAULTS.error_consecutive_days, ge=1)

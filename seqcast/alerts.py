@@ -261,6 +261,68 @@ def monitor(
     return MonitorResult(nights, written, open_alerts(table), history, alerts_dir(data_dir))
 
 
+def replay(
+    data_dir: str | os.PathLike,
+    clean: pd.DataFrame,
+    start: str | pd.Timestamp,
+    end: str | pd.Timestamp,
+    *,
+    config: DriftConfig | None = None,
+    run_id: str = "replay",
+    replace: bool = False,
+) -> MonitorResult:
+    """Replay the nightly alerting over ``start .. end`` into the alerts table of ``data_dir``.
+
+    The same call as a nightly run (:func:`monitor`), over every night since ``start``:
+    each night's statistics use data up to that night only, and the table ends exactly
+    as night-by-night runs would leave it. Nights already evaluated from ``start`` on are
+    refused unless ``replace``, which drops them first.
+    """
+    start, end = pd.Timestamp(start).normalize(), pd.Timestamp(end).normalize()
+    if end < start:
+        raise SeqcastError(f"replay: --end {end.date()} is before --start {start.date()}")
+    clean = clean[pd.to_datetime(clean["ds"]) <= end]
+    if clean.empty or pd.to_datetime(clean["ds"]).max() < start:
+        raise SeqcastError(f"replay: the source has no data on or after {start.date()}")
+    later = [n for n in evaluated_nights(data_dir) if n >= start]
+    if later and not replace:
+        raise SeqcastError(f"replay: {alerts_dir(data_dir)} already holds nights {later[0].date()} .. "
+                           f"{later[-1].date()}; use another --data-dir or --replace")
+    for night in later:
+        (alerts_dir(data_dir) / f"{_PREFIX}{night.date()}.parquet").unlink()
+    earlier = evaluated_nights(data_dir)
+    since = None if earlier and earlier[-1] == start - pd.Timedelta(days=1) else start
+    if earlier and since is not None:  # a gap before start: evaluate from start, not from the gap
+        raise SeqcastError(f"replay: {alerts_dir(data_dir)} ends on {earlier[-1].date()}; "
+                           f"start the replay on the next night or use another --data-dir")
+    return monitor(data_dir, clean, end, config=config, run_id=run_id, since=since)
+
+
+def replay_summary(result: MonitorResult, event_date: str | pd.Timestamp | None = None) -> pd.DataFrame:
+    """Per series and kind over a replay: alerts opened, nights firing, first alert on or
+    after ``event_date``; one ``all`` row per series sums the kinds."""
+    hist = result.history[result.history["night"].isin(result.nights)]
+    hist = hist.assign(series_id=hist["series_id"].astype(str))
+    opened = result.new_alerts[result.new_alerts["status"] == "open"]
+    opened = opened.assign(series_id=opened["series_id"].astype(str), kind=opened["kind"].astype(str))
+    keys = sorted(set(zip(hist["series_id"], hist["kind"], strict=True))
+                  | set(zip(opened["series_id"], opened["kind"], strict=True)))
+    event = None if event_date is None else pd.Timestamp(event_date).normalize()
+    rows = []
+    for sid in sorted({k[0] for k in keys}):
+        for kind in [k[1] for k in keys if k[0] == sid] + ["all"]:
+            o = opened[opened["series_id"] == sid]
+            h = hist[hist["series_id"] == sid]
+            if kind != "all":
+                o, h = o[o["kind"] == kind], h[h["kind"] == kind]
+            after = o[o["detected_at"] >= event] if event is not None else o.iloc[:0]
+            rows.append({"series_id": sid, "kind": kind, "alerts_opened": len(o),
+                         "nights_firing": int(h.drop_duplicates("night")["firing"].sum()) if kind != "all"
+                         else int(h.groupby("night")["firing"].any().sum()),
+                         "first_alert_after_event": after["detected_at"].min() if len(after) else pd.NaT})
+    return pd.DataFrame(rows)
+
+
 def summary_markdown(result: MonitorResult, as_of: pd.Timestamp, doc_link: str = "docs/drift.md") -> str:
     """A short markdown report of one monitor run (used for the Prefect artifact)."""
     new = result.new_alerts

@@ -83,11 +83,26 @@ class DriftConfig:
     min_recent, min_reference
         Fewest usable (non-imputed) recent / reference values for a data statistic;
         a day type needs at least ``min_stratum_reference`` reference values to be used.
-    season_length, cusum_k, cusum_h, cusum_clip, scale_days
-        Seasonal-naive lag; CUSUM allowance and decision interval (in residual standard
-        deviations); clipping of each standardised residual (robust to holidays and
-        outliers); length of the trailing window that estimates the residual spread
-        per day type (lagged by ``recent_days`` so a fresh change does not hide itself).
+    season_length
+        Lag of the weekly changes ``v[t] - v[t-7]`` behind ``data_spread`` and the noise
+        unit of ``level_shift``.
+    detrend_days
+        The seasonal reference follows the level: per day type it is moved by the change
+        of the median over the ``detrend_days`` before the recent window against the same
+        days a year earlier (0: no move, the plain year-ago reference).
+    holidays, holiday_window
+        Holidays and the ``holiday_window`` days either side leave both windows. Always:
+        the source's holidays (day type U on a non-Sunday), known from their own day on.
+        With a calendar (``"US-IL"``): its holidays, known in advance; those the source
+        runs as weekdays leave only their own day.
+    level_days, level_threshold
+        ``level_shift`` is the median of the last ``level_days`` usable recent values
+        minus their reference median, in day-to-day noise units.
+    clip
+        Standardised values are clipped to ``±clip`` before the Wasserstein distance, so
+        one extreme day (a storm, a parade) moves it by at most ``clip / recent_days``.
+    persist_nights
+        A data statistic fires only after exceeding its threshold this many nights in a row.
     error_window, error_ratio_threshold, error_consecutive_days
         Rolling window of the error ratio, its threshold, and how many nights in a row
         it must exceed it before ``error_ratio`` fires.
@@ -102,17 +117,20 @@ class DriftConfig:
     reference_lag_days: int = 364
     reference_margin_days: int = 28
     reference_days: int = 364
-    ks_alpha: float = 1e-5
-    wasserstein_threshold: float = 1.15
-    spread_threshold: float = 2.25
+    ks_alpha: float = 1e-12
+    wasserstein_threshold: float = 3.0
+    spread_threshold: float = 3.6
     min_recent: int = 14
     min_reference: int = 28
     min_stratum_reference: int = 6
     season_length: int = 7
-    cusum_k: float = 0.5
-    cusum_h: float = 10.0
-    cusum_clip: float = 4.0
-    scale_days: int = 364
+    detrend_days: int = 56
+    holidays: str | None = None
+    holiday_window: int = 3
+    level_days: int = 5
+    level_threshold: float = 4.8
+    clip: float = 4.0
+    persist_nights: int = 2
     error_window: int = 14
     error_ratio_threshold: float = 2.0
     error_consecutive_days: int = 3
@@ -122,17 +140,21 @@ class DriftConfig:
     def __post_init__(self) -> None:
         if self.reference not in ("seasonal", "trailing"):
             raise SeqcastError(f"drift: reference must be 'seasonal' or 'trailing', got {self.reference!r}")
-        for name in ("recent_days", "reference_days", "season_length", "scale_days",
-                     "error_window", "error_consecutive_days", "clear_after_days"):
+        for name in ("recent_days", "reference_days", "season_length", "level_days",
+                     "error_window", "error_consecutive_days", "clear_after_days", "persist_nights"):
             if int(getattr(self, name)) < 1:
                 raise SeqcastError(f"drift: {name} must be a positive integer")
+        for name in ("detrend_days", "holiday_window"):
+            if int(getattr(self, name)) < 0:
+                raise SeqcastError(f"drift: {name} must be 0 or more")
         if not 0 < self.ks_alpha < 1:
             raise SeqcastError("drift: ks_alpha must lie in (0, 1)")
 
     @classmethod
     def conservative(cls, **changes: object) -> DriftConfig:
         """Stricter thresholds for noisy real series (fewer alerts, later detection; docs/drift.md)."""
-        base = dict(ks_alpha=1e-7, wasserstein_threshold=2.0, spread_threshold=3.0, cusum_h=20.0)
+        base = dict(ks_alpha=1e-15, wasserstein_threshold=3.5, spread_threshold=4.5,
+                    level_threshold=6.0, persist_nights=3)
         return cls(**{**base, **changes})
 
     def replace(self, **changes: object) -> DriftConfig:
@@ -142,10 +164,10 @@ class DriftConfig:
     def lookback_days(self) -> int:
         """Data older than this many days before the first night can matter to a statistic."""
         if self.reference == "seasonal":
-            data = self.reference_lag_days + self.recent_days + self.reference_margin_days
+            data = self.reference_lag_days + self.recent_days + max(self.reference_margin_days, self.detrend_days)
         else:
             data = self.recent_days + self.reference_days
-        return max(data, self.scale_days + self.recent_days + self.season_length)
+        return data + self.persist_nights - 1
 
 
 # ---------------------------------------------------------------------------------------
@@ -188,7 +210,53 @@ def _night_positions(s: _Series, nights: pd.DatetimeIndex | None) -> np.ndarray:
 
 
 # ---------------------------------------------------------------------------------------
-# Data drift: KS and Wasserstein on day-type standardised values
+# Calendar: holidays and their neighbours, as known on each night
+# ---------------------------------------------------------------------------------------
+def _holiday_masks(s: _Series, cfg: DriftConfig) -> tuple[np.ndarray, np.ndarray]:
+    """``(usable, next_gap)``: days usable on any night at or after them, and for each day
+    the days until the next source holiday (large when none).
+
+    A source holiday is a non-Sunday day of type U; it is known from its own day on, so a
+    day ``w`` days before it leaves the compared windows only on nights that have seen
+    it. Holidays of ``cfg.holidays`` (a calendar, known in advance) exclude their
+    neighbours on every night.
+    """
+    n, w = len(s.ds), int(cfg.holiday_window)
+    hol = (s.stratum == 2) & (s.ds.day_of_week.to_numpy() != 6)
+    pos = np.flatnonzero(hol)
+    idx = np.arange(n)
+    prev = np.searchsorted(pos, idx, side="right") - 1
+    after = (prev >= 0) & (idx - pos[np.clip(prev, 0, None)] <= w) if len(pos) else np.zeros(n, bool)
+    nxt = np.searchsorted(pos, idx, side="left")
+    gap = np.where(nxt < len(pos), pos[np.clip(nxt, 0, max(len(pos) - 1, 0))] - idx, n + w + 1) if len(pos) \
+        else np.full(n, n + w + 1)
+    usable = np.isfinite(s.y) & (s.stratum >= 0) & ~after
+    if cfg.holidays:
+        from seqcast.calendar import _holiday_names, _near, _weekday_holidays, parse_holidays
+
+        country, subdiv = parse_holidays(cfg.holidays)
+        pad = pd.Timedelta(days=w)
+        names = _holiday_names(country, subdiv, s.ds.min() - pad, s.ds.max() + pad)
+        # holidays the source runs as weekdays (Columbus Day on CTA) leave only their own day
+        letters = np.array(["W", "A", "U", None], dtype=object)[np.where(s.stratum >= 0, s.stratum, 3)]
+        weekday_like = set(_weekday_holidays(s.ds, letters, pd.Series(s.ds).map(names).to_numpy(dtype=object)))
+        major = sorted(d for d, n in names.items() if n not in weekday_like)
+        usable &= ~_near(s.ds, major, w) & ~s.ds.isin(list(names))
+    return usable, gap
+
+
+def _usable_on(usable: np.ndarray, gap: np.ndarray, a: int, b: int, i: int, w: int) -> np.ndarray:
+    """Usable days among positions ``[a, b)`` as known on the night at position ``i``."""
+    ok = usable[a:b] & ~(gap[a:b] <= w)
+    tail = max(a, i - w + 1)
+    if tail < b:  # the last w days: only holidays seen by night i exclude them
+        j = np.arange(tail, b)
+        ok[tail - a:] = usable[tail:b] & ~((gap[tail:b] <= w) & (j + gap[tail:b] <= i))
+    return ok
+
+
+# ---------------------------------------------------------------------------------------
+# Data drift: recent window against a level-following reference, per day type
 # ---------------------------------------------------------------------------------------
 def _reference_slice(i: int, cfg: DriftConfig) -> tuple[int, int]:
     """Half-open positions ``[a, b)`` of the reference window for night position ``i``."""
@@ -201,24 +269,54 @@ def _reference_slice(i: int, cfg: DriftConfig) -> tuple[int, int]:
     return a, b
 
 
+def _level_offsets(v: np.ndarray, st: np.ndarray, ok: np.ndarray, i: int, cfg: DriftConfig) -> dict:
+    """Per day type, how far the level moved in a year: the median of the ``detrend_days``
+    before the recent window minus the median of the same days a year earlier (log scale)."""
+    if cfg.reference != "seasonal" or cfg.detrend_days == 0:
+        return {}
+    b = i - cfg.recent_days + 1
+    a = b - cfg.detrend_days
+    a0, b0 = a - cfg.reference_lag_days, b - cfg.reference_lag_days
+    if a0 < 0:
+        return {}
+    out = {}
+    for code in (0, 1, 2):
+        now = v[a:b][ok[a:b] & (st[a:b] == code)]
+        then = v[a0:b0][ok[a0:b0] & (st[a0:b0] == code)]
+        if len(now) >= cfg.min_stratum_reference and len(then) >= cfg.min_stratum_reference:
+            out[code] = float(np.median(now) - np.median(then))
+    if out:  # a day type too thin to measure follows the others
+        pooled = float(np.median(list(out.values())))
+        out = {code: out.get(code, pooled) for code in (0, 1, 2)}
+    return out
+
+
 def _standardised(
-    recent: np.ndarray, rs: np.ndarray, ref: np.ndarray, fs: np.ndarray, cfg: DriftConfig
-) -> tuple[np.ndarray, np.ndarray]:
-    """Standardise each day type by the reference's median and robust spread; pool them."""
+    recent: np.ndarray, rs: np.ndarray, ref: np.ndarray, fs: np.ndarray, cfg: DriftConfig,
+    offsets: dict | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Standardise each day type by the (level-shifted) reference's median and robust spread.
+
+    Returns the pooled standardised recent and reference values and, aligned with
+    ``recent``, each recent value minus its reference median (NaN for an unused day type).
+    """
     zr, zf = [], []
+    z_all = np.full(len(recent), np.nan)  # recent values minus their reference median
     for code in np.unique(rs):
         f = ref[fs == code]
         if len(f) < cfg.min_stratum_reference:
             continue
+        f = f + (offsets or {}).get(code, 0.0)
         med = np.median(f)
         scale = _MAD_TO_SD * np.median(np.abs(f - med))
         if not scale > 0:
             scale = max(float(np.std(f)), 1e-9 * max(abs(med), 1.0))
+        z_all[rs == code] = recent[rs == code] - med
         zr.append((recent[rs == code] - med) / scale)
         zf.append((f - med) / scale)
     if not zr:
-        return np.empty(0), np.empty(0)
-    return np.concatenate(zr), np.concatenate(zf)
+        return np.empty(0), np.empty(0), z_all
+    return np.concatenate(zr), np.concatenate(zf), z_all
 
 
 def ks_critical_distance(n: int, m: int, alpha: float) -> float:
@@ -231,90 +329,81 @@ def ks_critical_distance(n: int, m: int, alpha: float) -> float:
     return float(c * np.sqrt((n + m) / (n * m)))
 
 
-def _distribution_stats(
-    s: _Series, positions: np.ndarray, cfg: DriftConfig, e: np.ndarray, scale: np.ndarray
-) -> list[tuple]:
+def _weekly_change_spread(v: np.ndarray, st: np.ndarray, ok: np.ndarray, m: int) -> float:
+    """Robust spread of ``v[t] - v[t-m]`` over the days where both are usable and share a day type."""
+    if len(v) <= m:
+        return float("nan")
+    both = ok[m:] & ok[:-m] & (st[m:] == st[:-m])
+    d = (v[m:] - v[:-m])[both]
+    if len(d) < 4:
+        return float("nan")
+    return _MAD_TO_SD * float(np.median(np.abs(d - np.median(d))))
+
+
+def _night_stats(s: _Series, v: np.ndarray, i: int, cfg: DriftConfig, usable, gap) -> list[tuple]:
+    """The four data statistics of the night at position ``i`` (empty when data are too few)."""
     from scipy import stats
 
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ze = np.abs(e) / scale
-    rows = []
-    for i in positions:
-        a, b = _reference_slice(int(i), cfg)
-        lo = i - cfg.recent_days + 1
-        if a < 0 or lo < 0:
-            continue
-        recent, rs = s.y[lo : i + 1], s.stratum[lo : i + 1]
-        ref, fs = s.y[a:b], s.stratum[a:b]
-        ok_r, ok_f = np.isfinite(recent) & (rs >= 0), np.isfinite(ref) & (fs >= 0)
-        zr, zf = _standardised(recent[ok_r], rs[ok_r], ref[ok_f], fs[ok_f], cfg)
-        if len(zr) < cfg.min_recent or len(zf) < cfg.min_reference:
-            continue
-        window = f"{s.ds[lo].date()}/{s.ds[i].date()}"
-        d = float(stats.ks_2samp(zr, zf, method="asymp").statistic)
-        w = float(stats.wasserstein_distance(zr, zf))
-        night = s.ds[i]
-        rows.append((night, "data_ks", d, ks_critical_distance(len(zr), len(zf), cfg.ks_alpha), window))
-        rows.append((night, "data_wasserstein", w, float(cfg.wasserstein_threshold), window))
-        zr = ze[lo : i + 1]
-        zr = zr[np.isfinite(zr)]
-        if len(zr) >= cfg.min_recent // 2:
-            spread = _MAD_TO_SD * float(np.median(zr))
-            rows.append((night, "data_spread", spread, float(cfg.spread_threshold), window))
+    a, b = _reference_slice(i, cfg)
+    lo = i - cfg.recent_days + 1
+    first = min(a, lo - cfg.detrend_days - (cfg.reference_lag_days if cfg.reference == "seasonal" else 0))
+    if first < 0 or a < 0:
+        return []
+    ok = np.zeros(len(v), bool)  # usable days as known tonight, from `first` to the night
+    ok[first:i + 1] = _usable_on(usable, gap, first, i + 1, i, cfg.holiday_window)
+    recent, rs, r_ok = v[lo:i + 1], s.stratum[lo:i + 1], ok[lo:i + 1]
+    ref, fs, f_ok = v[a:b], s.stratum[a:b], ok[a:b]
+    offsets = _level_offsets(v, s.stratum, ok, i, cfg)
+    zr, zf, dev = _standardised(recent[r_ok], rs[r_ok], ref[f_ok], fs[f_ok], cfg, offsets)
+    if len(zr) < cfg.min_recent or len(zf) < cfg.min_reference:
+        return []
+    # one extreme day (a storm, a parade) moves the distance by at most clip/len(zr)
+    zr, zf = np.clip(zr, -cfg.clip, cfg.clip), np.clip(zf, -cfg.clip, cfg.clip)
+    ref_window = f"{s.ds[a].date()}/{s.ds[b - 1].date()}"
+    if offsets:
+        ref_window += f" {'+' if np.median(list(offsets.values())) >= 0 else ''}" \
+                      f"{np.median(list(offsets.values())):.3f}"
+    window = f"{s.ds[lo].date()}/{s.ds[i].date()} vs {ref_window}"
+    night = s.ds[i]
+    rows = [
+        (night, "data_ks", float(stats.ks_2samp(zr, zf, method="asymp").statistic),
+         ks_critical_distance(len(zr), len(zf), cfg.ks_alpha), window),
+        (night, "data_wasserstein", float(stats.wasserstein_distance(zr, zf)),
+         float(cfg.wasserstein_threshold), window),
+    ]
+    m = cfg.season_length
+    now = _weekly_change_spread(v[lo - m:i + 1], s.stratum[lo - m:i + 1], ok[lo - m:i + 1], m)
+    then = _weekly_change_spread(ref, fs, f_ok, m)
+    if np.isfinite(now) and then > 0:
+        rows.append((night, "data_spread", now / then, float(cfg.spread_threshold), window))
+        # level: the last few usable days against the reference median, in day-to-day noise
+        # units (the spread of weekly changes / sqrt 2: yearly movement inside the reference
+        # window does not widen it)
+        last = dev[np.isfinite(dev)][-cfg.level_days:]
+        if len(last) >= (cfg.level_days + 1) // 2:
+            stat = abs(float(np.median(last))) / (then / np.sqrt(2.0))
+            rows.append((night, "level_shift", stat, float(cfg.level_threshold),
+                         f"last {len(last)} usable days to {s.ds[i].date()} vs {ref_window}"))
     return rows
 
 
-# ---------------------------------------------------------------------------------------
-# Level shift: CUSUM of seasonal-naive residuals
-# ---------------------------------------------------------------------------------------
-def seasonal_naive_residuals(s_y: np.ndarray, stratum: np.ndarray, season_length: int = 7) -> np.ndarray:
-    """``y[t] - y[t-m]`` where both days exist and share a day type, else NaN; shape ``(n,)``.
-
-    >>> seasonal_naive_residuals(np.arange(10.0), np.zeros(10, int), 7).tolist()[6:]
-    [nan, 7.0, 7.0, 7.0]
-    """
-    e = np.full(len(s_y), np.nan)
-    m = int(season_length)
-    if len(s_y) > m:
-        same = stratum[m:] == stratum[:-m]
-        e[m:] = np.where(same, s_y[m:] - s_y[:-m], np.nan)
-    return e
+def _transformed(y: np.ndarray) -> np.ndarray:
+    """Log values when the series is positive (ridership moves by ratios), else the values."""
+    finite = y[np.isfinite(y)]
+    if len(finite) and finite.min() > 0:
+        return np.log(y)
+    return y
 
 
-def _residual_scale(e: np.ndarray, stratum: np.ndarray, cfg: DriftConfig) -> np.ndarray:
-    """Robust spread of the residuals per day type over a trailing, lagged window; ``(n,)``."""
-    scale = np.full(len(e), np.nan)
-    absd = pd.Series(np.abs(e))
-    for code in np.unique(stratum[stratum >= 0]):
-        mask = stratum == code
-        part = absd.where(mask)
-        med = part.rolling(cfg.scale_days, min_periods=max(8, cfg.scale_days // 20)).median()
-        med = med.shift(cfg.recent_days).to_numpy()
-        scale[mask] = _MAD_TO_SD * med[mask]
-    return scale
-
-
-def cusum_statistic(s: _Series, cfg: DriftConfig, e: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """Two-sided CUSUM ``max(S+, S-)`` of clipped, standardised seasonal-naive residuals; ``(n,)``.
-
-    ``S+[t] = max(0, S+[t-1] + z[t] - k)`` and ``S-[t] = max(0, S-[t-1] - z[t] - k)``;
-    a day without a usable residual leaves both sums unchanged.
-    """
-    with np.errstate(invalid="ignore", divide="ignore"):
-        z = np.clip(e / scale, -cfg.cusum_clip, cfg.cusum_clip)
-    usable = np.isfinite(z) & (scale > 0)
-    out = np.full(len(z), np.nan)
-    hi = lo = 0.0
-    started = False
-    k = cfg.cusum_k
-    for t in range(len(z)):
-        if usable[t]:
-            started = True
-            hi = max(0.0, hi + z[t] - k)
-            lo = max(0.0, lo - z[t] - k)
-        if started:
-            out[t] = max(hi, lo)
-    return out
+def _persistent(frame: pd.DataFrame, k: int) -> pd.Series:
+    """True where the statistic exceeded its threshold on the last ``k`` nights in a row
+    (``frame`` sorted by kind and night; a night without a statistic breaks the run)."""
+    above = frame["statistic"] > frame["threshold"]
+    if k <= 1:
+        return above
+    gaps = frame.groupby("kind")["night"].diff().dt.days
+    run = above.astype(int).groupby((~above | (gaps != 1)).cumsum()).cumsum()
+    return run >= k
 
 
 def data_drift_history(
@@ -334,25 +423,31 @@ def data_drift_history(
 
     Returns
     -------
-    Long frame ``series_id, night, kind, statistic, threshold, window, firing``.
+    Long frame ``series_id, night, kind, statistic, threshold, window, firing``;
+    ``firing`` is true once the statistic exceeded its threshold on
+    ``persist_nights`` nights in a row.
     """
     cfg = config or DriftConfig()
     frames = []
+    k = max(1, int(cfg.persist_nights))
     for sid, s in _series_arrays(clean).items():
         positions = _night_positions(s, None if nights is None else pd.DatetimeIndex(nights))
-        e = seasonal_naive_residuals(s.y, s.stratum, cfg.season_length)
-        scale = _residual_scale(e, s.stratum, cfg)
-        rows = _distribution_stats(s, positions, cfg, e, scale)
-        cus = cusum_statistic(s, cfg, e, scale)
-        for i in positions:
-            if np.isfinite(cus[i]):
-                lo = max(0, i - cfg.recent_days + 1)
-                rows.append((s.ds[i], "level_shift", float(cus[i]), float(cfg.cusum_h),
-                             f"{s.ds[lo].date()}/{s.ds[i].date()}"))
-        if rows:
-            frame = pd.DataFrame(rows, columns=["night", "kind", "statistic", "threshold", "window"])
-            frame.insert(0, "series_id", sid)
-            frames.append(frame)
+        if len(positions) == 0:
+            continue
+        # the k-1 nights before the first reported one decide whether it is persistent
+        wanted = np.unique(np.concatenate([positions[:, None] - np.arange(k)[None, :]]).ravel())
+        wanted = wanted[wanted >= 0]
+        v = _transformed(s.y)
+        usable, gap = _holiday_masks(s, cfg)
+        rows = [r for i in wanted for r in _night_stats(s, v, int(i), cfg, usable, gap)]
+        if not rows:
+            continue
+        frame = pd.DataFrame(rows, columns=["night", "kind", "statistic", "threshold", "window"])
+        frame = frame.sort_values(["kind", "night"], kind="stable").reset_index(drop=True)
+        frame["firing"] = _persistent(frame, k)
+        frame = frame[frame["night"].isin(s.ds[positions])]
+        frame.insert(0, "series_id", sid)
+        frames.append(frame)
     return _finish(frames)
 
 
@@ -506,8 +601,15 @@ def drift_history(
     return _finish(parts)
 
 
-def plot_drift_history(history: pd.DataFrame, path: str | Path, title: str = "Drift statistics") -> Path:
-    """Save a PNG: one panel per kind, each series' statistic over the nights and its threshold."""
+def plot_drift_history(
+    history: pd.DataFrame, path: str | Path, title: str = "Drift statistics",
+    alerts: pd.DataFrame | None = None,
+) -> Path:
+    """Save a PNG: one panel per kind, each series' statistic over the nights and its threshold.
+
+    Only the nights that opened (red triangle) or cleared (green circle) an alert of the
+    alerts table ``alerts`` are marked, not every night above the threshold.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
@@ -522,12 +624,18 @@ def plot_drift_history(history: pd.DataFrame, path: str | Path, title: str = "Dr
         for sid, g in part.groupby("series_id", sort=True):
             line = ax.plot(g["night"], g["statistic"], lw=1, label=str(sid))[0]
             ax.plot(g["night"], g["threshold"], ls="--", lw=1, color=line.get_color(), alpha=0.7)
-            fired = g[g["firing"].astype(bool)]
-            ax.scatter(fired["night"], fired["statistic"], s=8, color="red", zorder=3)
+            if alerts is not None and len(alerts):
+                a = alerts[(alerts["series_id"].astype(str) == str(sid)) & (alerts["kind"] == kind)]
+                marks = g.set_index("night")["statistic"]
+                for status, style in (("open", dict(marker="^", color="red")),
+                                      ("cleared", dict(marker="o", color="green"))):
+                    at = pd.DatetimeIndex(a.loc[a["status"] == status, "detected_at"])
+                    at = at[at.isin(marks.index)]
+                    ax.scatter(at, marks.loc[at], s=30, zorder=3, **style)
         ax.set_ylabel(kind, fontsize=8)
         if len(part):
             ax.legend(fontsize=7, loc="upper left")
-    axes[0, 0].set_title(f"{title} (dashed: threshold; red: firing)")
+    axes[0, 0].set_title(f"{title} (dashed: threshold; red: alert opened; green: cleared)")
     fig.autofmt_xdate()
     fig.tight_layout()
     fig.savefig(path, dpi=90)

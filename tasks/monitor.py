@@ -148,7 +148,8 @@ def monitor_task(
     nights = pd.date_range(as_of_ts - pd.Timedelta(days=plot_days - 1), as_of_ts, freq="D")
     history = drift_history(clean, forecasts, backtest, cfg, nights=nights, as_of=as_of_ts)
     png = plot_drift_history(history, DataDir(data_dir).plots / f"drift_{as_of_ts.date()}.png",
-                             title=f"Drift statistics up to {as_of_ts.date()}")
+                             title=f"Drift statistics up to {as_of_ts.date()}",
+                             alerts=alerts.read_alerts(data_dir, as_of=as_of_ts))
     markdown = alerts.summary_markdown(result, as_of_ts)
     markdown += f"\n\nPlot of each statistic over the last {plot_days} nights: `{png}`\n"
     create_markdown_artifact(key=artifact_key("drift", "monitor"), markdown=markdown,

@@ -48,8 +48,8 @@ def test_severity_is_critical_far_above_threshold():
 
 @pytest.fixture(scope="module")
 def scenario():
-    """Two series: rail shifts level on 2023-06-14 and its model goes wrong on 2023-07-20."""
-    rail = synthetic_series(1, change="level", change_at="2023-06-14")
+    """Two series: rail shifts level (-30 %) on 2023-06-14 and its model goes wrong on 2023-07-20."""
+    rail = synthetic_series(1, change="level", size=0.3, change_at="2023-06-14")
     bus = synthetic_series(2, series_id="bus", level=700.0)
     clean = pd.concat([rail, bus], ignore_index=True)
     fc = pd.concat([
@@ -210,8 +210,8 @@ def test_monitor_flow_runs_under_prefect(data_dir_with_clean, prefect_harness):
     data_dir, clean_path, bt_path = data_dir_with_clean
     params = MonitorParams(clean_path=str(clean_path), data_dir=str(data_dir), as_of="2023-06-22",
                            since="2023-06-12", backtest_path=str(bt_path),
-                           thresholds=DriftThresholds(cusum_h=8.0))
-    assert params.thresholds.overrides() == {"cusum_h": 8.0}
+                           thresholds=DriftThresholds(level_threshold=8.0))
+    assert params.thresholds.overrides() == {"level_threshold": 8.0}
     summary = monitor(params)
     assert summary["nights"] == 11 and summary["new_alerts"] >= 1
     assert len(read_alerts(data_dir)) == summary["new_alerts"]
@@ -296,3 +296,50 @@ def test_drift_event_runs_the_retrain_deployment(prefect_harness):
         assert len(runs) == 1, "the automation did not run the retrain deployment"
     finally:
         created.delete()
+
+
+def _cta_csv(path: Path, clean: pd.DataFrame) -> Path:
+    """A CTA-format export (service_date, day_type, bus, rail_boardings, total_rides)."""
+    wide = clean.pivot(index="ds", columns="series_id", values="y").round()
+    day_type = clean.drop_duplicates("ds").set_index("ds")["day_type"]
+    out = pd.DataFrame({"service_date": wide.index.strftime("%m/%d/%Y"), "day_type": day_type.to_numpy(),
+                        "bus": wide["bus"].astype(int).to_numpy(),
+                        "rail_boardings": wide["rail"].astype(int).to_numpy()})
+    out["total_rides"] = out["bus"] + out["rail_boardings"]
+    out.to_csv(path, index=False)
+    return path
+
+
+def test_monitor_replay_command_equals_night_by_night_runs(tmp_path, capsys):
+    """`seqcast monitor replay` leaves the same alerts table as one nightly monitor run per night."""
+    from seqcast.cli import main
+    from seqcast.pipeline import clean_source
+
+    kw = dict(start="2021-01-01", days=560, change="level", size=0.3, change_at="2022-06-01")
+    src = _cta_csv(tmp_path / "cta.csv", pd.concat([
+        synthetic_series(21, series_id="rail", **kw),
+        synthetic_series(22, series_id="bus", level=700.0, **kw)], ignore_index=True))
+    start, end = "2022-05-28", "2022-06-10"
+    rc = main(["monitor", "replay", "--source", str(src), "--start", start, "--end", end,
+               "--data-dir", str(tmp_path / "replay"), "--event-date", "2022-06-01"])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "first_alert_after_event" in out and "level_shift" in out
+    clean = clean_source(src).clean
+    cfg = DriftConfig(holidays="US-IL")  # the CTA mapping's calendar, as the command uses
+    for night in pd.date_range(start, end):
+        alerts.monitor(tmp_path / "nightly", clean[clean["ds"] <= night], night, config=cfg,
+                       run_id=f"n-{night.date()}")
+    replayed, nightly = read_alerts(tmp_path / "replay"), read_alerts(tmp_path / "nightly")
+    opened = replayed[replayed["status"] == "open"]
+    assert set(opened["series_id"]) == {"bus", "rail"}
+    assert (opened["detected_at"] >= pd.Timestamp("2022-06-01")).all()
+    assert (opened["detected_at"].min() - pd.Timestamp("2022-06-01")).days <= 7
+    pd.testing.assert_frame_equal(_rows(replayed), _rows(nightly))
+    assert alerts.evaluated_nights(tmp_path / "replay") == alerts.evaluated_nights(tmp_path / "nightly")
+    # the table is refused a second time unless --replace
+    assert main(["monitor", "replay", "--source", str(src), "--start", start, "--end", end,
+                 "--data-dir", str(tmp_path / "replay")]) == 1
+    assert main(["monitor", "replay", "--source", str(src), "--start", start, "--end", end,
+                 "--data-dir", str(tmp_path / "replay"), "--replace"]) == 0
+    pd.testing.assert_frame_equal(_rows(read_alerts(tmp_path / "replay")), _rows(nightly))

