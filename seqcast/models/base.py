@@ -268,6 +268,7 @@ class LocalForecaster(Forecaster):
         previous = getattr(init, "states_", {}) if init is not None else {}
         exog = self._own_exog(exog)
         for sid, part in _by_series(history):
+            part = self._recent(part)
             x = None
             if exog is not None:
                 x = _exog_for(exog, sid, part["ds"])
@@ -276,6 +277,12 @@ class LocalForecaster(Forecaster):
                 self.states_[sid] = self._fit_series_warm(y, x, previous[sid])
             else:
                 self.states_[sid] = self._fit_series(y, x)
+
+    def _recent(self, part: pd.DataFrame) -> pd.DataFrame:
+        """The last ``max_history`` days of one series' history (all of it when the model
+        has no ``max_history`` hyperparameter or it is ``None``)."""
+        n = getattr(self, "max_history", None)
+        return part if n is None or len(part) <= int(n) else part.iloc[-int(n):]
 
     def _update(self, history: pd.DataFrame, exog: pd.DataFrame | None) -> None:
         exog = self._own_exog(exog)
@@ -337,6 +344,12 @@ def positive_int(model: Forecaster, name: str, value: Any, minimum: int = 1) -> 
     """Raise :class:`ModelError` unless ``value`` is an integer ``>= minimum`` (not a bool)."""
     if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
         raise ModelError(f"{model.alias}: {name} must be an integer >= {minimum}, got {value!r}")
+
+
+def optional_positive_int(model: Forecaster, name: str, value: Any, minimum: int = 1) -> None:
+    """Like :func:`positive_int`, ``None`` allowed (e.g. ``max_history=None``: no bound)."""
+    if value is not None:
+        positive_int(model, name, value, minimum)
 
 
 def int_tuple(model: Forecaster, name: str, value: Any, n: int) -> None:

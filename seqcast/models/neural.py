@@ -27,6 +27,13 @@ Intervals: MC dropout. With ``dropout > 0`` (or ``recurrent_dropout > 0``),
 ``predict(h, level=[90])`` samples ``mc_samples`` forecasts with dropout on and
 returns their 5 % / 95 % quantiles; ``mean`` is always the deterministic forecast.
 
+Training window: ``max_history`` bounds the days a fit trains on (the last
+``max_history`` days of each series, default 1095, three years; ``None``: all
+of them). Scaling and
+early-stopping validation (the last 15 % of the days by default) then follow
+the recent regime instead of the whole history, and a fit costs the same
+however long the history grows.
+
 Hyperparameters are declared in each class's ``_defaults`` (merged along the
 class hierarchy); the constructor only stores them, so ``get_params()`` and
 ``clone()`` work as for every other model.
@@ -49,7 +56,7 @@ import numpy as np
 import pandas as pd
 
 from seqcast.errors import InputError, ModelError
-from seqcast.models.base import LocalForecaster, check_history
+from seqcast.models.base import LocalForecaster, check_history, optional_positive_int
 
 COMMON_DEFAULTS: dict[str, Any] = {
     "input_length": 56,
@@ -70,6 +77,7 @@ COMMON_DEFAULTS: dict[str, Any] = {
     "dropout": 0.0,
     "mc_samples": 100,
     "warm_start": False,
+    "max_history": 1095,
 }
 _SERIES = "y"  # the series name inside a per-series window spec
 
@@ -125,6 +133,9 @@ class NeuralForecaster(LocalForecaster):
 
     def get_params(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.param_defaults()}
+
+    def check_params(self) -> None:
+        optional_positive_int(self, "max_history", self.max_history, minimum=self.min_history)
 
     # -- what the network sees -------------------------------------------------------
     @property
@@ -570,6 +581,8 @@ class MultiSeriesForecaster(NeuralForecaster):
         if missing:
             raise ModelError(f"{self.alias}: needs series {list(series)}; the history lacks {missing}")
         frame = history[history["series_id"].isin(series)]
+        if self.max_history is not None:
+            frame = frame[frame["ds"] > frame["ds"].max() - pd.Timedelta(days=int(self.max_history))]
         if exog is not None:
             frame = frame.merge(exog.drop(columns=["series_id"], errors="ignore").drop_duplicates("ds"),
                                 on="ds", how="left", suffixes=("_hist", ""))

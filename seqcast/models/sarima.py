@@ -38,7 +38,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from seqcast.errors import ModelError
-from seqcast.models.base import LocalForecaster, int_tuple, positive_int
+from seqcast.models.base import LocalForecaster, int_tuple, optional_positive_int, positive_int
 
 
 @dataclass
@@ -81,6 +81,16 @@ class SARIMA(LocalForecaster):
         (e.g. (0,0,0)(0,1,2,7) on CTA rail: unchecked, a warm chain drifted to
         another optimum from the 8th origin, MAE 66,270 instead of 40,496; with
         the checks: 40,496 as cold). 0 disables the checks (and the repair).
+    max_history : int or None, default 365
+        Estimate on the last ``max_history`` days of each series only (a sliding
+        training window: the parameters follow the recent regime, and a fit costs
+        the same whatever the length of the history); ``None``: all of it.
+        Between refits the state still takes every new day (``update``). A
+        weekly model needs no more than a year to estimate its few terms; on
+        CTA (with the calendar, weekly refits, 92 origins March-May 2019, h=1
+        MAE bus / rail): all history since 2001 29,383 / 26,129; last 1095
+        days 27,432 / 25,783; 730: 27,528 / 24,445; 365: 27,421 / 23,695;
+        270: 28,365 / 24,556; 180: 30,724 / 27,504.
     """
 
     alias = "sarima"
@@ -99,6 +109,7 @@ class SARIMA(LocalForecaster):
         warm_start: bool = True,
         require_convergence: bool = True,
         verify_every: int = 10,
+        max_history: int | None = 365,
     ) -> None:
         self.order = order
         self.seasonal_order = seasonal_order
@@ -106,6 +117,7 @@ class SARIMA(LocalForecaster):
         self.warm_start = warm_start
         self.require_convergence = require_convergence
         self.verify_every = verify_every
+        self.max_history = max_history
 
     def check_params(self) -> None:
         int_tuple(self, "order", self.order, 3)
@@ -116,6 +128,7 @@ class SARIMA(LocalForecaster):
         if self.trend not in (None, "n", "c", "t", "ct"):
             raise ModelError(f"{self.alias}: trend must be n, c, t, ct or none, got {self.trend!r}")
         positive_int(self, "verify_every", self.verify_every, minimum=0)
+        optional_positive_int(self, "max_history", self.max_history, minimum=self.min_history)
 
     @property
     def min_history(self) -> int:
