@@ -51,6 +51,8 @@ REGISTRY: dict[str, str] = {
     "global_rnn": "seqcast.models.global_models:GlobalRNN",
     "global_gru": "seqcast.models.global_models:GlobalGRU",
     "global_lstm": "seqcast.models.global_models:GlobalLSTM",
+    # the mean of several models' forecasts (SARIMA + GRU by default)
+    "combination": "seqcast.models.combination:Combination",
 }
 
 
