@@ -3,12 +3,12 @@ compare the published forecasts with what happened.
 
     .venv/bin/python benchmarks/published_accuracy.py                     # 2019-03-01..05-31
     .venv/bin/python benchmarks/published_accuracy.py --start 2019-03-01 --end 2019-03-14 \
-        --neural global_gru --epochs 20
+        --neural global_gru --epochs 100
 
 Each night is the real nightly flow (``flows.backfill``: ``as_of`` = that day, the
 data after it unseen), on the CTA export with its mapping (calendar: US-IL), with
 the default candidates (seasonal naive, naive, SARIMA with calendar regressors)
-plus the neural candidates a user would configure (``--neural``: global networks,
+plus the neural candidates a user would configure (``--neural``: per-series or global networks,
 retrained every ``--refit-every`` nights, forecasting from each night's window in
 between). Then, per series, over every night replayed:
 
@@ -44,9 +44,12 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--start", type=date.fromisoformat, default=date(2019, 3, 1))
     ap.add_argument("--end", type=date.fromisoformat, default=date(2019, 5, 31))
-    ap.add_argument("--neural", default="global_gru",
-                    help="comma-separated neural candidates ('' for none)")
-    ap.add_argument("--epochs", type=int, default=30, help="epoch budget of each network fit")
+    ap.add_argument("--neural", default="gru",
+                    help="comma-separated neural candidates ('' for none); default gru: one "
+                    "network per series, its class defaults (the last 3 years, one step ahead "
+                    "rolled forward, the calendar as known-future inputs)")
+    ap.add_argument("--epochs", type=int, default=None,
+                    help="epoch budget of each network fit (default: the model's, with early stopping)")
     ap.add_argument("--refit-every", type=int, default=7)
     ap.add_argument("--backtest-days", type=int, default=28)
     ap.add_argument("--data-dir", default=None, help="default: a fresh temporary folder")
@@ -67,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
 
     models = list(NightlyParams().models)
     for name in filter(None, (n.strip() for n in args.neural.split(","))):
-        models.append(ModelSpec(name=name, params={"epochs": args.epochs}))
+        models.append(ModelSpec(name=name, params={} if args.epochs is None else {"epochs": args.epochs}))
     print(f"replaying {args.start}..{args.end} into {data_dir} with "
           f"{', '.join(m.name for m in models)}; load average {os.getloadavg()}")
     t0 = time.perf_counter()
