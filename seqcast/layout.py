@@ -12,7 +12,7 @@
       clean/<hash>/asof-<date>/report.json   rows in / kept / quarantined, duplicates, gaps
       gx/                                    Great Expectations file context; Data Docs under
                                              gx/uncommitted/data_docs/local_site/index.html
-      published/forecasts/run_date=<date>.parquet   the forecast table, one file per night
+      published/forecasts/run_date=<date>/part-0.parquet   the forecast table, one partition per night
 """
 
 from __future__ import annotations
@@ -54,7 +54,8 @@ class DataDir:
         return self.root / "published" / "forecasts"
 
     def forecast_file(self, run_date: date) -> Path:
-        return self.forecasts / f"run_date={run_date.isoformat()}.parquet"
+        """One night's table in a hive partition: ``run_date=<date>/part-0.parquet``."""
+        return self.forecasts / f"run_date={run_date.isoformat()}" / "part-0.parquet"
 
     @property
     def backtests(self) -> Path:

@@ -1,17 +1,24 @@
 """The published forecast table: what data teams read from their own tools.
 
-One Parquet file per night under ``<data_dir>/published/forecasts/``, named
-``run_date=<YYYY-MM-DD>.parquet`` and written atomically (temp file + rename),
-so a reader sees last night's complete table or the new complete one, never a
-half-written one; re-running a night replaces that night's file.
+A hive-partitioned Parquet dataset under ``<data_dir>/published/forecasts/``, one
+partition per night (``run_date=<YYYY-MM-DD>/part-0.parquet``), each written
+atomically (temp file + rename), so a reader sees last night's complete table or
+the new complete one, never a half-written one; re-running a night replaces that
+night's file. pandas, pyarrow datasets, DuckDB (``hive_partitioning``) and Spark
+read ``run_date`` from the folder names.
 
-Columns: ``series_id, ds, cutoff, h, model, mean, lo-95, lo-80, hi-80, hi-95,
-run_date, run_id, data_hash, model_version, reason, created_at`` (+ ``interval_n``).
-The intervals are split-conformal (:mod:`seqcast.conformal`) from the published
-model's own recent backtest errors at that step; NaN where it has too few yet.
+Columns and Parquet types: ``series_id`` string, ``ds`` date32, ``cutoff`` date32,
+``h`` int64, ``model`` string, ``mean, lo-95, lo-80, hi-80, hi-95`` double,
+``run_date`` date32 (the partition), ``run_id, data_hash, model_version, reason``
+string, ``created_at`` timestamp (UTC) (+ ``interval_n`` int64). The intervals are
+split-conformal (:mod:`seqcast.conformal`) from the published model's own recent
+backtest errors at that step; NaN where it has too few yet.
 
 >>> from seqcast.published import read_forecasts
 >>> read_forecasts("data").head()  # doctest: +SKIP
+>>> import pyarrow.dataset as ds  # doctest: +SKIP
+>>> ds.dataset("data/published/forecasts", partitioning="hive").to_table(
+...     filter=ds.field("run_date") == "2024-12-30")  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -94,7 +101,39 @@ def publish_forecasts(
     df = df[COLUMNS + extra].sort_values(["series_id", "model", "ds"], kind="stable")
     df["h"] = df["h"].astype("int64")
     ForecastSchema.validate(df, lazy=True)
-    return write_parquet_atomic(df.reset_index(drop=True), DataDir(data_dir).forecast_file(run_date))
+    layout = DataDir(data_dir)
+    path = write_parquet_atomic(_to_file(df), layout.forecast_file(run_date))
+    layout.forecasts.joinpath(f"run_date={run_date.isoformat()}.parquet").unlink(missing_ok=True)  # old layout
+    return path
+
+
+def _to_file(df: pd.DataFrame) -> pd.DataFrame:
+    """The frame as stored: days as dates (Parquet date32), ``created_at`` in UTC, no partition column."""
+    out = df.drop(columns="run_date").reset_index(drop=True)
+    for col in ("ds", "cutoff"):
+        out[col] = pd.to_datetime(out[col]).dt.date
+    out["created_at"] = pd.to_datetime(out["created_at"]).dt.tz_localize("UTC").astype("datetime64[us, UTC]")
+    return out
+
+
+def read_published_file(path: str | Path) -> pd.DataFrame:
+    """One night's file as a frame of :data:`COLUMNS` (``run_date`` from its folder name).
+
+    Days come back as ``datetime64[ns]`` and ``created_at`` as naive UTC, the types the
+    library computes with; files of the earlier one-file-per-night layout read the same.
+    """
+    path = Path(path)
+    df = pd.read_parquet(path)
+    name = path.parent.name if path.name.startswith("part-") else path.stem
+    if "run_date" not in df:
+        df.insert(COLUMNS.index("run_date"), "run_date", pd.Timestamp(name.removeprefix("run_date=")))
+    for col in ("ds", "cutoff", "run_date"):
+        df[col] = pd.to_datetime(df[col]).astype("datetime64[ns]")
+    created = pd.to_datetime(df["created_at"])
+    if created.dt.tz is not None:
+        created = created.dt.tz_convert("UTC").dt.tz_localize(None)
+    df["created_at"] = created.astype("datetime64[ns]")
+    return df[COLUMNS + [c for c in df.columns if c not in COLUMNS]]
 
 
 def read_forecasts(
@@ -102,11 +141,17 @@ def read_forecasts(
 ) -> pd.DataFrame:
     """Read the forecast table: every night, one night, or only the latest night."""
     folder = DataDir(data_dir).forecasts
-    files = sorted(folder.glob("run_date=*.parquet")) if folder.exists() else []
+    nights: dict[str, Path] = {}
+    if folder.exists():
+        for f in sorted(folder.glob("run_date=*.parquet")):  # the earlier layout
+            nights[f.stem] = f
+        for f in sorted(folder.glob("run_date=*/part-0.parquet")):
+            nights[f.parent.name] = f
+    files = [nights[k] for k in sorted(nights)]
     if run_date is not None:
-        files = [f for f in files if f.stem == f"run_date={pd.Timestamp(run_date):%Y-%m-%d}"]
+        files = [f for k, f in sorted(nights.items()) if k == f"run_date={pd.Timestamp(run_date):%Y-%m-%d}"]
     elif latest and files:
         files = files[-1:]
     if not files:
         return pd.DataFrame(columns=COLUMNS)
-    return pd.concat([pd.read_parquet(f) for f in files], ignore_index=True)
+    return pd.concat([read_published_file(f) for f in files], ignore_index=True)

@@ -42,9 +42,9 @@ def plot_task(clean_path: str, published_path: str, data_dir: str, max_series: i
     """
     from seqcast.layout import DataDir
     from seqcast.plots import plot_forecasts
-    from seqcast.published import read_forecasts
+    from seqcast.published import read_forecasts, read_published_file
 
-    tonight = pd.read_parquet(published_path)
+    tonight = read_published_file(published_path)
     shown = sorted(tonight["series_id"].unique())[:max_series]
     tonight = tonight[tonight["series_id"].isin(shown)]
     clean = read_clean(clean_path, series=shown)

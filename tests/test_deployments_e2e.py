@@ -18,6 +18,8 @@ import httpx
 import pandas as pd
 import pytest
 
+from seqcast.published import read_forecasts
+
 ROOT = Path(__file__).resolve().parents[1]
 PREFECT = str(Path(sys.executable).with_name("prefect"))
 pytestmark = pytest.mark.slow
@@ -142,12 +144,12 @@ def test_triggered_runs_complete_on_a_worker(deployed, tmp_path):
     states = {n: httpx.get(f"{api}/flow_runs/{i}", timeout=10).json()["state"]["type"] for n, i in runs.items()}
     assert states == {"nightly/nightly": "COMPLETED", "backfill/backfill": "COMPLETED"}, worker.stderr[-6000:]
 
-    files = sorted(p.name for p in (data / "published" / "forecasts").glob("*.parquet"))
-    assert files == ["run_date=2024-06-01.parquet", "run_date=2024-06-02.parquet", "run_date=2024-12-31.parquet"]
-    table = pd.read_parquet(data / "published" / "forecasts" / "run_date=2024-12-31.parquet")
+    files = sorted(p.parent.name for p in (data / "published" / "forecasts").glob("*/part-0.parquet"))
+    assert files == ["run_date=2024-06-01", "run_date=2024-06-02", "run_date=2024-12-31"]
+    table = read_forecasts(data, run_date="2024-12-31")
     assert len(table) == 28 and set(table["series_id"]) == {"bus", "rail"}
     assert (table["run_id"] == runs["nightly/nightly"]).all()
-    june = pd.read_parquet(data / "published" / "forecasts" / "run_date=2024-06-02.parquet")
+    june = read_forecasts(data, run_date="2024-06-02")
     assert (june["cutoff"] == pd.Timestamp("2024-06-02")).all()  # the replay saw data up to its night only
 
 

@@ -15,9 +15,14 @@ import pandas as pd
 import pytest
 
 from seqcast.errors import CleaningError, InputError
+from seqcast.published import read_published_file
 from seqcast.sample import sample_bytes
 
 HEADER = b"service_date,day_type,bus,rail_boardings,total_rides\n"
+
+
+def _files(folder) -> dict:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
 def _lines() -> list[bytes]:
@@ -77,7 +82,7 @@ def baseline(tmp_path_factory, prefect_harness):
 
     data = tmp_path_factory.mktemp("baseline")
     nightly(NightlyParams(data_dir=str(data), as_of=date(2024, 12, 31), models=[spec_for("seasonal_naive")]))
-    return data / "published" / "forecasts" / "run_date=2024-12-31.parquet"
+    return data / "published" / "forecasts" / "run_date=2024-12-31"
 
 
 def test_corpus_has_every_documented_case():
@@ -94,8 +99,8 @@ def test_malformed_input(tmp_path, baseline, case, data, outcome, message, n_qua
     data_dir = tmp_path / "data"
     published = data_dir / "published" / "forecasts"
     published.mkdir(parents=True)
-    shutil.copy(baseline, published / baseline.name)
-    before = {p.name: p.read_bytes() for p in published.iterdir()}
+    shutil.copytree(baseline, published / baseline.name)
+    before = _files(published)
     # the data stages are under test here: one cheap model keeps the corpus fast
     params = NightlyParams(source=str(source), data_dir=str(data_dir), models=[spec_for("seasonal_naive")])
 
@@ -104,8 +109,7 @@ def test_malformed_input(tmp_path, baseline, case, data, outcome, message, n_qua
             nightly(params)
         assert message.lower() in str(info.value).lower()
         assert str(source) in str(info.value) or "gap" in message
-        after = {p.name: p.read_bytes() for p in published.iterdir()}
-        assert after == before  # no partial table, nothing else written there
+        assert _files(published) == before  # no partial table, nothing else written there
         return
 
     summary = nightly(params)
@@ -113,5 +117,5 @@ def test_malformed_input(tmp_path, baseline, case, data, outcome, message, n_qua
     assert len(quarantine) == n_quarantined == summary["rows_quarantined"]
     assert quarantine["reason"].str.contains(message, regex=False).all(), quarantine["reason"].tolist()
     assert summary["rows_kept"] + summary["rows_quarantined"] + summary["exact_duplicates_dropped"] == summary["rows_in"]
-    table = pd.read_parquet(summary["published"])
+    table = read_published_file(summary["published"])
     assert len(table) == 2 * 14 and table["mean"].notna().all()

@@ -19,6 +19,7 @@ import pytest
 from seqcast.errors import CleaningError, InputError
 from seqcast.ingest import Mapping
 from seqcast.pipeline import clean_source
+from seqcast.published import read_published_file
 
 TODAY = date(2025, 6, 1)
 DAYS = pd.date_range("2024-01-01", periods=60, freq="D")
@@ -416,7 +417,8 @@ def test_forecasts_show_names_an_unknown_series(tmp_path, capsys):
     folder.mkdir(parents=True)
     table = pd.DataFrame({c: pd.Series(dtype=object) for c in COLUMNS})
     table = pd.concat([table, pd.DataFrame({"series_id": ["bus"], "mean": [1.0]})], ignore_index=True)
-    table.to_parquet(folder / "run_date=2024-01-01.parquet")
+    (folder / "run_date=2024-01-01").mkdir()
+    table.drop(columns="run_date").to_parquet(folder / "run_date=2024-01-01" / "part-0.parquet")
     rc, err = _cli(capsys, "forecasts", "show", "--data-dir", str(tmp_path), "--series", "nope")
     assert rc == 1 and err == [f"seqcast: error: {tmp_path}/published/forecasts: no series 'nope' in the "
                                "published forecasts (series: bus)"]
@@ -439,7 +441,7 @@ def _nightly(tmp_path, csv: str, mapping: str, as_of: date, name="src.csv"):
                            data_dir=str(tmp_path / "data"), as_of=as_of, horizon=7,
                            models=[spec_for("seasonal_naive")])
     summary = nightly(params)
-    return summary, pd.read_parquet(summary["published"])
+    return summary, read_published_file(summary["published"])
 
 
 def test_decimal_comma_file_publishes_the_exact_values(tmp_path, harness):

@@ -56,8 +56,8 @@ def test_rerunning_the_same_night_replaces_not_duplicates(nightly_twice):
     assert len(table_2) == len(table_1)
     pd.testing.assert_frame_equal(table_1[KEYS], table_2[KEYS])
     assert second["run_id"] != first["run_id"]
-    assert len(list((data / "published" / "forecasts").glob("*.parquet"))) == 1
-    assert not list((data / "published" / "forecasts").glob(".*"))  # no temp files left
+    assert len(list((data / "published" / "forecasts").glob("run_date=*/*.parquet"))) == 1
+    assert not list((data / "published" / "forecasts").rglob(".*"))  # no temp files left
 
 
 def test_nightly_leaves_artifacts(nightly_twice):

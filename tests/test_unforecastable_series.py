@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 
 from seqcast.errors import ModelError
+from seqcast.published import read_published_file
 
 LONG_YAML = Path(__file__).resolve().parents[1] / "data" / "mappings" / "long.yaml"
 AS_OF = date(2024, 6, 30)
@@ -54,7 +55,7 @@ def night(tmp_path_factory, prefect_harness):
 
 def test_the_healthy_series_are_published(night):
     _, source, summary = night
-    table = pd.read_parquet(summary["published"])
+    table = read_published_file(summary["published"])
     assert sorted(table["series_id"].unique()) == ["north", "south"] and len(table) == 2 * 7
     assert (table["model"] == "seasonal_naive").all()
     # seasonal naive: the value of the same weekday a week earlier
