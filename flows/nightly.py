@@ -205,7 +205,8 @@ def nightly_stages(params: NightlyParams, run_id: str) -> dict:
     drift = None
     if p.monitor:
         fut = monitor_task.submit(clean_path, p.data_dir, as_of=last_day, run_id=run_id,
-                                  backtest_path=str(table_dir))
+                                  backtest_path=str(table_dir),
+                                  config={"holidays": holidays} if holidays else None)
         fut.wait()
         # The table is published already: a monitoring failure is reported, not fatal.
         drift = fut.result() if fut.state.is_completed() else {"error": str(fut.state.message)}
