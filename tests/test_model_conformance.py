@@ -39,6 +39,9 @@ def make(name: str, **extra) -> Forecaster:
         params = {k: v for k, v in {**TINY_NEURAL, **OVERRIDES.get(name, {})}.items() if k in defaults}
         if defaults.get("horizon", 1) > H:
             params["horizon"] = H
+    if "members" in defaults:  # a combination: SARIMA and a tiny network
+        gru = {k: v for k, v in TINY_NEURAL.items() if k in model_class("gru")().get_params()}
+        params = {"members": ["sarima", {"name": "gru", "params": {**gru, "layers": 1}}]}
     return get_model(name, **{**params, **extra})
 
 
@@ -114,9 +117,10 @@ def test_save_load_where_supported(name, tmp_path):
     model, *_, fc = fitted(name)
     if not hasattr(model, "save"):
         pytest.skip(f"{name} has no save/load (refitted from data each night)")
-    from seqcast.models.neural import load_model
+    from seqcast.models.neural import NeuralForecaster, load_model
 
-    loaded = load_model(model.save(tmp_path / name))
+    load = load_model if isinstance(model, NeuralForecaster) else type(model).load
+    loaded = load(model.save(tmp_path / name))
     again = loaded.predict(H, exog_future=exog_for(model))
     pd.testing.assert_frame_equal(again, fc, check_exact=True)
 
