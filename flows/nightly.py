@@ -26,7 +26,7 @@ from tasks.data import clean_task, ingest_task, sample_task, validate_task
 from tasks.database import database_url, publish_database_task
 from tasks.dispatch import gpu_train_task, neural_forecast_task
 from tasks.forecast import backtest_plot_task, plot_task, publish_task
-from tasks.monitor import monitor_task
+from tasks.monitor import freshness_task, monitor_task
 from tasks.panel import (
     backtest_bucket_task,
     champion_bucket_task,
@@ -102,6 +102,10 @@ class NightlyParams(BaseModel):
         gt=0,
         description="Catch-up policy: a scheduled run that starts later than this is skipped "
         "(the next night forecasts from all data anyway; use backfill to recreate a night)",
+    )
+    max_staleness_days: int = Field(
+        3, ge=0, description="A series whose newest day is more than this many days before the run "
+        "date is stale: the summary says so and a stale_data alert opens"
     )
     database_url: SecretStr | None = Field(
         None, description="Also publish the night into this PostgreSQL database, "
@@ -202,6 +206,8 @@ def nightly_stages(params: NightlyParams, run_id: str) -> dict:
     run_date = p.as_of or date.today()
     published = publish_task.submit(str(stage / "champions"), p.data_dir, run_date, run_id,
                                     report["data_hash"]).result()
+    freshness = freshness_task.submit(clean_path, p.data_dir, run_date, p.max_staleness_days,
+                                      run_id=run_id).result()
     drift = None
     if p.monitor:
         fut = monitor_task.submit(clean_path, p.data_dir, as_of=last_day, run_id=run_id,
@@ -234,6 +240,7 @@ def nightly_stages(params: NightlyParams, run_id: str) -> dict:
         "fit_seconds": {"forecast": sum(c["fit_s"] for c in candidates),
                         "backtest": sum(b["fit_s"] for b in backtests)},
         "drift": drift,
+        "freshness": freshness,
         "training": training,
         "data_docs": validated["data_docs"],
         "gx_failed": validated["gx_failed"],
@@ -333,6 +340,7 @@ def _summary_markdown(s: dict) -> str:
 | exact duplicates dropped | {s['exact_duplicates_dropped']} |
 | days imputed | {s['days_imputed']} in {s['gaps']} gap(s) |
 | days | {s['days']} ({s['first_day']} .. {s['last_day']}) |
+| data freshness | {_freshness_line(s.get('freshness'))} |
 | Great Expectations | {gx} |
 | published | `{s['published']}` |
 | drift | {_drift_line(s['drift'])} |
@@ -353,6 +361,17 @@ def _summary_markdown(s: dict) -> str:
 
 Files: `{s['plot']}`, `{s['errors_plot']}`
 """
+
+
+def _freshness_line(f: dict | None) -> str:
+    if not f:
+        return "not checked"
+    if not f["stale"]:
+        return f"fresh: every series has data within {f['max_staleness_days']} days of {f['run_date']}"
+    worst = max(f["stale"], key=lambda r: r["days_stale"])
+    return (f"**stale**: {len(f['stale'])} of {f['series']} series end more than {f['max_staleness_days']} "
+            f"days before {f['run_date']} (e.g. {worst['series_id']}: newest day {worst['last_day']}, "
+            f"{worst['days_stale']} days); a `stale_data` alert is open")
 
 
 def _drift_line(drift: dict | None) -> str:

@@ -83,7 +83,8 @@ def evaluated_nights(data_dir: str | os.PathLike) -> list[pd.Timestamp]:
 
 
 def read_alerts(data_dir: str | os.PathLike, as_of: str | pd.Timestamp | None = None) -> pd.DataFrame:
-    """The whole alerts table (rows from runs up to ``as_of`` when given), oldest first."""
+    """The whole alerts table (rows from runs up to ``as_of`` when given), oldest first:
+    the drift alerts and the ``stale_data`` alerts of :func:`check_freshness`."""
     import pyarrow.dataset as pads
 
     limit = None if as_of is None else pd.Timestamp(as_of).normalize()
@@ -92,10 +93,81 @@ def read_alerts(data_dir: str | os.PathLike, as_of: str | pd.Timestamp | None = 
         for night in evaluated_nights(data_dir)
         if limit is None or night <= limit
     ]
+    paths += [str(p) for night, p in _freshness_files(data_dir) if limit is None or night <= limit]
     if not paths:
         return _empty()
     out = _conform(pads.dataset(paths, format="parquet").to_table().to_pandas())
     return _sorted(out)
+
+
+# -- freshness ----------------------------------------------------------------------------
+STALE = "stale_data"
+_FRESHNESS = "freshness_"
+
+
+def _freshness_files(data_dir: str | os.PathLike) -> list[tuple[pd.Timestamp, Path]]:
+    d = alerts_dir(data_dir)
+    out = []
+    for p in d.glob(f"{_FRESHNESS}*.parquet") if d.is_dir() else []:
+        try:
+            out.append((pd.Timestamp(p.stem[len(_FRESHNESS):]), p))
+        except ValueError:
+            continue
+    return sorted(out)
+
+
+def check_freshness(
+    data_dir: str | os.PathLike,
+    last_days: pd.Series,
+    run_date: str | pd.Timestamp,
+    max_staleness_days: int = 3,
+    run_id: str = "local",
+) -> pd.DataFrame:
+    """Open a ``stale_data`` alert for each series whose newest day is more than
+    ``max_staleness_days`` before ``run_date``; clear it once the series is fresh again.
+
+    ``last_days``: the newest day of each series (index ``series_id``). Rows go to
+    ``published/alerts/freshness_<run_date>.parquet`` (one file per run date, replaced
+    when the night is re-run), read with the drift alerts by :func:`read_alerts`.
+    Returns the series stale tonight: ``series_id, last_day, days_stale``.
+
+    >>> import tempfile
+    >>> d = tempfile.mkdtemp()
+    >>> last = pd.Series(pd.to_datetime(["2024-06-30", "2024-06-20"]), index=["a", "b"])
+    >>> check_freshness(d, last, "2024-07-01")["series_id"].tolist()
+    ['b']
+    >>> read_alerts(d)[["series_id", "kind", "statistic", "status"]].values.tolist()
+    [['b', 'stale_data', 11.0, 'open']]
+    """
+    run_date = pd.Timestamp(run_date).normalize()
+    days = (run_date - pd.to_datetime(last_days)).dt.days
+    stale = days[days > int(max_staleness_days)].sort_index()
+    earlier = [p for night, p in _freshness_files(data_dir) if night < run_date]
+    was_open: set[str] = set()
+    if earlier:
+        import pyarrow.dataset as pads
+
+        past = _sorted(_conform(pads.dataset([str(p) for p in earlier], format="parquet").to_table().to_pandas()))
+        was_open = set(open_alerts(past)["series_id"].astype(str))
+    rows = [
+        {"series_id": sid, "detected_at": run_date, "kind": STALE, "statistic": float(n),
+         "threshold": float(max_staleness_days), "window": f"newest day {pd.Timestamp(last_days[sid]).date()}",
+         "severity": "critical" if n > 4 * max_staleness_days else "warning", "run_id": run_id, "status": "open"}
+        for sid, n in stale.items() if str(sid) not in was_open
+    ]
+    rows += [
+        {"series_id": sid, "detected_at": run_date, "kind": STALE, "statistic": float(days.get(sid, np.nan)),
+         "threshold": float(max_staleness_days), "window": "fresh again", "severity": "warning",
+         "run_id": run_id, "status": "cleared"}
+        for sid in sorted(was_open - set(map(str, stale.index)))
+    ]
+    table = _conform(pd.DataFrame(rows).assign(run_date=run_date)) if rows else _empty()
+    d = alerts_dir(data_dir)
+    d.mkdir(parents=True, exist_ok=True)
+    write_parquet_atomic(table, d / f"{_FRESHNESS}{run_date.date()}.parquet")
+    return pd.DataFrame({"series_id": stale.index.astype(str),
+                         "last_day": pd.to_datetime(last_days[stale.index]).to_numpy(),
+                         "days_stale": stale.to_numpy(int)})
 
 
 def _sorted(table: pd.DataFrame) -> pd.DataFrame:
@@ -250,13 +322,14 @@ def monitor(
     lookback = pd.date_range(nights.min() - pd.Timedelta(days=cfg.clear_after_days), as_of, freq="D")
     history = drift_history(clean, forecasts, backtest, cfg, nights=lookback, as_of=as_of)
     prior = read_alerts(data_dir)
-    prior = prior[prior["run_date"] < as_of]
+    prior = prior[(prior["run_date"] < as_of) & (prior["kind"] != STALE)]  # freshness opens/clears its own
     before = open_alerts(prior)
     open_before = set(zip(before["series_id"].astype(str), before["kind"].astype(str), strict=True))
     rows = transitions(history, nights, open_before, cfg, run_id=run_id)
     for night in nights:
         write_alerts(data_dir, rows[rows["detected_at"] == night], night)
     table = read_alerts(data_dir, as_of=as_of)
+    table = table[table["kind"] != STALE].reset_index(drop=True)
     written = table[table["run_date"] >= nights.min()].reset_index(drop=True)
     return MonitorResult(nights, written, open_alerts(table), history, alerts_dir(data_dir))
 

@@ -18,8 +18,24 @@ from seqcast.errors import SeqcastError
 COMMANDS = ("run", "forecasts", "backtest", "windows", "train", "alerts", "monitor")
 
 
+class _Formatter(argparse.HelpFormatter):
+    """Help text with each option's default, unless the text already gives it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if (action.option_strings and "default" not in text and default not in (None, False, argparse.SUPPRESS)
+                and not isinstance(action, argparse._HelpAction | argparse._VersionAction)):
+            text += " (default: %(default)s)"
+        return text
+
+
 class _Parser(argparse.ArgumentParser):
     """Usage errors as one ``seqcast: error:`` line, exit status 2."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", _Formatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):
         self.exit(2, f"seqcast: error: {self.prog}: {message} (see {self.prog} --help)\n")

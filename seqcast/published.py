@@ -102,12 +102,12 @@ def publish_forecasts(
     df["h"] = df["h"].astype("int64")
     ForecastSchema.validate(df, lazy=True)
     layout = DataDir(data_dir)
-    path = write_parquet_atomic(_to_file(df), layout.forecast_file(run_date))
+    path = write_parquet_atomic(to_stored(df), layout.forecast_file(run_date))
     layout.forecasts.joinpath(f"run_date={run_date.isoformat()}.parquet").unlink(missing_ok=True)  # old layout
     return path
 
 
-def _to_file(df: pd.DataFrame) -> pd.DataFrame:
+def to_stored(df: pd.DataFrame) -> pd.DataFrame:
     """The frame as stored: days as dates (Parquet date32), ``created_at`` in UTC, no partition column."""
     out = df.drop(columns="run_date").reset_index(drop=True)
     for col in ("ds", "cutoff"):

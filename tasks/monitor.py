@@ -168,3 +168,25 @@ def monitor_task(
         "plot": str(png),
         "error_drift": backtest is not None and forecasts is not None,
     }
+
+
+@task(name="freshness", cache_policy=NO_CACHE)
+def freshness_task(clean_path: str, data_dir: str, run_date: date | str, max_staleness_days: int = 3,
+                   run_id: str = "local") -> dict[str, Any]:
+    """Open a ``stale_data`` alert for each series whose newest day is older than
+    ``max_staleness_days`` before the run date (:func:`seqcast.alerts.check_freshness`)."""
+    clean = read_clean(clean_path, columns=["series_id", "ds"])
+    last_days = clean.groupby("series_id")["ds"].max()
+    stale = alerts.check_freshness(data_dir, last_days, run_date, max_staleness_days, run_id=run_id)
+    newest = pd.Timestamp(last_days.max()).date()
+    out = {"run_date": str(pd.Timestamp(run_date).date()), "newest_day": str(newest),
+           "max_staleness_days": int(max_staleness_days), "series": int(len(last_days)),
+           "stale": [{"series_id": r.series_id, "last_day": str(pd.Timestamp(r.last_day).date()),
+                      "days_stale": int(r.days_stale)} for r in stale.itertuples()]}
+    if out["stale"]:
+        worst = max(out["stale"], key=lambda r: r["days_stale"])
+        get_run_logger().warning(
+            "stale data: %d of %d series end more than %d days before %s (e.g. %s: newest day %s, %d days)",
+            len(out["stale"]), out["series"], max_staleness_days, out["run_date"], worst["series_id"],
+            worst["last_day"], worst["days_stale"])
+    return out

@@ -50,8 +50,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--h", type=positive_int, default=1, help="steps ahead at each origin")
     p.add_argument("--step", type=positive_int, default=1, help="days between origins")
     p.add_argument("--refit-every", type=positive_int, default=1, help="re-estimate every k origins")
-    p.add_argument("--window", choices=["expanding", "sliding"], default="expanding")
-    p.add_argument("--window-length", type=positive_int)
+    p.add_argument("--window", choices=["expanding", "sliding"], default="expanding",
+                   help="training window: from --train-start (expanding) or the last --window-length days")
+    p.add_argument("--window-length", type=positive_int, help="days in a sliding window")
     p.add_argument("--by-h", action="store_true", help="metrics per horizon step too")
     p.add_argument("--jobs", type=positive_int, default=None, help="worker processes (default: all cores)")
     p.add_argument("--output", help="also write the backtest table (.parquet or .csv)")

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import argparse
 
+from seqcast.commands import iso_date
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("forecasts", help="read the published forecast table")
     actions = p.add_subparsers(dest="action", metavar="ACTION")
     show = actions.add_parser("show", help="print the forecasts (latest night by default)")
-    show.add_argument("--data-dir", default="data")
-    show.add_argument("--run-date", help="one night (YYYY-MM-DD)")
+    show.add_argument("--data-dir", default="data", help="data dir of the nightly runs")
+    show.add_argument("--run-date", type=iso_date, help="one night (YYYY-MM-DD)")
     show.add_argument("--all", action="store_true", help="every night, not only the latest")
     show.add_argument("--series", help="only this series_id")
-    show.add_argument("--format", choices=["table", "csv"], default="table")
+    show.add_argument("--format", choices=["table", "csv", "json", "parquet"], default="table",
+                      help="table (for reading), csv, json (records, ISO dates) or parquet (to --output, "
+                      "or to stdout when it is not a terminal)")
+    show.add_argument("--output", help="write to this file instead of stdout")
     show.set_defaults(handler=handle_show)
     p.set_defaults(handler=lambda args: p.print_help() or 2)
 
@@ -33,11 +38,44 @@ def handle_show(args: argparse.Namespace) -> int:
         if df.empty:
             some = ", ".join(known[:10]) + (f" and {len(known) - 10} more" if len(known) > 10 else "")
             raise InputError(f"{where}: no series {args.series!r} in the published forecasts (series: {some})")
+    if args.format == "parquet":
+        return _parquet(df, args.output)
     if args.format == "csv":
-        print(df.to_csv(index=False), end="")
+        _emit(df.to_csv(index=False), args.output)
+    elif args.format == "json":
+        _emit(df.to_json(orient="records", date_format="iso", indent=1) + "\n", args.output)
     else:
         cols = ["series_id", "ds", "cutoff", "h", "model", "mean", "lo-80", "hi-80", "lo-95", "hi-95",
                 "run_date", "data_hash"]
         cols = [c for c in cols if c in df]  # tables published before intervals lack them
         print(df[cols].to_string(index=False, float_format=lambda v: f"{v:,.1f}"))
+    return 0
+
+
+def _emit(text: str, output: str | None) -> None:
+    if output:
+        from pathlib import Path
+
+        Path(output).write_text(text, encoding="utf-8")
+    else:
+        print(text, end="")
+
+
+def _parquet(df, output: str | None) -> int:
+    import io
+    import sys
+
+    from seqcast.errors import InputError
+    from seqcast.published import to_stored
+
+    table = to_stored(df).assign(run_date=df["run_date"].dt.date.to_numpy())  # typed as published
+    if output:
+        table.to_parquet(output, index=False)
+        return 0
+    if sys.stdout.isatty():
+        raise InputError("--format parquet writes binary: give --output FILE or redirect stdout")
+    buf = io.BytesIO()
+    table.to_parquet(buf, index=False)
+    sys.stdout.buffer.write(buf.getvalue())
+    sys.stdout.flush()
     return 0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from seqcast.commands import iso_date, positive_int
+from seqcast.commands import iso_date, non_negative_int, positive_int
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,6 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "or Dask (a local cluster, or --dask-address)")
     p.add_argument("--workers", type=positive_int, help="threads / processes / local Dask workers (default: all cores)")
     p.add_argument("--dask-address", help="scheduler of an existing Dask cluster, e.g. tcp://host:8786")
+    p.add_argument("--max-staleness-days", type=non_negative_int, default=3,
+                   help="warn and open a stale_data alert when a series' newest day is older than this")
     p.add_argument("--database-url", default=None,
                    help="also publish the night into this PostgreSQL database, "
                    "postgresql+psycopg://user:password@host:5432/db (default: $SEQCAST_DATABASE_URL; "
@@ -90,6 +92,7 @@ def handle(args: argparse.Namespace) -> int:
         runner=args.runner,
         workers=args.workers,
         dask_address=args.dask_address,
+        max_staleness_days=args.max_staleness_days,
         database_url=database_url,
     )
     try:
@@ -100,6 +103,12 @@ def handle(args: argparse.Namespace) -> int:
     print()
     print(f"rows in {summary['rows_in']}, kept {summary['rows_kept']}, quarantined {summary['rows_quarantined']}, "
           f"days imputed {summary.get('days_imputed', 0)}")
+    fresh = summary.get("freshness") or {}
+    if fresh.get("stale"):
+        worst = max(fresh["stale"], key=lambda r: r["days_stale"])
+        print(f"warning: stale data: {len(fresh['stale'])} of {fresh['series']} series end more than "
+              f"{fresh['max_staleness_days']} days before the run date {fresh['run_date']} (e.g. "
+              f"{worst['series_id']}: newest day {worst['last_day']}); a stale_data alert is open")
     print(f"forecast table: {summary['published']}")
     print(f"quarantine:     {summary['quarantine_path']}")
     print(f"clean data:     {summary['clean_path']}")

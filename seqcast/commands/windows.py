@@ -27,12 +27,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--spec-file", help="JSON or YAML: one spec or a list of specs (WindowSpec fields)"
     )
     build.add_argument("--kind", default="seq2vec", help="seq2vec | seq2seq | encoder_decoder")
-    build.add_argument("--input-length", type=int, default=56)
+    build.add_argument("--input-length", type=int, default=56, help="days of history in each input window")
     build.add_argument("--h", type=int, default=1, help="steps ahead (default 1)")
     build.add_argument("--targets", default="rail", help="comma-separated series ids")
     build.add_argument("--inputs", help="comma-separated input series (default: the targets)")
     build.add_argument("--known-future", default="", help="e.g. day_type (one-hot of the next day)")
-    build.add_argument("--stride", type=int, default=1)
+    build.add_argument("--stride", type=int, default=1, help="days between the starts of consecutive windows")
     build.add_argument("--scaling", default="constant", help="none | constant | standard")
     build.add_argument("--scale", type=float, default=1e6, help="divisor for constant scaling")
     build.add_argument(

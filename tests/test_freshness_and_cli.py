@@ -1,0 +1,144 @@
+"""Freshness (stale data alerts) and the command line's formats and help (issue 14)."""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+from datetime import date
+
+import pandas as pd
+import pytest
+
+from seqcast.alerts import check_freshness, open_alerts, read_alerts
+from seqcast.published import publish_forecasts
+
+
+def _last(**days) -> pd.Series:
+    return pd.Series(pd.to_datetime(list(days.values())), index=list(days))
+
+
+def test_a_stale_series_opens_one_alert_and_clears_when_fresh(tmp_path):
+    stale = check_freshness(tmp_path, _last(a="2024-06-30", b="2024-06-20"), "2024-07-01", 3, run_id="r1")
+    assert stale.to_dict("list") == {"series_id": ["b"], "last_day": [pd.Timestamp("2024-06-20")],
+                                     "days_stale": [11]}
+    check_freshness(tmp_path, _last(a="2024-07-01", b="2024-06-20"), "2024-07-02", 3)  # still stale: no new row
+    table = read_alerts(tmp_path)
+    assert table[["series_id", "kind", "status"]].values.tolist() == [["b", "stale_data", "open"]]
+    assert table["window"].iloc[0] == "newest day 2024-06-20" and table["threshold"].iloc[0] == 3.0
+    check_freshness(tmp_path, _last(a="2024-07-02", b="2024-07-02"), "2024-07-03", 3)
+    table = read_alerts(tmp_path)
+    assert table["status"].tolist() == ["open", "cleared"] and open_alerts(table).empty
+    # re-running a night gives the same table
+    check_freshness(tmp_path, _last(a="2024-07-02", b="2024-07-02"), "2024-07-03", 3)
+    pd.testing.assert_frame_equal(read_alerts(tmp_path), table)
+
+
+def test_within_the_limit_is_fresh(tmp_path):
+    assert check_freshness(tmp_path, _last(a="2024-06-28"), "2024-07-01", 3).empty
+    assert read_alerts(tmp_path).empty
+
+
+def test_the_drift_monitor_leaves_stale_alerts_alone(tmp_path):
+    from seqcast.alerts import monitor
+    from seqcast.drift import synthetic_series
+
+    clean = synthetic_series()
+    as_of = clean["ds"].max()
+    last = clean.groupby("series_id")["ds"].max() - pd.Timedelta(days=30)
+    check_freshness(tmp_path, last, as_of - pd.Timedelta(days=1), 3)
+    monitor(tmp_path, clean, as_of=as_of)  # evaluates drift kinds only: must not clear stale_data
+    stale = read_alerts(tmp_path)
+    stale = stale[stale["kind"] == "stale_data"]
+    assert len(stale) == clean["series_id"].nunique() and (stale["status"] == "open").all()
+
+
+def test_nightly_on_old_data_says_it_is_stale(tmp_path, prefect_harness):
+    from flows.nightly import NightlyParams, nightly, spec_for
+
+    summary = nightly(NightlyParams(data_dir=str(tmp_path), as_of=date(2024, 12, 31), monitor=False,
+                                    models=[spec_for("seasonal_naive")]))
+    assert summary["freshness"]["stale"] == []
+    # the embedded sample ends on 2024-12-31: a run dated a week later is on stale data
+    summary = nightly(NightlyParams(data_dir=str(tmp_path), as_of=date(2025, 1, 7), monitor=False,
+                                    models=[spec_for("seasonal_naive")]))
+    stale = summary["freshness"]["stale"]
+    assert [(s["series_id"], s["days_stale"]) for s in stale] == [("bus", 7), ("rail", 7)]
+    alerts = read_alerts(tmp_path)
+    assert set(alerts["kind"]) == {"stale_data"} and (alerts["status"] == "open").all()
+
+
+# ----------------------------------------------------------------- the command line
+
+
+@pytest.fixture()
+def published(tmp_path):
+    rows = pd.DataFrame({"series_id": ["bus", "bus"], "ds": pd.to_datetime(["2024-12-31", "2025-01-01"]),
+                         "cutoff": pd.Timestamp("2024-12-30"), "h": [1, 2], "model": "naive",
+                         "mean": [1.5, 2.5], "reason": "test"})
+    publish_forecasts(rows, tmp_path, run_date=date(2024, 12, 30), run_id="r", data_hash="x")
+    return tmp_path
+
+
+def test_forecasts_show_json(published, capsys):
+    from seqcast.cli import main
+
+    assert main(["forecasts", "show", "--data-dir", str(published), "--format", "json"]) == 0
+    records = json.loads(capsys.readouterr().out)
+    assert [r["mean"] for r in records] == [1.5, 2.5] and records[0]["ds"].startswith("2024-12-31")
+
+
+def test_forecasts_show_parquet_is_typed(published, tmp_path):
+    import pyarrow.parquet as pq
+
+    from seqcast.cli import main
+
+    out = tmp_path / "f.parquet"
+    assert main(["forecasts", "show", "--data-dir", str(published), "--format", "parquet", "--output", str(out)]) == 0
+    schema = pq.read_schema(out)
+    assert str(schema.field("ds").type) == "date32[day]" and str(schema.field("run_date").type) == "date32[day]"
+    assert pd.read_parquet(out)["mean"].tolist() == [1.5, 2.5]
+
+
+def test_forecasts_show_parquet_to_a_pipe(published, monkeypatch, capsys):
+    import sys
+
+    from seqcast.cli import main
+
+    buf = io.BytesIO()
+    fake = io.TextIOWrapper(buf)
+    monkeypatch.setattr(sys, "stdout", fake)
+    assert main(["forecasts", "show", "--data-dir", str(published), "--format", "parquet"]) == 0
+    fake.flush()
+    assert pd.read_parquet(io.BytesIO(buf.getvalue()))["mean"].tolist() == [1.5, 2.5]
+
+
+def test_run_dates_on_the_command_line_are_strict_iso(published, capsys):
+    from seqcast.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(["forecasts", "show", "--data-dir", str(published), "--run-date", "12/30/2024"])
+    assert info.value.code == 2
+    assert "'12/30/2024' is not a date (YYYY-MM-DD)" in capsys.readouterr().err
+    assert main(["forecasts", "show", "--data-dir", str(published), "--run-date", "2024-12-30"]) == 0
+
+
+def test_every_flag_has_help_with_its_default():
+    from seqcast.cli import build_parser
+
+    missing, shown = [], []
+
+    def walk(parser: argparse.ArgumentParser, name: str) -> None:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for sub_name, sub in action.choices.items():
+                    walk(sub, f"{name} {sub_name}")
+            elif action.option_strings and not isinstance(action, argparse._HelpAction | argparse._VersionAction):
+                if not action.help:
+                    missing.append(f"{name} {action.option_strings[0]}")
+                shown.append((name, parser.format_help()))
+
+    walk(build_parser(), "seqcast")
+    assert not missing
+    run_help = dict(shown)["seqcast run"]
+    assert "(default: 14)" in " ".join(run_help.split()) and "(default: 3)" in " ".join(run_help.split())
