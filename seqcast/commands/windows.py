@@ -44,7 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     build.set_defaults(handler=handle_build)
 
     info = actions.add_parser("info", help="print what a dataset file records about itself")
-    info.add_argument("path")
+    info.add_argument("path", help="a windowed dataset file written by `windows build`")
     info.set_defaults(handler=handle_info)
     p.set_defaults(handler=lambda args: p.print_help() or 2)
 
