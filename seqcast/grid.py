@@ -110,8 +110,12 @@ def grid_search(
     window_length: int | None = None,
     prune: bool = True,
     n_jobs: int | None = None,
+    exog: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
     """Backtest every SARIMA configuration on one series; rank by MAE.
+
+    ``exog``: known-future regressors (``series_id, ds`` + columns, e.g. the calendar of
+    ``seqcast backtest --calendar``/``--day-type``), used by every configuration.
 
     Returns one row per configuration, best first: ``model, order,
     seasonal_order, mae, n, n_failed_origins, complete, pruned, seconds, error``.
@@ -126,7 +130,7 @@ def grid_search(
     cutoffs = origin_cutoffs(start, end, h=h, step=step)
     units = plan_units(models, data, h=h, cutoffs=cutoffs, refit_every=refit_every,
                        window=window, window_length=window_length, train_start=train_start,
-                       labels=[model_label(m) for m in models])
+                       labels=[model_label(m) for m in models], exog=exog)
     n_jobs = min(_n_jobs(n_jobs), max(1, len(units)))
     rows = _run(units, prune, n_jobs)
     out = pd.DataFrame(rows)

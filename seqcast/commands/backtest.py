@@ -119,7 +119,7 @@ def handle(args: argparse.Namespace) -> int:
     exog = calendar_exog(data, args) if (args.calendar or args.day_type or args.holidays) else None
     data = data[["series_id", "ds", "y", "is_imputed"]]  # imputed days are not scored
     if args.grid:
-        return _grid(args, data)
+        return _grid(args, data, exog)
     from seqcast.backtest import failures, rolling_origin
     from seqcast.metrics import evaluate
 
@@ -153,7 +153,7 @@ def calendar_exog(clean, args: argparse.Namespace):
     return known_future(clean, args.h, country=country, subdiv=subdiv)
 
 
-def _grid(args: argparse.Namespace, data) -> int:
+def _grid(args: argparse.Namespace, data, exog=None) -> int:
     from seqcast.grid import grid_search, parse_grid, sarima_grid
 
     if data["series_id"].nunique() != 1:
@@ -164,7 +164,7 @@ def _grid(args: argparse.Namespace, data) -> int:
                           step=args.step, refit_every=args.refit_every,
                           train_start=args.train_start, window=args.window,
                           window_length=args.window_length, prune=not args.no_prune,
-                          n_jobs=args.jobs)
+                          n_jobs=args.jobs, exog=exog)
     print(ranking.drop(columns=["order", "seasonal_order"]).to_string(
         index=False, float_format=lambda v: f"{v:,.1f}"))
     if args.output:
