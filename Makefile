@@ -11,7 +11,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export TF_ENABLE_ONEDNN_OPTS ?= 0
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: run test install lint bench clean-data server pools deploy worker worker-gpu automations
+.PHONY: run test install lint bench clean-data server pools deploy worker worker-gpu automations docs
 
 # A local Prefect server for the deployments (UI on http://$(PREFECT_HOST):$(PREFECT_PORT)).
 PREFECT_HOST ?= 127.0.0.1
@@ -41,6 +41,10 @@ bench: $(STAMP)  ## speed figures (minutes; never part of the tests)
 
 clean-data:  ## remove everything the pipeline wrote under ./data (keeps data/README.md)
 	find data -mindepth 1 -maxdepth 1 ! -name README.md ! -name mappings -exec rm -rf {} +
+
+DOCS_PORT ?= 8765
+docs: $(STAMP)  ## serve the Great Expectations Data Docs of ./data on http://127.0.0.1:$(DOCS_PORT) (works offline)
+	$(BIN)/seqcast docs serve --data-dir data --port $(DOCS_PORT)
 
 server: $(STAMP)  ## start a local Prefect server; UI on http://127.0.0.1:4200 (keep it running)
 	PREFECT_UI_API_URL=$(API_URL) $(BIN)/prefect server start --host $(PREFECT_HOST) --port $(PREFECT_PORT)

@@ -15,7 +15,7 @@ from seqcast import __version__
 from seqcast.errors import SeqcastError
 
 # Sub-command modules, in the order --help lists them.
-COMMANDS = ("run", "forecasts", "backtest", "windows", "train", "alerts", "monitor")
+COMMANDS = ("run", "forecasts", "backtest", "windows", "train", "alerts", "monitor", "docs")
 
 
 class _Formatter(argparse.HelpFormatter):

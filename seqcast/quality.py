@@ -9,7 +9,7 @@ and every object in it are created with ``add_or_update``, so re-runs are safe.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
@@ -29,6 +29,8 @@ class QualityReport:
     evaluated: int
     failed: list[str]  # "expectation(column): n unexpected"
     data_docs: Path
+    results: list[dict] = field(default_factory=list)  # one per expectation, see expectation_rows
+    validation_page: Path | None = None  # this run's validation result page in the Data Docs
 
 
 def build_suite(mapping: Mapping, as_of: date | None):
@@ -100,12 +102,90 @@ def _check(frame: pd.DataFrame, mapping: Mapping, layout: DataDir, as_of: date |
     )
     cols = ["ds", "day_type", *(["series_id"] if mapping.is_long else []), *_value_columns(mapping)]
     result = checkpoint.run(batch_parameters={"dataframe": frame[cols]})
-    failed, evaluated = [], 0
-    for run in result.run_results.values():
+    failed, evaluated, rows, page = [], 0, [], None
+    for key, run in result.run_results.items():
         evaluated += run.statistics["evaluated_expectations"]
-        for r in run.results:
-            if not r.success:
-                cfg = r.expectation_config
-                column = cfg.kwargs.get("column", "table")
-                failed.append(f"{cfg.type}({column}): {r.result.get('unexpected_count', '?')} unexpected")
-    return QualityReport(bool(result.success), evaluated, failed, layout.data_docs)
+        rows += expectation_rows(run.results)
+        page = page or _validation_page(ctx, key)
+    for r in rows:
+        if not r["success"]:
+            failed.append(f"{r['expectation']}({r['column']}): {_count(r['unexpected_count'])} unexpected")
+    return QualityReport(bool(result.success), evaluated, failed, layout.data_docs, rows, page)
+
+
+def _count(n) -> str:
+    return "?" if n is None else str(n)
+
+
+def expectation_rows(results, sample: int = 5) -> list[dict]:
+    """One JSON-able dict per expectation result: ``expectation, column, success,
+    unexpected_count, unexpected_percent, observed, failures`` (a few unexpected values)."""
+    rows = []
+    for r in results:
+        cfg, res = r.expectation_config, r.result or {}
+        kw = cfg.kwargs
+        column = kw.get("column") or ", ".join(kw.get("column_list") or []) or "table"
+        pct = res.get("unexpected_percent")
+        rows.append({
+            "expectation": cfg.type,
+            "column": column,
+            "success": bool(r.success),
+            "unexpected_count": res.get("unexpected_count"),
+            "unexpected_percent": None if pct is None else round(float(pct), 3),
+            "observed": None if res.get("observed_value") is None else str(res["observed_value"]),
+            "failures": [_plain(v) for v in (res.get("partial_unexpected_list") or [])[:sample]],
+        })
+    return rows
+
+
+def _plain(value) -> str:
+    if isinstance(value, dict | list | tuple):
+        return str(value)
+    if isinstance(value, datetime | pd.Timestamp):
+        return pd.Timestamp(value).isoformat().removesuffix("T00:00:00")
+    return str(value)
+
+
+def _validation_page(ctx, key) -> Path | None:
+    """The HTML page of one validation result in the local Data Docs site, if built."""
+    try:
+        urls = ctx.get_docs_sites_urls(resource_identifier=key)
+    except Exception:  # older layouts or a site that was not built: the index still works
+        return None
+    for site in urls or []:
+        url = site.get("site_url") or ""
+        if url.startswith("file://"):
+            from urllib.parse import unquote, urlparse
+
+            path = Path(unquote(urlparse(url).path))
+            if path.exists():
+                return path
+    return None
+
+
+def validation_markdown(report: dict, links: list[tuple[str, str]] = ()) -> str:
+    """The validation result as markdown (for the Prefect artifact): a line per expectation
+    with its column, outcome, unexpected count/percent and a few failing values.
+
+    ``report`` holds ``gx_success, gx_results, gx_failed``; ``links`` are
+    ``(text, url)`` pairs listed under the table.
+    """
+    rows = report.get("gx_results") or []
+    status = {True: "**passed**", False: "**failed**", None: "**not run**"}[report.get("gx_success")]
+    failed = [r for r in rows if not r["success"]]
+    lines = [f"# Great Expectations: raw data suite `{NAME}`", "",
+             f"Status: {status}; {len(rows)} expectation(s) evaluated, {len(failed)} failed.", ""]
+    if report.get("gx_success") is None:
+        lines += [f"- {f}" for f in report.get("gx_failed") or []] + [""]
+    if rows:
+        lines += ["| expectation | column | success | unexpected | unexpected % | observed / failing values |",
+                  "|---|---|---|---|---|---|"]
+        for r in sorted(rows, key=lambda r: r["success"]):
+            values = ", ".join(f"`{v}`" for v in r["failures"]) or (r["observed"] or "")
+            pct = "" if r["unexpected_percent"] is None else f"{r['unexpected_percent']:.3g} %"
+            mark = "yes" if r["success"] else "**NO**"
+            count = "" if r["unexpected_count"] is None else r["unexpected_count"]
+            lines.append(f"| {r['expectation']} | {r['column']} | {mark} | {count} | {pct} | {values} |")
+        lines.append("")
+    lines += [f"- [{text}]({url})" if "://" in url else f"- {text}: `{url}`" for text, url in links]
+    return "\n".join(lines)
