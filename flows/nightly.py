@@ -11,7 +11,6 @@ from typing import Any, Literal
 
 import pandas as pd
 from prefect import flow, runtime
-from prefect.artifacts import create_markdown_artifact
 from prefect.states import Cancelled
 from pydantic import BaseModel, Field, SecretStr
 
@@ -34,6 +33,7 @@ from tasks.panel import (
     model_labels,
     runner_for,
 )
+from tasks.report import move_progress, report_task, start_progress
 
 
 class ModelSpec(BaseModel):
@@ -131,29 +131,35 @@ def nightly(params: NightlyParams = NightlyParams()) -> dict:  # noqa: B008 (a f
         return Cancelled(message=message)
     run_id = str(runtime.flow_run.id or "local")
     runner, where = runner_for(p.runner, p.workers, p.dask_address)
-    stages = nightly_stages.with_options(task_runner=runner, flow_run_name=f"stages on {where}")
-    summary = stages(p, run_id)
+    night = (p.as_of or date.today()).isoformat()
+    # The user opens this run: the progress bar and every artifact of the night live here;
+    # the subflow, named by its night, holds the task runs (linked from the summary).
+    stages = nightly_stages.with_options(task_runner=runner, flow_run_name=f"stages {night} on {where}")
+    summary = stages(p, run_id, start_progress("backtest"))
     summary["runner"] = where
     url = database_url(p.database_url, p.database_secret)
     if url:  # after the Parquet publish: the database gets the same night, in one transaction
         summary["database"] = publish_database_task(url, summary, p.data_dir)
-    create_markdown_artifact(key="nightly-summary", markdown=_summary_markdown(summary))
+    drift_markdown = (summary["drift"] or {}).pop("markdown", None)
+    report_task(summary, _summary_markdown(summary), p.data_dir, drift_markdown)
     return summary
 
 
 @flow(name="nightly-stages", log_prints=True)
-def nightly_stages(params: NightlyParams, run_id: str) -> dict:
+def nightly_stages(params: NightlyParams, run_id: str, progress: str | None = None) -> dict:
     """The night's tasks, each submitted to this flow's task runner.
 
     Data stages run as single tasks; forecasting, the incremental backtest and the
     champion choice are mapped over the buckets of series of the clean dataset
     (and, for the backtest, over the models), so the flow's own process only ever
-    holds paths and small summaries.
+    holds paths and small summaries. ``progress``: the id of a progress artifact (on the
+    parent run) moved as the backtest units finish.
     """
     p = params
     source = p.source or sample_task.submit(p.data_dir).result()
     snapshot = ingest_task.submit(source, p.data_dir).result()
-    validated = validate_task.submit(snapshot["snapshot_dir"], p.data_dir, p.mapping, p.as_of).result()
+    validated = validate_task.submit(snapshot["snapshot_dir"], p.data_dir, p.mapping, p.as_of,
+                                     artifact=False).result()
     report = clean_task.submit(validated, p.mapping, p.fill, p.max_gap_days).result()
     clean_path = report["clean_path"]
     stage = Path(clean_path).parent
@@ -180,7 +186,7 @@ def nightly_stages(params: NightlyParams, run_id: str) -> dict:
                                                   p.horizon, start, refit_every=p.refit_every,
                                                   holidays=holidays, series=series, fit_cache=fit_cache)
                       for spec, label, series in neural]
-        backtests = _results(backtests)
+        backtests = _results(backtests, progress, "backtest")
     # after the backtest: a network forecasts from its fit of the last refit day (cached there)
     forecasts = [forecast_bucket_task.submit(clean_path, b, specs, p.horizon, str(stage / "candidates"),
                                              holidays, fit_cache, p.refit_every)
@@ -212,7 +218,7 @@ def nightly_stages(params: NightlyParams, run_id: str) -> dict:
     if p.monitor:
         fut = monitor_task.submit(clean_path, p.data_dir, as_of=last_day, run_id=run_id,
                                   backtest_path=str(table_dir),
-                                  config={"holidays": holidays} if holidays else None)
+                                  config={"holidays": holidays} if holidays else None, artifact=False)
         fut.wait()
         # The table is published already: a monitoring failure is reported, not fatal.
         drift = fut.result() if fut.state.is_completed() else {"error": str(fut.state.message)}
@@ -243,7 +249,11 @@ def nightly_stages(params: NightlyParams, run_id: str) -> dict:
         "freshness": freshness,
         "training": training,
         "data_docs": validated["data_docs"],
+        "data_docs_page": validated.get("data_docs_page"),
+        "gx_success": validated.get("gx_success"),
+        "gx_results": validated.get("gx_results", []),
         "gx_failed": validated["gx_failed"],
+        "stages_run_id": str(runtime.flow_run.id or ""),
     }
 
 
@@ -289,12 +299,15 @@ def _holidays(p: NightlyParams) -> str | None:
     return None if not spec or spec.lower() == "none" else spec
 
 
-def _results(futures: list) -> list:
+def _results(futures: list, progress: str | None = None, what: str = "") -> list:
     """Wait for every unit; then raise the first failure (a unit records model errors itself,
-    so a failed unit is an infrastructure problem worth stopping for)."""
-    from prefect.futures import wait
+    so a failed unit is an infrastructure problem worth stopping for). With ``progress``
+    (a progress artifact's id), move it as units finish."""
+    from prefect.futures import as_completed
 
-    wait(futures)
+    move_progress(progress, 0, len(futures), what)
+    for done, _ in enumerate(as_completed(futures), start=1):
+        move_progress(progress, done, len(futures), what)
     return [f.result() for f in futures]
 
 
@@ -345,7 +358,8 @@ def _summary_markdown(s: dict) -> str:
 | published | `{s['published']}` |
 | drift | {_drift_line(s['drift'])} |
 | ran on | {s.get('runner', '')}: {s['buckets']} bucket(s) of series, {s['backtest_new_origins']} new backtest origin(s) |
-| neural training | {(s['training'] or {}).get('where', 'none configured')}: {(s['training'] or {}).get('reason', '')} |
+| neural training | {_training_line(s['training'])} |
+| task runs | {_stages_link(s)} |
 
 ## Champions (what was published, and why)
 
@@ -372,6 +386,23 @@ def _freshness_line(f: dict | None) -> str:
     return (f"**stale**: {len(f['stale'])} of {f['series']} series end more than {f['max_staleness_days']} "
             f"days before {f['run_date']} (e.g. {worst['series_id']}: newest day {worst['last_day']}, "
             f"{worst['days_stale']} days); a `stale_data` alert is open")
+
+
+def _training_line(training: dict | None) -> str:
+    if not training:
+        return "none configured (`neural` parameter)"
+    return "; ".join(str(training[k]) for k in ("where", "reason") if training.get(k))
+
+
+def _stages_link(s: dict) -> str:
+    """The subflow run holding the night's task runs, as a link in the Prefect UI."""
+    run = s.get("stages_run_id")
+    if not run:
+        return "in the subflow run of this night"
+    from prefect.settings import PREFECT_UI_URL
+
+    ui = (PREFECT_UI_URL.value() or "").rstrip("/")
+    return f"[subflow run `stages {s['run_date']}`]({ui}/runs/flow-run/{run}) (artifacts: this run)"
 
 
 def _drift_line(drift: dict | None) -> str:

@@ -20,3 +20,15 @@ def artifact_key(*parts: str) -> str:
     """Artifact keys allow lowercase letters, digits and dashes only."""
     text = "-".join(parts).lower()
     return "".join(c if c.isalnum() else "-" for c in text).strip("-")
+
+
+def png_markdown(path, alt: str, max_bytes: int = 400_000) -> str:
+    """A PNG embedded in artifact markdown as a base64 data URI (the Prefect UI cannot
+    read the worker's disk); a larger file is named instead of bloating the artifact."""
+    import base64
+    from pathlib import Path
+
+    data = Path(path).read_bytes()
+    if len(data) > max_bytes:
+        return f"(plot of {len(data) // 1000} kB not embedded: `{path}`)"
+    return f"![{alt}](data:image/png;base64,{base64.b64encode(data).decode()})"

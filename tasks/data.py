@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from prefect import task
-from prefect.artifacts import create_link_artifact
+from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 from prefect.tasks import exponential_backoff
@@ -41,9 +41,14 @@ def ingest_task(source: str, data_dir: str) -> dict:
 
 @task(name="validate", cache_policy=NO_CACHE)
 def validate_task(
-    snapshot_dir: str, data_dir: str, mapping: str | None, as_of: date | None
+    snapshot_dir: str, data_dir: str, mapping: str | None, as_of: date | None, artifact: bool = True
 ) -> dict:
-    """pandera decides the quarantine; the Great Expectations checkpoint documents the raw data."""
+    """pandera decides the quarantine; the Great Expectations checkpoint documents the raw data.
+
+    The result carries the validation itself (``gx_results``: one row per expectation) and
+    the Data Docs pages; with ``artifact`` a markdown artifact shows them on this run (the
+    nightly flow leaves ``artifact`` off and shows them on the run a user opens).
+    """
     import pandas as pd
 
     from seqcast.quality import check_raw
@@ -60,20 +65,39 @@ def validate_task(
         )
     except Exception as exc:  # the docs are for people; pandera already decided the quarantine
         logger.error("Great Expectations checkpoint failed, Data Docs not updated: %r", exc)
-        result.update(gx_success=None, gx_failed=[f"checkpoint error: {exc!r}"], data_docs=None)
+        result.update(gx_success=None, gx_failed=[f"checkpoint error: {exc!r}"], data_docs=None,
+                      gx_results=[], data_docs_page=None)
         return result
     result["gx_success"] = quality.success
     result["gx_failed"] = quality.failed
+    result["gx_results"] = quality.results
     result["data_docs"] = str(quality.data_docs.resolve())
+    page = quality.validation_page or quality.data_docs
+    result["data_docs_page"] = str(page.resolve())
     if quality.failed:
         logger.warning("Great Expectations: %s", "; ".join(quality.failed))
-    create_link_artifact(
-        key="data-docs",
-        link=quality.data_docs.resolve().as_uri(),
-        link_text="Great Expectations Data Docs (raw data suite)",
-        description=f"{quality.evaluated} expectations, {len(quality.failed)} failed",
-    )
+    if artifact:
+        create_markdown_artifact(key="data-docs", markdown=data_docs_markdown(result, data_dir),
+                                 description=f"{quality.evaluated} expectations, {len(quality.failed)} failed")
     return result
+
+
+def data_docs_markdown(validated: dict, data_dir: str) -> str:
+    """The validation result and where to read the Data Docs: over HTTP (``seqcast docs
+    serve``: a browser will not open a ``file://`` link from the Prefect UI) and on disk."""
+    from seqcast.docs import url_for
+    from seqcast.quality import validation_markdown
+
+    links = []
+    if validated.get("data_docs"):
+        page, index = validated.get("data_docs_page") or validated["data_docs"], validated["data_docs"]
+        links = [
+            ("This validation result in the Data Docs", url_for(page, data_dir)),
+            ("Data Docs home", url_for(index, data_dir)),
+            (f"The links above need `seqcast docs serve --data-dir {data_dir}` (or `make docs`) "
+             "running; the page on the worker's disk", page),
+        ]
+    return validation_markdown(validated, links)
 
 
 @task(name="clean", cache_policy=NO_CACHE)

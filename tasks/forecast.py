@@ -6,7 +6,6 @@ from datetime import date
 
 import pandas as pd
 from prefect import task
-from prefect.artifacts import create_table_artifact
 from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 
@@ -22,16 +21,23 @@ def publish_task(
 ) -> str:
     fc = read_clean(forecasts_path)  # a file, or the bucketed champions folder
     path = publish_forecasts(fc, data_dir, run_date=run_date, run_id=run_id, data_hash=data_hash)
-    table = fc.assign(ds=fc["ds"].dt.strftime("%Y-%m-%d"), cutoff=fc["cutoff"].dt.strftime("%Y-%m-%d"))
-    table["mean"] = table["mean"].round(1)
-    table = table.drop(columns=["reason"], errors="ignore")
-    create_table_artifact(
-        key="published-forecasts",
-        table=table.to_dict(orient="list"),
-        description=f"Forecasts published for {run_date} (data {data_hash})",
-    )
     get_run_logger().info("published %d rows to %s", len(fc), path)
     return str(path)
+
+
+def forecast_table(published_path: str) -> dict[str, list]:
+    """A published night as the columns of a Prefect table artifact (dates as strings)."""
+    from seqcast.published import read_published_file
+
+    fc = read_published_file(published_path)
+    lineage = ["reason", "run_date", "run_id", "data_hash", "created_at", "model_version"]
+    table = fc.drop(columns=lineage, errors="ignore")
+    for col in table.columns:
+        if pd.api.types.is_datetime64_any_dtype(table[col]) or table[col].dtype == object:
+            table[col] = table[col].astype(str).str.removesuffix(" 00:00:00")
+        elif pd.api.types.is_float_dtype(table[col]):
+            table[col] = table[col].round(1)
+    return table.to_dict(orient="list")
 
 
 @task(name="plot-forecasts", cache_policy=NO_CACHE)

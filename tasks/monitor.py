@@ -24,7 +24,7 @@ from seqcast.drift import DriftConfig, drift_history, plot_drift_history
 from seqcast.errors import SeqcastError
 from seqcast.layout import DataDir
 from seqcast.partitions import read as read_clean
-from tasks.common import artifact_key, retry_unless_input_error
+from tasks.common import artifact_key, png_markdown, retry_unless_input_error
 
 DETECTED = "seqcast.drift.detected"
 CLEARED = "seqcast.drift.cleared"
@@ -102,6 +102,7 @@ def monitor_task(
     since: date | str | None = None,
     notify_block: str | None = None,
     plot_days: int = 182,
+    artifact: bool = True,
 ) -> dict[str, Any]:
     """Check drift for the night ``as_of`` (default: the last day of the clean data).
 
@@ -120,6 +121,9 @@ def monitor_task(
         First night to evaluate when the table is still empty (default: ``as_of`` only).
     notify_block
         Optional saved notification block, e.g. ``slack-webhook/seqcast-alerts``.
+    artifact
+        Leave the report (``markdown`` in the result, plot embedded) as a markdown artifact
+        on this run; the nightly flow shows it on its parent run instead.
     """
     from seqcast.published import read_forecasts
 
@@ -151,9 +155,11 @@ def monitor_task(
                              title=f"Drift statistics up to {as_of_ts.date()}",
                              alerts=alerts.read_alerts(data_dir, as_of=as_of_ts))
     markdown = alerts.summary_markdown(result, as_of_ts)
-    markdown += f"\n\nPlot of each statistic over the last {plot_days} nights: `{png}`\n"
-    create_markdown_artifact(key=artifact_key("drift", "monitor"), markdown=markdown,
-                             description=f"Drift monitor for {as_of_ts.date()}")
+    markdown += (f"\n\n## Each statistic over the last {plot_days} nights\n\n"
+                 f"{png_markdown(png, 'drift statistics by night')}\n\nFile: `{png}`\n")
+    if artifact:
+        create_markdown_artifact(key=artifact_key("drift", "monitor"), markdown=markdown,
+                                 description=f"Drift monitor for {as_of_ts.date()}")
     log.info("drift monitor %s: %d night(s), %d new alert(s), %d cleared, %d open",
              as_of_ts.date(), len(result.nights), len(opened), int((new["status"] == "cleared").sum()),
              len(result.open_alerts))
@@ -167,6 +173,7 @@ def monitor_task(
         "alerts_path": str(result.path),
         "plot": str(png),
         "error_drift": backtest is not None and forecasts is not None,
+        "markdown": markdown,
     }
 
 
