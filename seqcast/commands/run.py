@@ -113,6 +113,14 @@ def handle(args: argparse.Namespace) -> int:
     print(f"quarantine:     {summary['quarantine_path']}")
     print(f"clean data:     {summary['clean_path']}")
     print(f"data docs:      {summary['data_docs']}")
+    if summary.get("data_docs_page"):
+        from seqcast.docs import url_for
+
+        try:
+            url = url_for(summary["data_docs_page"], args.data_dir)
+            print(f"                {url} (while `seqcast docs serve --data-dir {args.data_dir}` runs)")
+        except ValueError:  # a page outside the data dir's site: the path above is all there is
+            pass
     if summary.get("database"):
         db = summary["database"]
         print(f"database:       {db['url']} ({db['rows']['forecasts']} forecast rows)")
