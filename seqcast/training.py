@@ -17,6 +17,12 @@
 - **Progress**: :func:`progress_hook` installs a callback that receives one
   event per epoch (the CLI draws a bar from it; the train task updates a Prefect
   progress artifact), without the models knowing who is listening.
+- **Backends**: TensorFlow (the default) or JAX (``KERAS_BACKEND=jax``), the
+  same code: models use ``keras.layers``/``keras.ops`` only and training feeds
+  numpy arrays, so no ``tf.data`` is needed. Under JAX, training always runs
+  jitted (JAX without ``jit`` dispatches op by op: 3–4× slower on the small
+  networks here), whatever ``jit_compile`` says; ``jit_compile`` chooses XLA on
+  TensorFlow only. A ``.keras`` file saved under one backend loads under the other.
 - **GPU**: nothing to change. Keras picks cuDNN kernels for LSTM/GRU when their
   settings allow it (tanh/sigmoid activations, ``recurrent_dropout=0``,
   ``unroll=False``, ``use_bias=True``, GRU ``reset_after=True``: the models here
@@ -117,7 +123,10 @@ def configure_runtime(threads: int | None = 1) -> None:
 
 
 def seed_everything(seed: int) -> None:
-    """Seed Python, numpy and the Keras backend (same seed → same weights, same training)."""
+    """Seed Python, numpy and the Keras backend (same seed → same weights, same training).
+
+    JAX on CPU is deterministic once seeded; TensorFlow needs op determinism on.
+    """
     import keras
 
     keras.utils.set_random_seed(int(seed))
@@ -131,10 +140,11 @@ def seed_everything(seed: int) -> None:
 
 
 def training_device() -> str:
-    """``"GPU:0 (<name>)"`` when the backend sees a GPU, else ``"CPU"``."""
+    """``"GPU:0 (<name>)"`` when the backend sees a GPU, else ``"CPU"`` (TensorFlow or JAX)."""
     import keras
 
-    if keras.backend.backend() == "tensorflow":
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
         import tensorflow as tf
 
         gpus = tf.config.list_physical_devices("GPU")
@@ -144,6 +154,14 @@ def training_device() -> str:
             except (RuntimeError, ValueError):  # pragma: no cover - GPU only
                 name = ""
             return f"GPU:0 ({name})" if name else "GPU:0"
+    elif backend == "jax":
+        import jax
+
+        # jax.devices() lists the default platform's devices: GPUs when jaxlib has CUDA.
+        device = jax.devices()[0]
+        if device.platform == "gpu":  # pragma: no cover - GPU only
+            name = getattr(device, "device_kind", "")
+            return f"GPU:{device.id} ({name})" if name else f"GPU:{device.id}"
     return "CPU"
 
 
@@ -217,7 +235,16 @@ def make_loss(name: str):
 
 
 def compile_model(model, recipe: Recipe, *, jit_compile: bool | None = None, learning_rate=None):
+    """Compile with the recipe's loss, optimizer and MAE metric.
+
+    ``jit_compile`` (default: the recipe's) picks XLA on TensorFlow; under JAX
+    training is always jitted (see the module notes).
+    """
+    import keras
+
     jit = recipe.jit_compile if jit_compile is None else jit_compile
+    if keras.backend.backend() == "jax":
+        jit = True
     model.compile(loss=make_loss(recipe.loss), optimizer=make_optimizer(recipe, learning_rate),
                   metrics=["mae"], jit_compile=bool(jit))
     return model
@@ -310,6 +337,11 @@ def lr_range_test(
         def on_train_batch_begin(self, batch, logs=None):
             step = len(lrs)
             lr = min_lr * factor**step
+            # JAX trains on a loop-local copy of the variables, written back once per
+            # epoch: write it back now so the new rate reaches the next step.
+            sync = getattr(self.model, "jax_state_sync", None)
+            if sync is not None:
+                sync()
             self.model.optimizer.learning_rate.assign(lr)
             lrs.append(lr)
 

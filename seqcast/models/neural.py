@@ -670,9 +670,12 @@ def _inference_mode(net):
 
     A network compiled with ``jit_compile=True`` would predict through XLA,
     a loaded one (uncompiled) without it: the last bits of the forecasts could
-    differ. One path for both keeps save → load → predict exact.
+    differ. One path for both keeps save → load → predict exact. Under JAX that
+    one path is ``jax.jit`` (JAX without it runs op by op, seconds per forecast).
     """
-    net.jit_compile = False
+    import keras
+
+    net.jit_compile = keras.backend.backend() == "jax"
     net.predict_function = None
     return net
 
