@@ -33,6 +33,7 @@ import json
 import time
 import urllib.error
 import urllib.request
+import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -494,22 +495,28 @@ def read_table(data: bytes, mapping: Mapping, name: str, fmt: str = "csv") -> pd
                 f"offset {exc.start}, line {line}); re-export it as UTF-8 or set 'encoding' "
                 "in a mapping file"
             ) from None
+        _check_header(text, mapping, name)
         try:
-            df = pd.read_csv(
-                io.StringIO(text),
-                sep=mapping.delimiter,
-                dtype=str,
-                keep_default_na=False,
-                skip_blank_lines=True,
-            )
+            with warnings.catch_warnings():
+                # more fields than the header: an error, never a silent index column or a dropped cell
+                warnings.simplefilter("error", pd.errors.ParserWarning)
+                df = pd.read_csv(
+                    io.StringIO(text),
+                    sep=mapping.delimiter,
+                    dtype=str,
+                    keep_default_na=False,
+                    skip_blank_lines=True,
+                    index_col=False,
+                )
         except pd.errors.EmptyDataError:
             raise InputError(f"{name}: file is empty") from None
-        except pd.errors.ParserError as exc:
-            raise InputError(f"{name}: malformed CSV ({exc})") from None
-        df.columns = [str(c).strip() for c in df.columns]
-        # pandas dropped blank lines; recover each row's line in the file for the quarantine.
-        lines = [i for i, raw in enumerate(text.splitlines(), start=1) if raw.strip()][1:]
-        df.insert(0, "line", lines[: len(df)] if len(lines) >= len(df) else range(2, len(df) + 2))
+        except (pd.errors.ParserError, pd.errors.ParserWarning):
+            df = _read_ragged(text, mapping, name)  # rows with the wrong number of fields: quarantined
+        else:
+            # pandas dropped blank lines; recover each row's line in the file for the quarantine.
+            lines = [i for i, raw in enumerate(text.splitlines(), start=1) if raw.strip()][1:]
+            df.insert(0, "line", lines[: len(df)] if len(lines) >= len(df) else range(2, len(df) + 2))
+        df.columns = ["line", *(str(c).strip() for c in df.columns[1:])]
     missing = [c for c in mapping.required_columns if c not in df.columns]
     if missing:
         hint = ""
@@ -525,7 +532,60 @@ def read_table(data: bytes, mapping: Mapping, name: str, fmt: str = "csv") -> pd
             f"(found {', '.join(repr(c) for c in df.columns[1:])}){hint}"
         )
     if df.empty:
+        rejected = df.attrs.get("rejected") or []
+        if rejected:
+            line, reason, _ = rejected[0]
+            raise InputError(f"{name}: every one of the {len(rejected)} rows was rejected, e.g. line {line}: "
+                             f"{reason}")
         raise InputError(f"{name}: no data rows (header only)")
+    return df
+
+
+def _check_header(text: str, mapping: Mapping, name: str) -> None:
+    """Refuse a header that names a column twice (pandas would read the second as ``v.1``)."""
+    import csv
+
+    try:
+        header = next(csv.reader(io.StringIO(text), delimiter=mapping.delimiter), [])
+    except csv.Error as exc:
+        raise InputError(f"{name}: malformed CSV header ({exc})") from None
+    names = [h.strip().lstrip("\ufeff") for h in header]
+    dupes = sorted({n for n in names if n and names.count(n) > 1})
+    if dupes:
+        raise InputError(f"{name}: the header names column(s) {dupes} more than once; which one is meant "
+                         "is ambiguous (rename or drop the copies)")
+
+
+def _read_ragged(text: str, mapping: Mapping, name: str) -> pd.DataFrame:
+    """Read a CSV some of whose rows have the wrong number of fields.
+
+    The well-formed rows make the frame (with their file line in ``line``); the others are
+    kept in ``df.attrs["rejected"]`` as ``(line, reason, fields)`` for the quarantine.
+    """
+    import csv
+
+    reader = csv.reader(io.StringIO(text), delimiter=mapping.delimiter)
+    header, good, lines, rejected = None, [], [], []
+    try:
+        for record in reader:
+            if not any(f.strip() for f in record):
+                continue
+            if header is None:
+                header = [h.strip() for h in record]
+                continue
+            if len(record) != len(header):
+                rejected.append((reader.line_num, f"expected {len(header)} fields, found {len(record)}",
+                                 record))
+                continue
+            good.append(record)
+            lines.append(reader.line_num)
+    except csv.Error as exc:
+        raise InputError(f"{name}: malformed CSV at line {reader.line_num} ({exc})") from None
+    if header is None:
+        raise InputError(f"{name}: file is empty")
+    df = pd.DataFrame(good, columns=header, dtype=object)
+    df.insert(0, "line", lines)
+    df.attrs["rejected"] = rejected
     return df
 
 

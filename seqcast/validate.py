@@ -94,7 +94,8 @@ def validate(
         Rows dated after ``today`` are quarantined as future-dated. Defaults to ``as_of``
         or the real date.
     """
-    rows_in = len(raw)
+    rejected = raw.attrs.get("rejected") or []  # rows the reader could not split into the columns
+    rows_in = len(raw) + len(rejected)
     reasons: dict[int, list[str]] = {}
 
     def flag(mask: pd.Series, reason) -> None:
@@ -163,6 +164,14 @@ def validate(
     quarantine = raw[bad].copy()
     quarantine.insert(1, "stage", "validate")
     quarantine.insert(2, "reason", ["; ".join(reasons[i]) for i in quarantine.index])
+    if rejected:
+        cells = [c for c in raw.columns if c != "line"]
+        unreadable = pd.DataFrame(
+            [{"line": line, "stage": "read", "reason": reason,
+              **{c: (fields[k] if k < len(fields) else "") for k, c in enumerate(cells)}}
+             for line, reason, fields in rejected]
+        )
+        quarantine = pd.concat([quarantine, unreadable], ignore_index=True).sort_values("line", kind="stable")
     valid = typed[~bad & ~after.to_numpy()].reset_index(drop=True)
     if valid.empty:
         first = quarantine.iloc[0] if len(quarantine) else None

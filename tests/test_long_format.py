@@ -278,7 +278,7 @@ def test_quality_suite_reads_the_long_parsed_frame(tmp_path, mapping):
     raw = read_table(b"date,series,value\n2024-01-01,a,1\n2024-01-01,b,2\n2024-01-01,b,2\n", mapping, "x.csv")
     report = check_raw(validate(raw, mapping, today=TODAY).parsed, mapping, tmp_path / "data", TODAY)
     assert not report.success
-    assert report.failed == ["expect_compound_columns_to_be_unique(table): 2 unexpected"]
+    assert report.failed == ["expect_compound_columns_to_be_unique(series_id, ds): 2 unexpected"]
 
 
 @pytest.mark.slow

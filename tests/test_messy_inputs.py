@@ -96,6 +96,35 @@ def test_european_number_format(tmp_path):
                              "see decimal/thousands in the mapping)"]
 
 
+# ----------------------------------------------------------------- rows and headers the reader cannot split
+
+
+def test_a_row_with_too_many_fields_is_quarantined_not_an_index(tmp_path):
+    csv = _wide_csv() + "2024-03-01,5,oops\n"
+    out = _run(tmp_path, csv, WIDE)
+    assert out.quarantine[["line", "stage", "reason"]].values.tolist() == [[62, "read", "expected 2 fields, found 3"]]
+    assert out.clean["y"].tolist() == VALUES.tolist()
+    assert out.report["rows_in"] == 61 and out.report["rows_kept"] == 60
+
+
+def test_every_row_with_extra_fields_is_one_error(tmp_path):
+    with pytest.raises(InputError, match=r"src.csv: every one of the 2 rows was rejected, e.g. line 2: "
+                                         r"expected 2 fields, found 3"):
+        _run(tmp_path, "Date,v\n2024-01-01,1,2\n2024-01-02,1,2\n", WIDE)
+
+
+def test_a_header_naming_a_column_twice_is_refused(tmp_path):
+    csv = "Date,v,v\n" + "".join(f"{d:%Y-%m-%d},{v},{-v}\n" for d, v in zip(DAYS, VALUES))
+    with pytest.raises(InputError, match=r"src.csv: the header names column\(s\) \['v'\] more than once"):
+        _run(tmp_path, csv, WIDE)
+
+
+def test_byte_order_mark_and_crlf_line_ends(tmp_path):
+    csv = ("\ufeff" + _wide_csv()).replace("\n", "\r\n")
+    out = _run(tmp_path, csv, WIDE)
+    assert out.clean["y"].tolist() == VALUES.tolist() and out.quarantine.empty
+
+
 # ----------------------------------------------------------------- 2. sampling interval, imputation
 
 
