@@ -11,7 +11,7 @@ export PREFECT_SERVER_ANALYTICS_ENABLED ?= false
 export TF_ENABLE_ONEDNN_OPTS ?= 0
 export TF_CPP_MIN_LOG_LEVEL ?= 2
 
-.PHONY: run test install lint bench clean-data server pools deploy worker worker-gpu automations docs
+.PHONY: run test install lint bench clean-data server pools deploy worker worker-gpu automations docs test-jax gpu-carry
 
 # A local Prefect server for the deployments (UI on http://$(PREFECT_HOST):$(PREFECT_PORT)).
 PREFECT_HOST ?= 127.0.0.1
@@ -32,6 +32,24 @@ run: $(STAMP)  ## run the nightly pipeline once on the embedded default data
 
 test: $(STAMP)  ## run the test suite
 	$(BIN)/python -m pytest $(ARGS)
+
+# Keras' JAX backend on CPU: the neural models, the training recipe, and .keras files
+# saved under TensorFlow loaded under JAX and back (issue 16). Installs the jax extra once.
+JAX_STAMP := $(VENV)/.seqcast-jax-installed
+JAX_TESTS ?= tests/test_neural_models.py tests/test_training.py tests/test_backend_portability.py \
+	tests/test_model_conformance.py
+JAX_SELECT ?= not slow and not (test_model_conformance and not fit_returns_self and not save_load) \
+	and not sarima and not ets and not naive
+$(JAX_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,jax]'
+	touch $(JAX_STAMP)
+
+test-jax: $(JAX_STAMP)  ## the neural tests under KERAS_BACKEND=jax on CPU (~5 min)
+	KERAS_BACKEND=jax JAX_PLATFORMS=cpu $(BIN)/python -m pytest -p no:cacheprovider \
+		-k '$(JAX_SELECT)' $(JAX_TESTS) $(ARGS)
+
+gpu-carry: $(STAMP)  ## wheels and CTA data for benchmarks/gpu_check.sh on a GPU machine
+	$(BIN)/python benchmarks/gpu_carry.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check seqcast tasks flows tests benchmarks
