@@ -55,7 +55,7 @@ def clean(valid: pd.DataFrame, mapping: Mapping, policy: CleanPolicy | None = No
 
     >>> import pandas as pd
     >>> from seqcast.ingest import Mapping
-    >>> m = Mapping(date_column="d", value_columns={"v": "v"})
+    >>> m = Mapping(date_column="d", value_columns={"v": "v"}, max_imputed_share=0.5)
     >>> wide = pd.DataFrame({"line": [2, 3, 4], "ds": pd.to_datetime(["2024-01-01", "2024-01-03", "2024-01-03"]),
     ...                      "day_type": ["W", "W", "W"], "v": [1.0, 3.0, 3.0]})
     >>> out = clean(wide, m, CleanPolicy(fill="linear"))
@@ -66,7 +66,7 @@ def clean(valid: pd.DataFrame, mapping: Mapping, policy: CleanPolicy | None = No
 
     Long: each series on its own range; ``b`` misses 3 days (> 2) and is quarantined.
 
-    >>> m = Mapping(date_column="d", series_column="s", value_column="v")
+    >>> m = Mapping(date_column="d", series_column="s", value_column="v", max_imputed_share=0.5)
     >>> days = pd.to_datetime(["2024-01-01", "2024-01-02", "2024-01-04", "2024-01-01", "2024-01-05"])
     >>> long = pd.DataFrame({"line": [2, 3, 4, 5, 6], "ds": days, "day_type": "W",
     ...                      "series_id": ["a", "a", "a", "b", "b"], "y": [1.0, 2.0, 4.0, 5.0, 6.0]})

@@ -117,7 +117,7 @@ def test_rerunning_the_night_on_dask_changes_nothing(runs, prefect_harness):
     assert again["backtest_new_origins"] > 0
     after = read_dataset(again["backtest_table"])
     pd.testing.assert_frame_equal(before, after)
-    assert len(list((data / "published" / "forecasts").glob("*.parquet"))) == 1
+    assert len(list((data / "published" / "forecasts").rglob("*.parquet"))) == 1
 
 
 def _params_of(summary: dict, data: Path) -> dict:
