@@ -29,6 +29,8 @@ class BackfillParams(BaseModel):
     )
     holidays: str | None = Field(None, description="As in nightly: COUNTRY[-SUBDIV], empty = the mapping's")
     backtest_days: int = Field(28, ge=1, description="As in nightly")
+    champion_days: int = Field(56, ge=1, description="As in nightly")
+    interval_gamma: float = Field(0.01, ge=0, lt=1, description="As in nightly")
     refit_every: int = Field(7, ge=1, description="As in nightly")
     monitor: bool = Field(True, description="As in nightly")
 
@@ -56,6 +58,8 @@ def backfill(params: BackfillParams) -> list[dict]:
             models=params.models,
             holidays=params.holidays,
             backtest_days=params.backtest_days,
+            champion_days=params.champion_days,
+            interval_gamma=params.interval_gamma,
             refit_every=params.refit_every,
             monitor=params.monitor,
         )

@@ -68,6 +68,14 @@ class NightlyParams(BaseModel):
     backtest_days: int = Field(
         28, ge=1, description="Recent origins scored (incrementally) to choose the champion"
     )
+    champion_days: int = Field(
+        56, ge=1, description="Recent origins the champion is chosen on (MAE over h=1..horizon); "
+        "the first night has only backtest_days of them, later nights keep adding one a night"
+    )
+    interval_gamma: float = Field(
+        0.01, ge=0, lt=1, description="Step of adaptive conformal inference for the published "
+        "intervals (Gibbs & Candes 2021); 0 gives plain split-conformal intervals"
+    )
     refit_every: int = Field(7, ge=1, description="Backtest re-estimation interval (origins)")
     monitor: bool = Field(True, description="Check data and forecast-error drift after publishing")
     neural: list[ModelChoice] = Field(
@@ -203,7 +211,8 @@ def nightly_stages(params: NightlyParams, run_id: str, progress: str | None = No
     complexity = _complexity(specs, labels, neural)
     chosen = _results([champion_bucket_task.submit(str(stage / "candidates"), str(table_dir), labels, b,
                                                    p.backtest_days, str(stage / "champions"), complexity,
-                                                   c["no_forecast"])
+                                                   c["no_forecast"], champion_days=p.champion_days,
+                                                   interval_gamma=p.interval_gamma)
                        for b, c in zip(buckets, candidates, strict=True)])
     choice = [c for part in chosen for c in part["choice"]]
     not_published = [c for c in choice if c["model"] is None]

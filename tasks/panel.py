@@ -274,8 +274,13 @@ def _write_buckets(table: pd.DataFrame, label_dir: Path, bucket: int | None, for
 def champion_bucket_task(
     candidates_dir: str, table_dir: str, labels: list[str], bucket: int, window_days: int, out_dir: str,
     complexity: dict[str, int] | None = None, no_forecast: list[dict] | None = None,
+    champion_days: int | None = None, interval_gamma: float = 0.0,
 ) -> dict:
     """Per series of the bucket: the model to publish and why (see :mod:`seqcast.champion`).
+
+    The choice is made on the origins of the last ``champion_days`` (default
+    ``window_days``); the conformal intervals use the errors of the last ``window_days``
+    plus the horizon, adapted by ``interval_gamma`` (:func:`seqcast.conformal.conformal_intervals`).
 
     ``no_forecast``: the bucket's series every model failed on (``series_id, reason``,
     from :func:`forecast_bucket_task`); they are listed in the choice with ``model``
@@ -298,15 +303,16 @@ def champion_bucket_task(
         path = write_parquet_atomic(chosen, bucket_file(out_dir, bucket))
         return {"path": str(path), "rows": 0, "choice": missing, "scores": [], "scores_by_h": []}
     cutoff = fc["cutoff"].max()
-    scores = recent_scores(table, cutoff, window_days)
+    champion_days = champion_days or window_days
+    scores = recent_scores(table, cutoff, champion_days)
     choice = choose(scores, fc[["series_id", "model"]].drop_duplicates(), complexity=complexity)
-    by_h = horizon_scores(table, cutoff, window_days)
+    by_h = horizon_scores(table, cutoff, champion_days)
     chosen = fc.merge(choice[["series_id", "model", "reason"]], on=["series_id", "model"])
     chosen = chosen.sort_values(["series_id", "ds"], kind="stable", ignore_index=True)
     # conformal intervals from the published model's own recent backtest errors, per step
     empty = table is None or table.empty
     chosen = conformal_intervals(chosen, table if not empty else _no_scores(), levels=LEVELS,
-                                 window_days=window_days + int(chosen["h"].max()))
+                                 window_days=window_days + int(chosen["h"].max()), gamma=interval_gamma)
     chosen = chosen.drop(columns=["interval_pooled", "interval_capped"])
     path = write_parquet_atomic(chosen, bucket_file(out_dir, bucket))
     return {"path": str(path), "rows": int(len(chosen)), "choice": choice.to_dict(orient="records") + missing,

@@ -117,3 +117,45 @@ def test_bad_arguments_raise():
         conformal_intervals(table, table, levels=(100,))
     with pytest.raises(ValueError, match="lacks column"):
         conformal_intervals(table.drop(columns="cutoff"), table)
+
+
+def regime_table(n_origins: int = 480, h: int = 3, seed: int = 1) -> pd.DataFrame:
+    """Like :func:`backtest_table`, but the noise switches between sd 5 and sd 20 every 60 days."""
+    table = backtest_table(n_origins=n_origins, h=h, sd=1.0, seed=seed)
+    rng = np.random.default_rng(seed + 1)
+    days = pd.date_range(table["ds"].min(), table["ds"].max())
+    sd = np.where((np.arange(len(days)) // 60) % 2 == 0, 5.0, 20.0)
+    noise = pd.Series(rng.normal(0, 1, len(days)) * sd, index=days)
+    return table.assign(y=table["mean"].to_numpy() + noise[table["ds"]].to_numpy())
+
+
+def test_adaptive_intervals_hold_coverage_under_a_shift():
+    """Gibbs & Candes (2021): under switching noise the plain split-conformal 80 % intervals miss
+    far more after each shift up (measured: 69.8 % in the noisy regimes, 77.5 % overall); the
+    adaptive ones (gamma 0.02) 78.1 % and 80.1 %."""
+    table = regime_table()
+    fc = table[table.cutoff >= table.cutoff.min() + 150 * DAY]
+    plain = conformal_intervals(fc, table, window_days=28)
+    adaptive = conformal_intervals(fc, table, window_days=28, gamma=0.02)
+    assert len(plain) == len(adaptive) > 900
+    gap_plain = (coverage(plain, (80, 95)) - [0.80, 0.95]).abs()
+    gap_adaptive = (coverage(adaptive, (80, 95)) - [0.80, 0.95]).abs()
+    assert gap_adaptive[80] < 0.03 and gap_adaptive[95] < 0.02
+    assert gap_adaptive[80] < gap_plain[80]
+    noisy = lambda df: df[((df["ds"] - table["ds"].min()) // DAY // 60) % 2 == 1]  # noqa: E731
+    # the plain intervals, calibrated partly on calm days, cover ~70 % of the noisy ones
+    assert coverage(noisy(adaptive), (80,))[80] > coverage(noisy(plain), (80,))[80] + 0.05
+    v = adaptive[["lo-95", "lo-80", "mean", "hi-80", "hi-95"]].to_numpy()
+    assert (np.diff(v, axis=1) >= 0).all()
+
+
+def test_adaptive_intervals_have_no_look_ahead_and_zero_gamma_is_plain():
+    table = regime_table(n_origins=200)
+    c = table.cutoff.min() + 170 * DAY
+    fc = table[table.cutoff == c].drop(columns=["y"])
+    now = conformal_intervals(fc, table, gamma=0.05)
+    later = conformal_intervals(fc, table[table.ds <= c], gamma=0.05)
+    pd.testing.assert_frame_equal(now, later)
+    pd.testing.assert_frame_equal(conformal_intervals(fc, table, gamma=0.0), conformal_intervals(fc, table))
+    with pytest.raises(ValueError, match="gamma"):
+        conformal_intervals(fc, table, gamma=1.0)
