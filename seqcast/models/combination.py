@@ -7,7 +7,12 @@ SARIMA with calendar regressors and a per-series GRU with the calendar as
 known-future inputs are such a pair on daily ridership: on the CTA export (92
 daily origins March-May 2019, h=1 MAE bus / rail) SARIMA 27,421 / 23,695, the
 GRU 26,634 / 22,017, their mean 25,493 / 21,378; over h=1..14 28,375 / 27,581,
-below both members (SARIMA 33,260 / 30,250, GRU 29,889 / 28,276).
+below both members (SARIMA 33,260 / 30,250, GRU 29,889 / 28,276). A per-series
+LSTM as the third member (the default since December 2026): over the same origins,
+from one replay's nightly table and ``seqcast backtest --model lstm --calendar
+--refit-every 7``, SARIMA 27,172 / 23,768, GRU 26,850 / 22,542, LSTM 26,504 /
+20,705, SARIMA+GRU 25,696 / 21,759, all three 25,727 / 20,982 (``docs/models.md``;
+measured on the period it is judged on, so the gain is optimistic).
 
 ``combination`` is a model like any other: it is backtested, so the champion step
 publishes it only where its own recent backtest beats the others, and its
@@ -16,7 +21,7 @@ conformal intervals come from its own residuals.
 Parameters
 ----------
 members : list of model specs (a name or ``{name, params}``), default
-    ``["sarima", "gru"]``; per-series models (each fitted on one series at a
+    ``["sarima", "gru", "lstm"]``; per-series models (each fitted on one series at a
     time, as the backtester hands them).
 weights : list of positive numbers, one per member, or ``None`` (equal weights).
 
@@ -58,7 +63,7 @@ class Combination(Forecaster):
     supports_update: ClassVar[bool] = True
     supports_future_covariates: ClassVar[bool] = True
 
-    def __init__(self, members: list | tuple = ("sarima", "gru"), weights: list | None = None) -> None:
+    def __init__(self, members: list | tuple = ("sarima", "gru", "lstm"), weights: list | None = None) -> None:
         self.members = members
         self.weights = weights
 
