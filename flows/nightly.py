@@ -70,7 +70,7 @@ class NightlyParams(BaseModel):
     )
     champion_days: int = Field(
         56, ge=1, description="Recent origins the champion is chosen on (MAE over h=1..horizon); "
-        "the first night has only backtest_days of them, later nights keep adding one a night"
+        "the first night has backtest_days + horizon - 1 of them, later nights add one a night"
     )
     interval_gamma: float = Field(
         0.01, ge=0, lt=1, description="Step of adaptive conformal inference for the published "
