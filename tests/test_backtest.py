@@ -400,6 +400,7 @@ def test_cta_sarima_daily_refit_reproduces_the_chapter(cta_clean):
     assert len(fast) == 92 and fast["error"].isna().all()
     assert mae == pytest.approx(32_041, rel=1e-3)
     # cold fits (statsmodels' defaults, no warm start) on the first origins equal the plain loop
+    # (to the last digits the compiled filter's rounding moves the optimiser's stop)
     cold = rolling_origin(SARIMA((1, 0, 0), (0, 1, 1, 7), warm_start=False), rail, h=1,
                           start="2019-03-01", end="2019-03-05", train_start="2019-01-01",
                           n_jobs=1)
@@ -410,7 +411,7 @@ def test_cta_sarima_daily_refit_reproduces_the_chapter(cta_clean):
         warnings.simplefilter("ignore")
         plain = [ARIMA(y["2019-01-01":c].to_numpy(), order=(1, 0, 0),
                        seasonal_order=(0, 1, 1, 7)).fit().forecast(1)[0] for c in cold["cutoff"]]
-    np.testing.assert_allclose(cold["mean"], plain, rtol=1e-10)
+    np.testing.assert_allclose(cold["mean"], plain, rtol=1e-8)
 
 
 @pytest.mark.cta

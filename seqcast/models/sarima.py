@@ -39,6 +39,7 @@ import numpy as np
 
 from seqcast.errors import ModelError
 from seqcast.models.base import LocalForecaster, int_tuple, optional_positive_int, positive_int
+from seqcast.models.sarima_filter import fast_model
 
 
 @dataclass
@@ -91,6 +92,12 @@ class SARIMA(LocalForecaster):
         MAE bus / rail): all history since 2001 29,383 / 26,129; last 1095
         days 27,432 / 25,783; 730: 27,528 / 24,445; 365: 27,421 / 23,695;
         270: 28,365 / 24,556; 180: 30,724 / 27,504.
+    compiled_filter : bool, default True
+        Let the optimiser evaluate the log-likelihood with
+        :mod:`seqcast.models.sarima_filter` (the same state space and numbers as
+        statsmodels' filter to ~1e-15 relative, 2.5-13x cheaper a call); ``False``
+        keeps statsmodels' own filter. Models it does not reproduce (trend terms)
+        use statsmodels' either way.
     """
 
     alias = "sarima"
@@ -110,6 +117,7 @@ class SARIMA(LocalForecaster):
         require_convergence: bool = True,
         verify_every: int = 10,
         max_history: int | None = 365,
+        compiled_filter: bool = True,
     ) -> None:
         self.order = order
         self.seasonal_order = seasonal_order
@@ -118,6 +126,7 @@ class SARIMA(LocalForecaster):
         self.require_convergence = require_convergence
         self.verify_every = verify_every
         self.max_history = max_history
+        self.compiled_filter = compiled_filter
 
     def check_params(self) -> None:
         int_tuple(self, "order", self.order, 3)
@@ -150,6 +159,8 @@ class SARIMA(LocalForecaster):
         tol = self._converged_tolerance(y)
         if tol:
             mod.ssm.tolerance = tol
+        if self.compiled_filter:
+            fast_model(mod)  # same log-likelihood, compiled (seqcast.models.sarima_filter)
         return mod
 
     def _converged_tolerance(self, y: np.ndarray) -> float | None:

@@ -1,0 +1,315 @@
+"""A compiled Kalman filter for statsmodels' SARIMA state space: same likelihood, less overhead.
+
+statsmodels evaluates a SARIMA log-likelihood through general state-space machinery:
+every call re-derives the system matrices (``SARIMAX.update``: polynomial products),
+re-initialises its Cython filter objects and runs a dense filter whose cost grows with
+the cube of the state dimension (15 states for the chapter's (1,0,0)(0,1,1,7): 7
+differencing states, 8 ARMA states). On the chapter's ~100-day histories that is
+~300 µs a call, of which the arithmetic is a small part, and a fit makes ~20-45 calls
+(L-BFGS with finite-difference gradients).
+
+:class:`FastLoglike` computes the *same* log-likelihood for the *same* state space,
+element for element (differencing states with statsmodels' approximate diffuse
+initialisation, variance 1e6; stationary ARMA block from the discrete Lyapunov equation;
+the first ``loglikelihood_burn`` terms left out; the filter stops updating the
+covariance once it has converged to ``ssm.tolerance``), in one compiled loop that
+uses the sparsity of the transition matrix: each step costs O(m * nnz(T)) instead
+of O(m^3). The optimiser, its settings, the parameter transformations and the start
+values stay statsmodels' own (:meth:`install` replaces only the model instance's
+``loglike``), so a fit lands where statsmodels' lands: tests check the
+log-likelihood to 1e-9 relative on random parameters and orders, and the chapter's
+loop to its forecasts (``tests/test_sarima_filter.py``).
+
+Supported: SARIMAX/ARIMA models without trend terms, measurement error, time-varying
+regression or concentrated scale, and no missing observations; anything else keeps
+statsmodels' path (:func:`supported`). Needs numba; without it nothing changes.
+
+Reference: Durbin & Koopman (2012), *Time Series Analysis by State Space Methods*,
+2nd ed., §4.3 (the filter) and §5.6 (stationary initialisation); statsmodels'
+``SARIMAX`` for the state-space form.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+try:  # numba is a dependency; the fallback keeps statsmodels' own path
+    from numba import njit
+except ImportError:  # pragma: no cover - exercised only without numba
+    njit = None
+
+_LOG_2PI = math.log(2.0 * math.pi)
+
+
+def _kernel(fn):
+    return njit(cache=True, nogil=True)(fn) if njit is not None else fn
+
+
+@_kernel
+def _lyapunov(A, Q):  # pragma: no cover - compiled
+    """Solve P = A P A' + Q by doubling (A stable): P = sum_k A^k Q A'^k."""
+    P = Q.copy()
+    Ak = A.copy()
+    for _ in range(80):
+        AP = Ak @ P
+        inc = AP @ Ak.T
+        P = P + inc
+        scale = np.max(np.abs(P))
+        if np.max(np.abs(inc)) <= 1e-17 * scale:
+            break
+        Ak = Ak @ Ak
+    return 0.5 * (P + P.T)
+
+
+@_kernel
+def _filter(y, T, Rv, sigma2, Z, k_diffuse, diffuse_var, burn, tol, n_keep):  # pragma: no cover
+    """Kalman filter of y_t = Z a_t, a_{t+1} = T a_t + R e_t, e_t ~ N(0, sigma2).
+
+    ``y`` (n,) already net of the observation intercept. The first ``k_diffuse``
+    states start with variance ``diffuse_var``; the rest (the ARMA block) at their
+    stationary covariance. Returns the log-likelihood of observations
+    ``burn..n-1``, the predicted state a_{n} and its covariance P_{n} (after the last
+    observation), and the predicted covariance after ``n_keep`` observations.
+    """
+    m = T.shape[0]
+    n = y.shape[0]
+    # sparse rows of T
+    nnz_row = np.zeros(m, np.int64)
+    cols = np.zeros((m, m), np.int64)
+    vals = np.zeros((m, m))
+    for i in range(m):
+        c = 0
+        for j in range(m):
+            if T[i, j] != 0.0:
+                cols[i, c] = j
+                vals[i, c] = T[i, j]
+                c += 1
+        nnz_row[i] = c
+    zidx = np.zeros(m, np.int64)
+    zval = np.zeros(m)
+    nz = 0
+    for j in range(m):
+        if Z[j] != 0.0:
+            zidx[nz] = j
+            zval[nz] = Z[j]
+            nz += 1
+    RRt = sigma2 * np.outer(Rv, Rv)
+    P = np.zeros((m, m))
+    for i in range(k_diffuse):
+        P[i, i] = diffuse_var
+    if k_diffuse < m:
+        A = np.ascontiguousarray(T[k_diffuse:, k_diffuse:])
+        Qs = np.ascontiguousarray(RRt[k_diffuse:, k_diffuse:])
+        P[k_diffuse:, k_diffuse:] = _lyapunov(A, Qs)
+    a = np.zeros(m)
+    af = np.zeros(m)
+    PZ = np.zeros(m)
+    M = np.zeros((m, m))
+    Pn = np.zeros((m, m))
+    P_keep = P.copy()
+    ll = 0.0
+    converged = False
+    F = 0.0
+    for t in range(n):
+        if t == n_keep:
+            P_keep[:, :] = P
+        if not converged:
+            for i in range(m):
+                s = 0.0
+                for k in range(nz):
+                    s += P[i, zidx[k]] * zval[k]
+                PZ[i] = s
+            F = 0.0
+            for k in range(nz):
+                F += zval[k] * PZ[zidx[k]]
+        za = 0.0
+        for k in range(nz):
+            za += zval[k] * a[zidx[k]]
+        v = y[t] - za
+        if t >= burn:
+            ll += -0.5 * (_LOG_2PI + math.log(F) + v * v / F)
+        # filtered state, then the predicted state a = T a_f
+        f = v / F
+        for i in range(m):
+            af[i] = a[i] + PZ[i] * f
+        for i in range(m):
+            s = 0.0
+            for k in range(nnz_row[i]):
+                s += vals[i, k] * af[cols[i, k]]
+            a[i] = s
+        if converged:
+            continue
+        # filtered covariance Pf = P - PZ PZ' / F (into M)
+        for i in range(m):
+            g = PZ[i] / F
+            for j in range(m):
+                M[i, j] = P[i, j] - g * PZ[j]
+        # Pn = T Pf (sparse rows of T, contiguous inner loop)
+        for i in range(m):
+            for j in range(m):
+                Pn[i, j] = 0.0
+            for k in range(nnz_row[i]):
+                c = cols[i, k]
+                w = vals[i, k]
+                for j in range(m):
+                    Pn[i, j] += w * M[c, j]
+        # T Pf T' = T (T Pf)' since Pf is symmetric: transpose Pn into M, multiply again
+        for i in range(m):
+            for j in range(m):
+                M[i, j] = Pn[j, i]
+        diff = 0.0
+        for i in range(m):
+            for j in range(m):
+                Pn[i, j] = 0.0
+            for k in range(nnz_row[i]):
+                c = cols[i, k]
+                w = vals[i, k]
+                for j in range(m):
+                    Pn[i, j] += w * M[c, j]
+        for i in range(m):
+            for j in range(i, m):
+                x = 0.5 * (Pn[i, j] + Pn[j, i]) + RRt[i, j]
+                d = x - P[i, j]
+                diff += d * d if i == j else 2.0 * d * d
+                P[i, j] = x
+                P[j, i] = x
+        if tol > 0.0 and diff < tol:
+            converged = True
+    if n_keep >= n:
+        P_keep[:, :] = P
+    return ll, a, P, P_keep
+
+
+def available() -> bool:
+    """Whether the compiled filter can run here (numba importable)."""
+    return njit is not None
+
+
+def supported(mod: Any) -> bool:
+    """Whether ``mod`` (a statsmodels ``SARIMAX``/``ARIMA``) is a case :class:`FastLoglike`
+    reproduces exactly; otherwise statsmodels' own path should be used."""
+    try:
+        ssm = mod.ssm
+        return bool(
+            available()
+            and getattr(mod, "_k_trend", 1) == 0
+            and not getattr(mod, "measurement_error", True)
+            and not getattr(mod, "state_regression", True)
+            and not getattr(mod, "time_varying_regression", True)
+            and not getattr(mod, "concentrate_scale", True)
+            and not getattr(mod, "hamilton_representation", True)
+            and getattr(mod, "k_endog", 2) == 1
+            and not getattr(mod, "_has_fixed_params", False)
+            and np.isfinite(np.asarray(mod.endog, dtype=float)).all()
+            and ssm.initialization is not None
+            and ssm.loglikelihood_burn == mod._k_states_diff
+        )
+    except Exception:  # noqa: BLE001 - any surprise: statsmodels' path
+        return False
+
+
+class FastLoglike:
+    """The log-likelihood of a statsmodels SARIMA model, computed by :func:`_filter`.
+
+    ``FastLoglike(mod)(params, transformed=True)`` equals ``mod.loglike(params, ...)``
+    (to ~1e-12 relative). :meth:`install` makes ``mod.fit`` use it.
+
+    Raises
+    ------
+    ValueError
+        When :func:`supported` is false for ``mod``.
+    """
+
+    def __init__(self, mod: Any) -> None:
+        if not supported(mod):
+            raise ValueError("this statsmodels model is not one FastLoglike reproduces")
+        from statsmodels.tsa.statespace.mlemodel import MLEModel, _handle_args
+
+        self.mod = mod
+        self._handle_args = _handle_args
+        self._names, self._defaults = MLEModel._loglike_param_names, MLEModel._loglike_param_defaults
+        self._original = mod.loglike
+        self.y = np.ascontiguousarray(np.asarray(mod.endog, dtype=float).ravel())
+        self.exog = (np.ascontiguousarray(np.asarray(mod.exog, dtype=float))
+                     if mod.mle_regression and mod._k_exog else None)
+        self.k_exog = mod._k_exog if mod.mle_regression else 0
+        self.k_diff = int(mod._k_states_diff)
+        self.m = int(mod.k_states)
+        ssm = mod.ssm
+        T0 = np.array(ssm["transition"], dtype=float)[:, :, 0] if np.ndim(ssm["transition"]) == 3 \
+            else np.array(ssm["transition"], dtype=float)
+        T0[self.k_diff:, self.k_diff] = 0.0  # the ARMA column is filled per call
+        self.T0 = T0
+        Z = np.asarray(ssm["design"], dtype=float)
+        self.Z = np.ascontiguousarray(Z.reshape(Z.shape[0], Z.shape[1], -1)[0, :, 0])
+        ini = ssm.initialization
+        self.diffuse_var = float(ini.approximate_diffuse_variance or 1e6)
+        self.burn = int(ssm.loglikelihood_burn)
+        self.tol = float(ssm.tolerance)
+        # index bookkeeping of SARIMAX.update
+        self.k_ar, self.k_ma = mod.k_ar_params, mod.k_ma_params
+        self.k_sar, self.k_sma = mod.k_seasonal_ar_params, mod.k_seasonal_ma_params
+        self.calls = 0
+
+    def system(self, params: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+        """``(y - X beta, T, R, sigma2)`` for *constrained* parameters ``params``."""
+        mod = self.mod
+        p = np.asarray(params, dtype=float)
+        k = self.k_exog
+        y = self.y - self.exog @ p[:k] if k else self.y
+        ar = mod._polynomial_ar.astype(float)
+        ar[mod._polynomial_ar_idx] = -p[k:k + self.k_ar]
+        k += self.k_ar
+        ma = mod._polynomial_ma.astype(float)
+        ma[mod._polynomial_ma_idx] = p[k:k + self.k_ma]
+        k += self.k_ma
+        if self.k_sar or mod.k_seasonal_ar:
+            sar = mod._polynomial_seasonal_ar.astype(float)
+            sar[mod._polynomial_seasonal_ar_idx] = -p[k:k + self.k_sar]
+            ar = np.convolve(ar, sar)
+        k += self.k_sar
+        if self.k_sma or mod.k_seasonal_ma:
+            sma = mod._polynomial_seasonal_ma.astype(float)
+            sma[mod._polynomial_seasonal_ma_idx] = p[k:k + self.k_sma]
+            ma = np.convolve(ma, sma)
+        k += self.k_sma
+        sigma2 = float(p[k])
+        T = self.T0.copy()
+        r = self.m - self.k_diff
+        phi = -ar[1:]
+        T[self.k_diff:self.k_diff + min(r, len(phi)), self.k_diff] = phi[:r]
+        R = np.zeros(self.m)
+        R[self.k_diff:self.k_diff + min(r, len(ma))] = ma[:r]
+        return np.ascontiguousarray(y), T, R, sigma2
+
+    def loglike_constrained(self, params: np.ndarray) -> float:
+        y, T, R, sigma2 = self.system(params)
+        if not sigma2 > 0 or not np.isfinite(T).all() or not np.isfinite(R).all():
+            return -np.inf
+        ll, _, _, _ = _filter(y, T, R, sigma2, self.Z, self.k_diff, self.diffuse_var,
+                              self.burn, self.tol, len(y))
+        return float(ll)
+
+    def __call__(self, params, *args, **kwargs) -> float:
+        transformed, includes_fixed, complex_step, rest = self._handle_args(
+            self._names, self._defaults, *args, **kwargs)
+        if complex_step or rest or np.iscomplexobj(params):
+            return self._original(params, *args, **kwargs)
+        params = self.mod.handle_params(params, transformed=transformed, includes_fixed=includes_fixed)
+        self.calls += 1
+        return self.loglike_constrained(params)
+
+    def install(self) -> FastLoglike:
+        """Make ``self.mod.loglike`` (what ``fit`` optimises) this function."""
+        self.mod.loglike = self
+        return self
+
+
+def fast_model(mod: Any) -> Any:
+    """``mod`` with :class:`FastLoglike` installed where :func:`supported`; else unchanged."""
+    if supported(mod):
+        FastLoglike(mod).install()
+    return mod
