@@ -32,21 +32,21 @@ keeps those defaults.
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 import numpy as np
 
 from seqcast.errors import ModelError
 from seqcast.models.base import LocalForecaster, int_tuple, optional_positive_int, positive_int
-from seqcast.models.sarima_filter import fast_model
+from seqcast.models.sarima_filter import FastLoglike, FilteredState, fast_model
 
 
 @dataclass
 class SarimaState:
     """What one fitted series keeps: statsmodels results and its parameters."""
 
-    results: Any
+    results: Any  # statsmodels results (None when ``filtered`` holds the state)
     params: np.ndarray
     param_names: list[str]
     converged: bool
@@ -54,6 +54,7 @@ class SarimaState:
     cold_only: bool = False  # a check found a warm start off the cold fit: no more warm starts
     checked: bool = True  # False for a warm fit no cold fit has confirmed yet
     exog_keep: np.ndarray | None = None  # the regressors used (see SARIMA._informative)
+    filtered: FilteredState | None = None  # the compiled filter's state (instead of results)
 
 
 class SARIMA(LocalForecaster):
@@ -212,13 +213,21 @@ class SARIMA(LocalForecaster):
             params = np.asarray(mod.fit(start_params=start, return_params=True), dtype=float)
             if not np.isfinite(params).all():
                 raise ModelError(f"{self.alias}: the fit gave non-finite parameters {params.tolist()}")
-            # low_memory: forecasts need only the last state; intervals re-filter
-            # on demand (_predict_series), which most backtests never ask for.
-            res = mod.filter(params, cov_type="none", low_memory=True)
+            fast = mod.loglike if isinstance(mod.loglike, FastLoglike) else None
+            res = filtered = None
+            if fast is not None and fast.k_exog == (0 if exog is None else exog.shape[1]):
+                # the compiled filter's last state: forecasts and updates without a
+                # statsmodels results object (no trend columns to extend into the future)
+                filtered = fast.state(params)
+            else:
+                # low_memory: forecasts need only the last state; intervals re-filter
+                # on demand (_predict_series), which most backtests never ask for.
+                res = mod.filter(params, cov_type="none", low_memory=True)
         converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
         if self.require_convergence and not converged:
             raise ModelError(f"{self.alias}: the optimizer did not converge")
-        return SarimaState(res, params, list(mod.param_names), converged, exog_keep=cols)
+        return SarimaState(res, params, list(mod.param_names), converged, exog_keep=cols,
+                           filtered=filtered)
 
     def _informative(self, x: np.ndarray) -> np.ndarray:
         """Which regressor columns of ``x (n, k)`` the model can estimate: those that do
@@ -291,16 +300,29 @@ class SARIMA(LocalForecaster):
             return state
         if not np.isfinite(y_new).all():
             raise ModelError(f"{self.alias}: new observations contain NaN/inf values")
+        if state.filtered is not None:
+            return replace(state, filtered=state.filtered.update(y_new, self._kept(state, exog_new)))
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             res = state.results.append(y_new, exog=self._kept(state, exog_new))
-        return SarimaState(res, state.params, state.param_names, state.converged,
-                           state.warm_fits, state.cold_only, state.checked, state.exog_keep)
+        return replace(state, results=res)
 
     def _predict_series(
         self, state: SarimaState, h: int, exog_future: np.ndarray | None, level: tuple[int, ...]
     ) -> dict[str, np.ndarray]:
         exog_future = self._kept(state, exog_future)
+        if state.filtered is not None:
+            from scipy.stats import norm
+
+            mean, var = state.filtered.forecast(h, exog_future)
+            out = {"mean": mean}
+            for lv in level:  # statsmodels' conf_int: mean -/+ z sd
+                z = float(norm.ppf(1 - (1 - lv / 100) / 2)) * np.sqrt(np.maximum(var, 0.0))
+                out[f"lo-{lv}"] = mean - z
+                out[f"hi-{lv}"] = mean + z
+            if not np.isfinite(out["mean"]).all():
+                raise ModelError(f"{self.alias}: the forecast has non-finite values")
+            return out
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             fc = state.results.get_forecast(h, exog=exog_future)

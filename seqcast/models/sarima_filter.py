@@ -32,6 +32,7 @@ Reference: Durbin & Koopman (2012), *Time Series Analysis by State Space Methods
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -65,14 +66,30 @@ def _lyapunov(A, Q):  # pragma: no cover - compiled
 
 
 @_kernel
-def _filter(y, T, Rv, sigma2, Z, k_diffuse, diffuse_var, burn, tol, n_keep):  # pragma: no cover
-    """Kalman filter of y_t = Z a_t, a_{t+1} = T a_t + R e_t, e_t ~ N(0, sigma2).
+def _initial_cov(T, Rv, sigma2, k_diffuse, diffuse_var):  # pragma: no cover - compiled
+    """statsmodels' SARIMA initialisation: variance ``diffuse_var`` on the first
+    ``k_diffuse`` (differencing) states, the stationary covariance on the ARMA block."""
+    m = T.shape[0]
+    P = np.zeros((m, m))
+    for i in range(k_diffuse):
+        P[i, i] = diffuse_var
+    if k_diffuse < m:
+        A = np.ascontiguousarray(T[k_diffuse:, k_diffuse:])
+        Rb = Rv[k_diffuse:]
+        Qs = sigma2 * np.outer(Rb, Rb)
+        P[k_diffuse:, k_diffuse:] = _lyapunov(A, Qs)
+    return P
 
-    ``y`` (n,) already net of the observation intercept. The first ``k_diffuse``
-    states start with variance ``diffuse_var``; the rest (the ARMA block) at their
-    stationary covariance. Returns the log-likelihood of observations
-    ``burn..n-1``, the predicted state a_{n} and its covariance P_{n} (after the last
-    observation), and the predicted covariance after ``n_keep`` observations.
+
+@_kernel
+def _run(y, T, Rv, sigma2, Z, a0, P0, burn, tol):  # pragma: no cover - compiled
+    """Kalman filter of y_t = Z a_t, a_{t+1} = T a_t + R e_t, e_t ~ N(0, sigma2), from the
+    predicted state ``a0`` with covariance ``P0``.
+
+    ``y`` (n,) already net of the observation intercept. Returns the log-likelihood of
+    observations ``burn..n-1`` and the predicted state a_{n} and covariance P_{n} after
+    the last observation. Once the predicted covariance changes by less than ``tol``
+    (squared Frobenius norm) it is kept fixed, as statsmodels does.
     """
     m = T.shape[0]
     n = y.shape[0]
@@ -88,6 +105,10 @@ def _filter(y, T, Rv, sigma2, Z, k_diffuse, diffuse_var, burn, tol, n_keep):  # 
                 vals[i, c] = T[i, j]
                 c += 1
         nnz_row[i] = c
+    shift = np.full(m, -1, np.int64)  # rows of T that copy one state (shift registers)
+    for i in range(m):
+        if nnz_row[i] == 1 and vals[i, 0] == 1.0:
+            shift[i] = cols[i, 0]
     zidx = np.zeros(m, np.int64)
     zval = np.zeros(m)
     nz = 0
@@ -97,25 +118,16 @@ def _filter(y, T, Rv, sigma2, Z, k_diffuse, diffuse_var, burn, tol, n_keep):  # 
             zval[nz] = Z[j]
             nz += 1
     RRt = sigma2 * np.outer(Rv, Rv)
-    P = np.zeros((m, m))
-    for i in range(k_diffuse):
-        P[i, i] = diffuse_var
-    if k_diffuse < m:
-        A = np.ascontiguousarray(T[k_diffuse:, k_diffuse:])
-        Qs = np.ascontiguousarray(RRt[k_diffuse:, k_diffuse:])
-        P[k_diffuse:, k_diffuse:] = _lyapunov(A, Qs)
-    a = np.zeros(m)
+    P = P0.copy()
+    a = a0.copy()
     af = np.zeros(m)
     PZ = np.zeros(m)
-    M = np.zeros((m, m))
+    tpz = np.zeros(m)
     Pn = np.zeros((m, m))
-    P_keep = P.copy()
     ll = 0.0
     converged = False
     F = 0.0
     for t in range(n):
-        if t == n_keep:
-            P_keep[:, :] = P
         if not converged:
             for i in range(m):
                 s = 0.0
@@ -142,45 +154,53 @@ def _filter(y, T, Rv, sigma2, Z, k_diffuse, diffuse_var, burn, tol, n_keep):  # 
             a[i] = s
         if converged:
             continue
-        # filtered covariance Pf = P - PZ PZ' / F (into M)
+        # predicted covariance T (P - PZ PZ'/F) T' + R Q R', using T's sparsity on both
+        # sides: (T P T')[i, j] = sum_k sum_l T[i, k] T[j, l] P[k, l], and T PZ once
         for i in range(m):
-            g = PZ[i] / F
-            for j in range(m):
-                M[i, j] = P[i, j] - g * PZ[j]
-        # Pn = T Pf (sparse rows of T, contiguous inner loop)
-        for i in range(m):
-            for j in range(m):
-                Pn[i, j] = 0.0
+            s = 0.0
             for k in range(nnz_row[i]):
-                c = cols[i, k]
-                w = vals[i, k]
-                for j in range(m):
-                    Pn[i, j] += w * M[c, j]
-        # T Pf T' = T (T Pf)' since Pf is symmetric: transpose Pn into M, multiply again
-        for i in range(m):
-            for j in range(m):
-                M[i, j] = Pn[j, i]
+                s += vals[i, k] * PZ[cols[i, k]]
+            tpz[i] = s
         diff = 0.0
         for i in range(m):
-            for j in range(m):
-                Pn[i, j] = 0.0
-            for k in range(nnz_row[i]):
-                c = cols[i, k]
-                w = vals[i, k]
-                for j in range(m):
-                    Pn[i, j] += w * M[c, j]
-        for i in range(m):
+            si = shift[i]
             for j in range(i, m):
-                x = 0.5 * (Pn[i, j] + Pn[j, i]) + RRt[i, j]
+                sj = shift[j]
+                if si >= 0 and sj >= 0:  # both rows of T copy one state: one lookup
+                    s = P[si, sj]
+                else:
+                    s = 0.0
+                    for k in range(nnz_row[i]):
+                        ck = cols[i, k]
+                        wk = vals[i, k]
+                        for l in range(nnz_row[j]):
+                            s += wk * vals[j, l] * P[ck, cols[j, l]]
+                x = s - tpz[i] * tpz[j] / F + RRt[i, j]
                 d = x - P[i, j]
                 diff += d * d if i == j else 2.0 * d * d
-                P[i, j] = x
-                P[j, i] = x
+                Pn[i, j] = x
+                Pn[j, i] = x
+        P, Pn = Pn, P
         if tol > 0.0 and diff < tol:
             converged = True
-    if n_keep >= n:
-        P_keep[:, :] = P
-    return ll, a, P, P_keep
+    return ll, a, P
+
+
+@_kernel
+def _forecast(T, Rv, sigma2, Z, a0, P0, h):  # pragma: no cover - compiled
+    """Mean (without intercept) and variance of the next ``h`` observations from the
+    predicted state ``a0``, ``P0`` (Durbin & Koopman 2012, §4.10)."""
+    mean = np.zeros(h)
+    var = np.zeros(h)
+    a = a0.copy()
+    P = P0.copy()
+    RRt = sigma2 * np.outer(Rv, Rv)
+    for j in range(h):
+        mean[j] = Z @ a
+        var[j] = Z @ (P @ Z)
+        a = T @ a
+        P = T @ P @ T.T + RRt
+    return mean, var
 
 
 def available() -> bool:
@@ -212,7 +232,7 @@ def supported(mod: Any) -> bool:
 
 
 class FastLoglike:
-    """The log-likelihood of a statsmodels SARIMA model, computed by :func:`_filter`.
+    """The log-likelihood of a statsmodels SARIMA model, computed by :func:`_run`.
 
     ``FastLoglike(mod)(params, transformed=True)`` equals ``mod.loglike(params, ...)``
     (to ~1e-12 relative). :meth:`install` makes ``mod.fit`` use it.
@@ -289,9 +309,24 @@ class FastLoglike:
         y, T, R, sigma2 = self.system(params)
         if not sigma2 > 0 or not np.isfinite(T).all() or not np.isfinite(R).all():
             return -np.inf
-        ll, _, _, _ = _filter(y, T, R, sigma2, self.Z, self.k_diff, self.diffuse_var,
-                              self.burn, self.tol, len(y))
+        ll, _, _ = self.run(y, T, R, sigma2)
         return float(ll)
+
+    def run(self, y: np.ndarray, T: np.ndarray, R: np.ndarray, sigma2: float):
+        """``(loglike, a_n, P_n)``: the filter over ``y`` (net of the regression) from
+        statsmodels' initialisation."""
+        P0 = _initial_cov(T, R, sigma2, self.k_diff, self.diffuse_var)
+        return _run(y, T, R, sigma2, self.Z, np.zeros(self.m), P0, self.burn, self.tol)
+
+    def state(self, params: np.ndarray) -> FilteredState:
+        """The filtered state after the last observation at *constrained* ``params``:
+        what forecasts and updates need (statsmodels' ``filter(params)`` without the
+        results object)."""
+        y, T, R, sigma2 = self.system(params)
+        _, a, P = self.run(y, T, R, sigma2)
+        k = self.k_exog
+        beta = np.asarray(params, dtype=float)[:k].copy()
+        return FilteredState(T, R, sigma2, self.Z, beta, a, P, self.tol)
 
     def __call__(self, params, *args, **kwargs) -> float:
         transformed, includes_fixed, complex_step, rest = self._handle_args(
@@ -306,6 +341,44 @@ class FastLoglike:
         """Make ``self.mod.loglike`` (what ``fit`` optimises) this function."""
         self.mod.loglike = self
         return self
+
+
+@dataclass
+class FilteredState:
+    """A fitted SARIMA's system and where its filter stands after the last observation.
+
+    ``a`` (m,), ``P`` (m, m): the predicted state for the next day and its covariance;
+    ``beta`` (k,): regression coefficients of the observation intercept.
+    """
+
+    T: np.ndarray
+    R: np.ndarray
+    sigma2: float
+    Z: np.ndarray
+    beta: np.ndarray
+    a: np.ndarray
+    P: np.ndarray
+    tol: float
+
+    def _intercept(self, x: np.ndarray | None, n: int) -> np.ndarray:
+        if not len(self.beta):
+            return np.zeros(n)
+        if x is None:
+            raise ValueError(f"the model has {len(self.beta)} regressors: their values are needed")
+        x = np.asarray(x, dtype=float).reshape(n, -1)
+        return x @ self.beta
+
+    def update(self, y_new: np.ndarray, x_new: np.ndarray | None = None) -> FilteredState:
+        """Take new observations ``y_new`` (n,) (regressors ``x_new`` (n, k)) at fixed
+        parameters: statsmodels' ``append`` without re-filtering the history."""
+        y = np.ascontiguousarray(np.asarray(y_new, dtype=float) - self._intercept(x_new, len(y_new)))
+        _, a, P = _run(y, self.T, self.R, self.sigma2, self.Z, self.a, self.P, 0, self.tol)
+        return replace(self, a=a, P=P)
+
+    def forecast(self, h: int, x_future: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """``(mean (h,), variance (h,))`` of the next ``h`` observations."""
+        mean, var = _forecast(self.T, self.R, self.sigma2, self.Z, self.a, self.P, int(h))
+        return mean + self._intercept(x_future, int(h)), var
 
 
 def fast_model(mod: Any) -> Any:
