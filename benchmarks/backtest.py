@@ -152,8 +152,8 @@ def bench_exog(jobs: int, rounds: int) -> None:
     """The loop with known-future calendar regressors (``--day-type``/``--calendar``):
     seqcast's default SARIMA (warm starts, compiled filter) against cold fits through
     statsmodels' own filter, forecast by forecast (the 0.1 % promise with regressors)."""
-    from seqcast.calendar import known_future
     from seqcast.backtest import rolling_origin
+    from seqcast.calendar import known_future
     from seqcast.models.sarima import SARIMA
     from seqcast.pipeline import clean_source
 

@@ -12,7 +12,9 @@ configuration that finished, its final SAE is above it too and it cannot be the
 (strict) minimum. The winner itself is never stopped: its running SAE never
 exceeds its own total, which is at most every complete total. A configuration
 with a failed origin is ranked after all complete ones (its MAE covers fewer
-days), so it neither sets the bound nor wins.
+days), so it neither sets the bound nor wins; with pruning it stops at its first
+failed origin (a non-converging over-parameterised configuration otherwise spends
+the longest time of all: on CTA rail (0,0,0)(2,1,2,7) failed 82 of 92 origins in 7 s).
 
 >>> configs = sarima_grid(p=(0, 1), q=(0,), P=(0,), Q=(1,), d=0, D=1, s=7)
 >>> [c["order"] for c in configs]
@@ -193,6 +195,11 @@ def score_unit(unit: WorkUnit) -> dict[str, Any]:
                 provisional.add(j)
         else:  # a provisional origin re-run with a cold fit
             provisional.discard(j)
+        if err is not None and not prov and _BOUND is not None:
+            # a final failed origin: the configuration cannot be complete, so it ranks
+            # after every complete one whatever its other origins score; stop here
+            pruned = True
+            break
         # the bound compares final errors only, so a pruned config is provably worse
         final_sae = sum(v for k, (v, _) in errors.items() if k not in provisional)
         if _BOUND is not None and final_sae > _BOUND.value:

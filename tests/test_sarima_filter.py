@@ -155,3 +155,17 @@ def test_sarima_uses_the_filtered_state_and_falls_back_for_trend_columns():
         trend = SARIMA((1, 0, 0), (0, 0, 0, 0))._fit_series(y, None)  # ARIMA adds a const column
     assert seasonal.filtered is not None and seasonal.results is None
     assert trend.filtered is None and trend.results is not None
+
+
+def test_compiled_transform_equals_statsmodels():
+    from seqcast.models.sarima_filter import _transform
+
+    rng = np.random.default_rng(7)
+    for order, seasonal, exog in [((2, 0, 2), (2, 1, 2, 7), True), ((1, 0, 0), (0, 1, 1, 7), False),
+                                  ((0, 1, 3), (1, 0, 0, 7), True)]:
+        mod = _model(order, seasonal, 120, exog)
+        f = FastLoglike(mod)
+        for _ in range(5):
+            u = rng.normal(scale=1.5, size=f.k_params)
+            got = _transform(u, f.k_exog, f.k_ar, f.k_ma, f.k_sar, f.k_sma, True, True)
+            np.testing.assert_allclose(got, mod.transform_params(u), rtol=1e-13, atol=1e-15)

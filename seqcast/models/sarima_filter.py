@@ -66,6 +66,34 @@ def _lyapunov(A, Q):  # pragma: no cover - compiled
 
 
 @_kernel
+def _constrain_stationary(u):  # pragma: no cover - compiled
+    """statsmodels' ``constrain_stationary_univariate`` (Monahan 1984), compiled."""
+    n = u.shape[0]
+    y = np.zeros((n, n))
+    r = u / np.sqrt(1.0 + u * u)
+    for k in range(n):
+        for i in range(k):
+            y[k, i] = y[k - 1, i] + r[k] * y[k - 1, k - i - 1]
+        y[k, k] = r[k]
+    return -y[n - 1, :]
+
+
+@_kernel
+def _transform(u, k_exog, k_ar, k_ma, k_sar, k_sma, stationary, invertible):  # pragma: no cover
+    """SARIMAX.transform_params for the models :func:`supported` accepts: regression
+    coefficients as they are, AR/MA blocks constrained, the variance squared."""
+    c = u.copy()
+    start = k_exog
+    for size, sign, enforce in ((k_ar, 1.0, stationary), (k_ma, -1.0, invertible),
+                                (k_sar, 1.0, stationary), (k_sma, -1.0, invertible)):
+        if size > 0 and enforce:
+            c[start:start + size] = sign * _constrain_stationary(u[start:start + size])
+        start += size
+    c[start] = u[start] * u[start]
+    return c
+
+
+@_kernel
 def _initial_cov(T, Rv, sigma2, k_diffuse, diffuse_var):  # pragma: no cover - compiled
     """statsmodels' SARIMA initialisation: variance ``diffuse_var`` on the first
     ``k_diffuse`` (differencing) states, the stationary covariance on the ARMA block."""
@@ -164,18 +192,28 @@ def _run(y, T, Rv, sigma2, Z, a0, P0, burn, tol):  # pragma: no cover - compiled
         diff = 0.0
         for i in range(m):
             si = shift[i]
+            gi = tpz[i] / F
             for j in range(i, m):
                 sj = shift[j]
-                if si >= 0 and sj >= 0:  # both rows of T copy one state: one lookup
-                    s = P[si, sj]
+                if si >= 0:
+                    if sj >= 0:  # both rows of T copy one state: one lookup
+                        s = P[si, sj]
+                    else:
+                        s = 0.0
+                        for q in range(nnz_row[j]):
+                            s += vals[j, q] * P[si, cols[j, q]]
+                elif sj >= 0:
+                    s = 0.0
+                    for k in range(nnz_row[i]):
+                        s += vals[i, k] * P[cols[i, k], sj]
                 else:
                     s = 0.0
                     for k in range(nnz_row[i]):
                         ck = cols[i, k]
                         wk = vals[i, k]
-                        for l in range(nnz_row[j]):
-                            s += wk * vals[j, l] * P[ck, cols[j, l]]
-                x = s - tpz[i] * tpz[j] / F + RRt[i, j]
+                        for q in range(nnz_row[j]):
+                            s += wk * vals[j, q] * P[ck, cols[j, q]]
+                x = s - gi * tpz[j] + RRt[i, j]
                 d = x - P[i, j]
                 diff += d * d if i == j else 2.0 * d * d
                 Pn[i, j] = x
@@ -272,6 +310,9 @@ class FastLoglike:
         # index bookkeeping of SARIMAX.update
         self.k_ar, self.k_ma = mod.k_ar_params, mod.k_ma_params
         self.k_sar, self.k_sma = mod.k_seasonal_ar_params, mod.k_seasonal_ma_params
+        self.k_params = len(mod.param_names)
+        self.stationary = bool(mod.enforce_stationarity)
+        self.invertible = bool(mod.enforce_invertibility)
         self.calls = 0
 
     def system(self, params: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
@@ -333,7 +374,13 @@ class FastLoglike:
             self._names, self._defaults, *args, **kwargs)
         if complex_step or rest or np.iscomplexobj(params):
             return self._original(params, *args, **kwargs)
-        params = self.mod.handle_params(params, transformed=transformed, includes_fixed=includes_fixed)
+        if not transformed and not includes_fixed and np.ndim(params) == 1 \
+                and len(params) == self.k_params:
+            params = _transform(np.asarray(params, dtype=float), self.k_exog, self.k_ar, self.k_ma,
+                                self.k_sar, self.k_sma, self.stationary, self.invertible)
+        else:
+            params = self.mod.handle_params(params, transformed=transformed,
+                                            includes_fixed=includes_fixed)
         self.calls += 1
         return self.loglike_constrained(params)
 
