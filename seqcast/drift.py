@@ -601,14 +601,31 @@ def drift_history(
     return _finish(parts)
 
 
+def shown_series(history: pd.DataFrame, alerts: pd.DataFrame | None, max_series: int) -> list:
+    """The series a drift plot draws when there are more than ``max_series``: those with an
+    alert in ``alerts`` first, then those whose statistic came nearest to (or furthest
+    over) their threshold, by the largest ``statistic / threshold`` over the nights."""
+    ids = pd.unique(history["series_id"])
+    if len(ids) <= max_series:
+        return list(ids)
+    alerted = [] if alerts is None or not len(alerts) else list(pd.unique(alerts["series_id"]))
+    ratio = (history["statistic"] / history["threshold"].where(history["threshold"] > 0))
+    nearest = ratio.groupby(history["series_id"]).max().sort_values(ascending=False, kind="stable")
+    order = [sid for sid in alerted if sid in set(ids)] + [sid for sid in nearest.index if sid not in alerted]
+    return order[:max_series]
+
+
 def plot_drift_history(
     history: pd.DataFrame, path: str | Path, title: str = "Drift statistics",
-    alerts: pd.DataFrame | None = None,
+    alerts: pd.DataFrame | None = None, max_series: int = 12,
 ) -> Path:
     """Save a PNG: one panel per kind, each series' statistic over the nights and its threshold.
 
     Only the nights that opened (red triangle) or cleared (green circle) an alert of the
-    alerts table ``alerts`` are marked, not every night above the threshold.
+    alerts table ``alerts`` are marked, not every night above the threshold. With more than
+    ``max_series`` series, only those :func:`shown_series` picks are drawn (a thousand
+    lines are unreadable, and their legend took most of the monitor's time at 1,000
+    series); the title says how many of how many.
     """
     import matplotlib
 
@@ -617,6 +634,11 @@ def plot_drift_history(
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    n_all = history["series_id"].nunique()
+    keep = shown_series(history, alerts, max_series)
+    if len(keep) < n_all:
+        history = history[history["series_id"].isin(keep)]
+        title = f"{title}: {len(keep)} of {n_all:,} series (alerts first, then nearest their threshold)"
     kinds = [k for k in KINDS if k in set(history["kind"])] or ["(no statistics)"]
     fig, axes = plt.subplots(len(kinds), 1, figsize=(10, 2.3 * len(kinds)), sharex=True, squeeze=False)
     for ax, kind in zip(axes[:, 0], kinds, strict=True):

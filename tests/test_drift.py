@@ -201,3 +201,22 @@ def test_trailing_reference_mode_runs():
     hist = data_drift_history(clean, DriftConfig(reference="trailing", reference_days=182), nights)
     fired = hist[hist["firing"]]
     assert len(fired) and fired["night"].min() >= pd.Timestamp("2022-04-01")
+
+
+def test_plot_of_many_series_draws_the_alerting_and_nearest_ones(tmp_path):
+    from seqcast.drift import plot_drift_history, shown_series
+
+    nights = pd.date_range("2024-01-01", periods=5)
+    rows = []
+    for i in range(40):
+        for k, night in enumerate(nights):
+            rows.append({"series_id": f"s{i:02d}", "night": night, "kind": "level_shift",
+                         "statistic": i / 40 + 0.01 * k, "threshold": 1.0})
+    history = pd.DataFrame(rows)
+    alerts = pd.DataFrame({"series_id": ["s03"], "kind": ["level_shift"], "status": ["open"],
+                           "detected_at": [nights[2]]})
+    shown = shown_series(history, alerts, 5)
+    assert shown == ["s03", "s39", "s38", "s37", "s36"]  # the alert first, then nearest the threshold
+    assert shown_series(history.head(10), None, 5) == ["s00", "s01"]  # few series: all of them
+    png = plot_drift_history(history, tmp_path / "d.png", alerts=alerts, max_series=5)
+    assert png.exists() and png.stat().st_size > 1000
