@@ -617,7 +617,7 @@ def shown_series(history: pd.DataFrame, alerts: pd.DataFrame | None, max_series:
 
 def plot_drift_history(
     history: pd.DataFrame, path: str | Path, title: str = "Drift statistics",
-    alerts: pd.DataFrame | None = None, max_series: int = 12,
+    alerts: pd.DataFrame | None = None, max_series: int = 12, n_series: int | None = None,
 ) -> Path:
     """Save a PNG: one panel per kind, each series' statistic over the nights and its threshold.
 
@@ -625,7 +625,8 @@ def plot_drift_history(
     alerts table ``alerts`` are marked, not every night above the threshold. With more than
     ``max_series`` series, only those :func:`shown_series` picks are drawn (a thousand
     lines are unreadable, and their legend took most of the monitor's time at 1,000
-    series); the title says how many of how many.
+    series); the title says how many of how many (``n_series``: the total, when
+    ``history`` already holds only the chosen ones).
     """
     import matplotlib
 
@@ -634,7 +635,7 @@ def plot_drift_history(
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    n_all = history["series_id"].nunique()
+    n_all = max(history["series_id"].nunique(), n_series or 0)
     keep = shown_series(history, alerts, max_series)
     if len(keep) < n_all:
         history = history[history["series_id"].isin(keep)]

@@ -20,7 +20,7 @@ from prefect.events import emit_event
 from prefect.logging import get_run_logger
 
 from seqcast import alerts
-from seqcast.drift import DriftConfig, drift_history, plot_drift_history
+from seqcast.drift import DriftConfig, drift_history, plot_drift_history, shown_series
 from seqcast.errors import SeqcastError
 from seqcast.layout import DataDir
 from seqcast.partitions import read as read_clean
@@ -90,6 +90,9 @@ def _notify(block: str, new: pd.DataFrame, as_of: date) -> None:
     Block.load(block).notify("\n".join(lines), subject=f"seqcast: {len(lines)} drift alert(s) on {as_of}")
 
 
+PLOT_SERIES = 12  # series drawn in the drift plot (seqcast.drift.shown_series picks them)
+
+
 @task(name="monitor", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[2, 10],
       retry_condition_fn=retry_unless_input_error)
 def monitor_task(
@@ -150,10 +153,21 @@ def monitor_task(
         _notify(notify_block, opened, as_of_ts.date())
 
     nights = pd.date_range(as_of_ts - pd.Timedelta(days=plot_days - 1), as_of_ts, freq="D")
-    history = drift_history(clean, forecasts, backtest, cfg, nights=nights, as_of=as_of_ts)
+    # The plot draws at most PLOT_SERIES series (alerts first, then nearest their threshold
+    # tonight): compute its history for those only, not 182 nights of every series.
+    n_all = int(clean["series_id"].nunique())
+    plotted = clean
+    if n_all > PLOT_SERIES and len(result.history):
+        flagged = pd.concat([result.open_alerts, new], ignore_index=True)
+        keep = set(shown_series(result.history, flagged, PLOT_SERIES))
+        plotted = clean[clean["series_id"].isin(keep)]
+        forecasts = None if forecasts is None else forecasts[forecasts["series_id"].isin(keep)]
+        backtest = None if backtest is None else backtest[backtest["series_id"].isin(keep)]
+    history = drift_history(plotted, forecasts, backtest, cfg, nights=nights, as_of=as_of_ts)
     png = plot_drift_history(history, DataDir(data_dir).plots / f"drift_{as_of_ts.date()}.png",
                              title=f"Drift statistics up to {as_of_ts.date()}",
-                             alerts=alerts.read_alerts(data_dir, as_of=as_of_ts))
+                             alerts=alerts.read_alerts(data_dir, as_of=as_of_ts),
+                             max_series=PLOT_SERIES, n_series=n_all)
     markdown = alerts.summary_markdown(result, as_of_ts)
     markdown += (f"\n\n## Each statistic over the last {plot_days} nights\n\n"
                  f"{png_markdown(png, 'drift statistics by night')}\n\nFile: `{png}`\n")
