@@ -50,19 +50,54 @@ def _kernel(fn):
 
 
 @_kernel
+def _mm(X, Y, transpose_y):  # pragma: no cover - compiled
+    """X @ Y (or X @ Y.T) by plain loops: small matrices, and no BLAS binding to compile."""
+    n, k = X.shape
+    if transpose_y:
+        m = Y.shape[0]
+        out = np.zeros((n, m))
+        for i in range(n):
+            for j in range(m):
+                s = 0.0
+                for q in range(k):
+                    s += X[i, q] * Y[j, q]
+                out[i, j] = s
+        return out
+    m = Y.shape[1]
+    out = np.zeros((n, m))
+    for i in range(n):
+        for q in range(k):
+            x = X[i, q]
+            if x != 0.0:
+                for j in range(m):
+                    out[i, j] += x * Y[q, j]
+    return out
+
+
+@_kernel
 def _lyapunov(A, Q):  # pragma: no cover - compiled
     """Solve P = A P A' + Q by doubling (A stable): P = sum_k A^k Q A'^k."""
+    n = A.shape[0]
     P = Q.copy()
     Ak = A.copy()
     for _ in range(80):
-        AP = Ak @ P
-        inc = AP @ Ak.T
-        P = P + inc
-        scale = np.max(np.abs(P))
-        if np.max(np.abs(inc)) <= 1e-17 * scale:
+        inc = _mm(_mm(Ak, P, False), Ak, True)
+        big = 0.0
+        top = 0.0
+        for i in range(n):
+            for j in range(n):
+                P[i, j] += inc[i, j]
+                big = max(big, abs(inc[i, j]))
+                top = max(top, abs(P[i, j]))
+        if big <= 1e-17 * top:
             break
-        Ak = Ak @ Ak
-    return 0.5 * (P + P.T)
+        Ak = _mm(Ak, Ak, False)
+    for i in range(n):
+        for j in range(i + 1, n):
+            x = 0.5 * (P[i, j] + P[j, i])
+            P[i, j] = x
+            P[j, i] = x
+    return P
 
 
 @_kernel
@@ -70,7 +105,9 @@ def _constrain_stationary(u):  # pragma: no cover - compiled
     """statsmodels' ``constrain_stationary_univariate`` (Monahan 1984), compiled."""
     n = u.shape[0]
     y = np.zeros((n, n))
-    r = u / np.sqrt(1.0 + u * u)
+    r = np.zeros(n)
+    for i in range(n):
+        r[i] = u[i] / math.sqrt(1.0 + u[i] * u[i])
     for k in range(n):
         for i in range(k):
             y[k, i] = y[k - 1, i] + r[k] * y[k - 1, k - i - 1]
@@ -84,10 +121,14 @@ def _transform(u, k_exog, k_ar, k_ma, k_sar, k_sma, stationary, invertible):  # 
     coefficients as they are, AR/MA blocks constrained, the variance squared."""
     c = u.copy()
     start = k_exog
-    for size, sign, enforce in ((k_ar, 1.0, stationary), (k_ma, -1.0, invertible),
-                                (k_sar, 1.0, stationary), (k_sma, -1.0, invertible)):
-        if size > 0 and enforce:
-            c[start:start + size] = sign * _constrain_stationary(u[start:start + size])
+    sizes = np.array([k_ar, k_ma, k_sar, k_sma])
+    for b in range(4):
+        size = sizes[b]
+        if size > 0 and (stationary if b % 2 == 0 else invertible):
+            sign = 1.0 if b % 2 == 0 else -1.0
+            block = _constrain_stationary(u[start:start + size].copy())
+            for i in range(size):
+                c[start + i] = sign * block[i]
         start += size
     c[start] = u[start] * u[start]
     return c
@@ -101,11 +142,18 @@ def _initial_cov(T, Rv, sigma2, k_diffuse, diffuse_var):  # pragma: no cover - c
     P = np.zeros((m, m))
     for i in range(k_diffuse):
         P[i, i] = diffuse_var
-    if k_diffuse < m:
-        A = np.ascontiguousarray(T[k_diffuse:, k_diffuse:])
-        Rb = Rv[k_diffuse:]
-        Qs = sigma2 * np.outer(Rb, Rb)
-        P[k_diffuse:, k_diffuse:] = _lyapunov(A, Qs)
+    r = m - k_diffuse
+    if r > 0:
+        A = np.zeros((r, r))
+        Qs = np.zeros((r, r))
+        for i in range(r):
+            for j in range(r):
+                A[i, j] = T[k_diffuse + i, k_diffuse + j]
+                Qs[i, j] = sigma2 * Rv[k_diffuse + i] * Rv[k_diffuse + j]
+        S = _lyapunov(A, Qs)
+        for i in range(r):
+            for j in range(r):
+                P[k_diffuse + i, k_diffuse + j] = S[i, j]
     return P
 
 
@@ -145,7 +193,10 @@ def _run(y, T, Rv, sigma2, Z, a0, P0, burn, tol):  # pragma: no cover - compiled
             zidx[nz] = j
             zval[nz] = Z[j]
             nz += 1
-    RRt = sigma2 * np.outer(Rv, Rv)
+    RRt = np.zeros((m, m))
+    for i in range(m):
+        for j in range(m):
+            RRt[i, j] = sigma2 * Rv[i] * Rv[j]
     P = P0.copy()
     a = a0.copy()
     af = np.zeros(m)
@@ -228,16 +279,31 @@ def _run(y, T, Rv, sigma2, Z, a0, P0, burn, tol):  # pragma: no cover - compiled
 def _forecast(T, Rv, sigma2, Z, a0, P0, h):  # pragma: no cover - compiled
     """Mean (without intercept) and variance of the next ``h`` observations from the
     predicted state ``a0``, ``P0`` (Durbin & Koopman 2012, §4.10)."""
+    m = T.shape[0]
     mean = np.zeros(h)
     var = np.zeros(h)
     a = a0.copy()
     P = P0.copy()
-    RRt = sigma2 * np.outer(Rv, Rv)
     for j in range(h):
-        mean[j] = Z @ a
-        var[j] = Z @ (P @ Z)
-        a = T @ a
-        P = T @ P @ T.T + RRt
+        za = 0.0
+        zpz = 0.0
+        for i in range(m):
+            za += Z[i] * a[i]
+            for q in range(m):
+                zpz += Z[i] * P[i, q] * Z[q]
+        mean[j] = za
+        var[j] = zpz
+        a2 = np.zeros(m)
+        for i in range(m):
+            s = 0.0
+            for q in range(m):
+                s += T[i, q] * a[q]
+            a2[i] = s
+        a = a2
+        P = _mm(_mm(T, P, False), T, True)
+        for i in range(m):
+            for q in range(m):
+                P[i, q] += sigma2 * Rv[i] * Rv[q]
     return mean, var
 
 
