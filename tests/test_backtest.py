@@ -131,7 +131,8 @@ def test_refit_every_updates_the_state_between_refits():
         warnings.simplefilter("ignore")
         params = ARIMA(y[:90], order=(1, 0, 0), seasonal_order=(0, 1, 1, 7)).fit().params
         ref = ARIMA(y[:92], order=(1, 0, 0), seasonal_order=(0, 1, 1, 7)).filter(params)
-    assert t["mean"].iloc[2] == pytest.approx(float(ref.forecast(1)[0]), rel=1e-9)
+    # (the compiled filter's fit stops within ~1e-7 of statsmodels' own: see test_sarima_filter)
+    assert t["mean"].iloc[2] == pytest.approx(float(ref.forecast(1)[0]), rel=1e-6)
 
 
 class Drifty(LocalForecaster):
