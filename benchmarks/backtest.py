@@ -109,16 +109,19 @@ def _median_cpu(runs: list) -> float:
     return statistics.median(c.cpu for c, _ in runs)
 
 
-def seqcast_loop(data: pd.DataFrame, days: pd.DatetimeIndex, train_start: str, n_jobs: int):
+def seqcast_loop(data: pd.DataFrame, days: pd.DatetimeIndex, train_start: str, n_jobs: int,
+                 exog: pd.DataFrame | None = None, **model_kw):
     """A contender: seqcast's SARIMA backtest over ``days`` (t+1), on the whole history from
-    ``train_start`` like the plain loop (``max_history=None``). Returns ``(Clock, forecasts)``."""
+    ``train_start`` like the plain loop (``max_history=None``; ``model_kw``: other SARIMA
+    hyperparameters). Returns ``(Clock, forecasts)``."""
     from seqcast.backtest import rolling_origin
     from seqcast.models.sarima import SARIMA
 
     def run():
         with Clock() as clock:
-            table = rolling_origin(SARIMA(ORDER, SEASONAL, max_history=None), data, h=1, start=days[0],
-                                   end=days[-1], train_start=train_start, n_jobs=n_jobs)
+            table = rolling_origin(SARIMA(ORDER, SEASONAL, max_history=None, **model_kw), data, h=1,
+                                   start=days[0], end=days[-1], train_start=train_start, exog=exog,
+                                   n_jobs=n_jobs)
         return clock, table["mean"].to_numpy()
     return run
 
@@ -152,9 +155,7 @@ def bench_exog(jobs: int, rounds: int) -> None:
     """The loop with known-future calendar regressors (``--day-type``/``--calendar``):
     seqcast's default SARIMA (warm starts, compiled filter) against cold fits through
     statsmodels' own filter, forecast by forecast (the 0.1 % promise with regressors)."""
-    from seqcast.backtest import rolling_origin
     from seqcast.calendar import known_future
-    from seqcast.models.sarima import SARIMA
     from seqcast.pipeline import clean_source
 
     clean = clean_source(CSV).clean
@@ -163,17 +164,11 @@ def bench_exog(jobs: int, rounds: int) -> None:
     days = pd.date_range("2019-03-01", "2019-05-31")
     truth = rail.set_index("ds")["y"][days].to_numpy()
 
-    def contender(**kw):
-        def run():
-            with Clock() as clock:
-                t = rolling_origin(SARIMA(ORDER, SEASONAL, max_history=None, **kw), rail, h=1,
-                                   start=days[0], end=days[-1], train_start="2019-01-01",
-                                   exog=exog, n_jobs=1)
-            return clock, t["mean"].to_numpy()
-        return run
-
-    runs = rounds_of({"cold, statsmodels filter": contender(warm_start=False, compiled_filter=False),
-                      "seqcast default": contender()}, rounds)
+    runs = rounds_of({
+        "cold, statsmodels filter": seqcast_loop(rail, days, "2019-01-01", 1, exog, warm_start=False,
+                                                 compiled_filter=False),
+        "seqcast default": seqcast_loop(rail, days, "2019-01-01", 1, exog),
+    }, rounds)
     ref = runs["cold, statsmodels filter"][0][1]
     got = runs["seqcast default"][0][1]
     rel = np.abs(got - ref) / np.abs(ref)

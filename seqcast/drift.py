@@ -611,7 +611,8 @@ def shown_series(history: pd.DataFrame, alerts: pd.DataFrame | None, max_series:
     alerted = [] if alerts is None or not len(alerts) else list(pd.unique(alerts["series_id"]))
     ratio = (history["statistic"] / history["threshold"].where(history["threshold"] > 0))
     nearest = ratio.groupby(history["series_id"]).max().sort_values(ascending=False, kind="stable")
-    order = [sid for sid in alerted if sid in set(ids)] + [sid for sid in nearest.index if sid not in alerted]
+    present, first = set(ids), set(alerted)
+    order = [sid for sid in alerted if sid in present] + [sid for sid in nearest.index if sid not in first]
     return order[:max_series]
 
 

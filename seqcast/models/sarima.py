@@ -329,20 +329,18 @@ class SARIMA(LocalForecaster):
                 z = float(norm.ppf(1 - (1 - lv / 100) / 2)) * np.sqrt(np.maximum(var, 0.0))
                 out[f"lo-{lv}"] = mean - z
                 out[f"hi-{lv}"] = mean + z
-            if not np.isfinite(out["mean"]).all():
-                raise ModelError(f"{self.alias}: the forecast has non-finite values")
-            return out
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            fc = state.results.get_forecast(h, exog=exog_future)
-            if level and not np.isfinite(np.asarray(fc.var_pred_mean, dtype=float)).all():
-                full = state.results.model.filter(state.params, cov_type="none")  # keeps variances
-                fc = full.get_forecast(h, exog=exog_future)
-            out = {"mean": np.asarray(fc.predicted_mean, dtype=float)}
-            for lv in level:
-                ci = np.asarray(fc.conf_int(alpha=1 - lv / 100), dtype=float)
-                out[f"lo-{lv}"] = ci[:, 0]
-                out[f"hi-{lv}"] = ci[:, 1]
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                fc = state.results.get_forecast(h, exog=exog_future)
+                if level and not np.isfinite(np.asarray(fc.var_pred_mean, dtype=float)).all():
+                    full = state.results.model.filter(state.params, cov_type="none")  # keeps variances
+                    fc = full.get_forecast(h, exog=exog_future)
+                out = {"mean": np.asarray(fc.predicted_mean, dtype=float)}
+                for lv in level:
+                    ci = np.asarray(fc.conf_int(alpha=1 - lv / 100), dtype=float)
+                    out[f"lo-{lv}"] = ci[:, 0]
+                    out[f"hi-{lv}"] = ci[:, 1]
         if not np.isfinite(out["mean"]).all():
             raise ModelError(f"{self.alias}: the forecast has non-finite values")
         return out
