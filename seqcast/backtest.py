@@ -72,6 +72,7 @@ class WorkUnit:
     error: str | None = None  # set when the unit can only report a failure
     fit_cache: str | None = None  # folder of saved fits (see cached_fit)
     actual: np.ndarray | None = None  # per history row: a real observation (False: imputed, never scored)
+    full_horizon: bool = False  # also return the steps without an actual yet (y NaN): the whole forecast
 
     def __post_init__(self) -> None:
         self._ds = self.history["ds"].to_numpy(dtype="datetime64[ns]")
@@ -240,8 +241,9 @@ def _origin(unit: WorkUnit, j: int, fitted: Forecaster | None, end, warm: bool):
         else:
             new = unit.history.iloc[unit.training_rows(end + np.timedelta64(1, "D"), c)]
             fitted.update(new, unit.exog_rows(end + np.timedelta64(1, "D"), c), check_input=False)
-        x_f = unit.exog_rows(c + np.timedelta64(1, "D"), c + np.timedelta64(hh, "D"))
-        pred = fitted.predict(hh, exog_future=x_f, level=unit.level)
+        steps = unit.h if unit.full_horizon else hh
+        x_f = unit.exog_rows(c + np.timedelta64(1, "D"), c + np.timedelta64(steps, "D"))
+        pred = fitted.predict(steps, exog_future=x_f, level=unit.level)
         if not np.isfinite(pred["mean"].to_numpy(dtype=float)).all():
             raise ModelError(f"{unit.label}: the forecast has NaN/inf values")
         return fitted, c, _score(unit, c, hh, pred), None
@@ -261,11 +263,13 @@ def cached_fit(
 ) -> Forecaster:
     """``model.clone().fit(history, exog)``, or the same fit loaded from ``cache_dir``.
 
-    For models that can be saved (``save(path)`` / ``load(path)``, the Keras models):
+    For models that can be saved (``save(path)`` / ``load(path)``: the Keras models,
+    SARIMA, combinations):
     a fit is keyed by the model's class and hyperparameters and the exact training
     data (values, days, features), so the nightly backtest and tonight's forecast
     train a network once per refit day, however many nights re-score its origins.
-    Models without ``save`` (statistical ones: cheap to refit) are always fitted.
+    Models without ``save`` (the naive baselines), or whose fit says it is not
+    ``saveable``, are always fitted.
     A warm-started fit (``init``) is not cached (it depends on the chain).
     """
     if cache_dir is None or init is not None or not hasattr(model, "save") or not hasattr(model, "load"):
@@ -300,6 +304,8 @@ def cached_fit(
         except Exception:  # noqa: BLE001 - a broken entry is refitted and replaced
             pass
     fitted = model.clone().fit(history, exog, check_input=False)
+    if not getattr(fitted, "saveable", True):  # e.g. a SARIMA with trend terms: refitted each time
+        return fitted
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
     fitted.save(tmp)
     try:
@@ -323,8 +329,9 @@ def _check_training(unit: WorkUnit, hist: pd.DataFrame) -> None:
 
 
 def _score(unit: WorkUnit, c: np.datetime64, hh: int, pred: pd.DataFrame) -> dict[str, np.ndarray]:
-    """The forecast rows of one origin joined to the actuals (days without one are dropped),
-    as columns of the backtest table (numpy arrays; :func:`run_unit` makes the frame)."""
+    """The forecast rows of one origin joined to the actuals, as columns of the backtest
+    table (numpy arrays; :func:`run_unit` makes the frame). Days without an actual are
+    dropped, or kept with ``y`` NaN when the unit asks for the ``full_horizon``."""
     lv_cols = [f"{b}-{lv}" for lv in unit.level for b in ("lo", "hi")]
     sids = pred["series_id"].to_numpy()
     ds = pred["ds"].to_numpy(dtype="datetime64[ns]")
@@ -339,7 +346,7 @@ def _score(unit: WorkUnit, c: np.datetime64, hh: int, pred: pd.DataFrame) -> dic
         y[rows[ok]] = values[pos[ok]]
         found[rows[ok]] = True
     h = (ds - c) // np.timedelta64(1, "D")
-    keep = found & (h >= 1) & (h <= hh) & (ds > c)
+    keep = (found | unit.full_horizon) & (h >= 1) & (h <= (unit.h if unit.full_horizon else hh)) & (ds > c)
     out = {"series_id": sids[keep], "cutoff": np.full(int(keep.sum()), c, dtype="datetime64[ns]"),
            "ds": ds[keep], "h": h[keep].astype("int64"), "model": np.full(int(keep.sum()), unit.label, object),
            "y": y[keep], "mean": mean[keep]}
@@ -410,6 +417,7 @@ def plan_units(
     labels: Sequence[str] | None = None,
     refit_anchor: Any = None,
     fit_cache: str | None = None,
+    full_horizon: bool = False,
 ) -> list[WorkUnit]:
     """Cut a backtest into work units: per series for local models, one per panel
     for ``supports_multivariate`` models; each a run of origins of one model.
@@ -417,6 +425,10 @@ def plan_units(
     ``refit_anchor``: re-estimate at the cutoffs a multiple of ``refit_every`` days
     from this date (calendar-anchored, see :func:`anchored_cutoffs`) instead of at
     every ``refit_every``-th origin of this run.
+    ``full_horizon``: every origin forecasts all ``h`` steps and keeps the ones without
+    an actual yet as rows with ``y`` NaN (``exog`` must then reach ``h`` days past the
+    last cutoff); the incremental nightly backtest stores them, so an origin is fitted
+    once and scored as its days are observed (:func:`score_stored`).
     """
     from seqcast.models import labels_for
 
@@ -440,7 +452,7 @@ def plan_units(
         x_all = _exog_by_series(exog) if (exog is not None and model.supports_future_covariates) else None
         base = dict(model=model.clone(), label=label, h=int(h), window=window,
                     window_length=window_length, level=tuple(level), train_start=train_start,
-                    fit_cache=fit_cache)
+                    fit_cache=fit_cache, full_horizon=full_horizon)
         if model.supports_multivariate:
             groups = [[sid for sid in parts if not problems[sid]]]
             for sid in parts:
@@ -804,6 +816,35 @@ def incremental_origins(
     need = data["series_id"].nunique() * len(set(models))
     complete = pd.DatetimeIndex(done[done >= need].index)
     return wanted.difference(complete)
+
+
+def score_stored(forecasts: pd.DataFrame, data: pd.DataFrame) -> pd.DataFrame:
+    """Backtest-table rows of stored full-horizon forecasts, for the days now observed.
+
+    ``forecasts``: rows of origins run with ``full_horizon`` (``series_id, cutoff, ds, h,
+    model, mean`` [+ ``lo-L, hi-L``], no error); ``data``: ``series_id, ds, y``
+    [+ ``is_imputed``]. Each forecast day with a real observation becomes a scored row
+    (``y`` from ``data``, as :func:`run_unit` would give from a re-fit: the forecast
+    depends only on the data up to its cutoff); imputed or missing days are left out.
+    """
+    if forecasts is None or forecasts.empty:
+        return empty_table()
+    obs = data[["series_id", "ds", "y"]]
+    if "is_imputed" in data:
+        obs = obs[~data["is_imputed"].fillna(False).astype(bool).to_numpy()]
+    obs = obs.assign(ds=pd.to_datetime(obs["ds"]).astype("datetime64[ns]"))
+    rows = forecasts.drop(columns=["y", "error"], errors="ignore").merge(obs, on=["series_id", "ds"])
+    rows["error"] = pd.Series(None, index=rows.index, dtype=object)
+    levels = sorted({int(c[3:]) for c in rows.columns if c.startswith("lo-")})
+    return rows[list(empty_table(levels).columns)]
+
+
+def complete_forecasts(forecasts: pd.DataFrame | None, h: int) -> pd.DataFrame:
+    """``series_id, cutoff`` of the stored origins that hold all ``h`` steps."""
+    if forecasts is None or forecasts.empty:
+        return pd.DataFrame({"series_id": pd.Series(dtype=object), "cutoff": pd.Series(dtype="datetime64[ns]")})
+    n = forecasts.groupby(["series_id", "cutoff"], sort=False)["h"].nunique()
+    return n[n >= h].reset_index()[["series_id", "cutoff"]]
 
 
 def anchored_cutoffs(cutoffs: Sequence[Any], refit_every: int, anchor: Any = "1970-01-01") -> pd.DatetimeIndex:

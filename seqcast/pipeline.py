@@ -251,6 +251,9 @@ def _fit_for_tonight(model, label, part, x, fit_cache, refit_every, anchor):
     past = None if x is None else x[x["ds"] <= last]
     if fit_cache is None or not model.supports_update or not hasattr(model, "save"):
         return model.clone().fit(part, past)
+    from seqcast.models.base import check_history
+
+    part = check_history(part, min_length=model.min_history, model=model.alias)  # as fit() would
     refit_day = last - pd.Timedelta(days=(last - pd.Timestamp(anchor)).days % int(refit_every))
     upto = part[part["ds"] <= refit_day]
     fitted = cached_fit(model, upto, None if x is None else x[x["ds"] <= refit_day], fit_cache, label)

@@ -167,11 +167,16 @@ def backtest_bucket_task(
     models that learn across buckets (multivariate networks over bus + rail); the
     rows are still written to each series' bucket file.
     ``incremental``: keep the origins this file has scored already and run only the
-    missing ones, series by series (a new, a failed, or a partly observed origin).
+    missing ones, series by series (a new or a failed origin). Each origin's whole
+    ``h``-day forecast is kept under ``<table_dir>/../forecasts/<label>/`` (the last
+    ``start - refit_every`` days of cutoffs), so a partly observed origin is scored
+    from it as its days come in, never fitted again
+    (:func:`seqcast.backtest.score_stored`).
     ``fit_cache``: where saved fits of the networks live (:func:`seqcast.backtest.cached_fit`).
     """
     from seqcast.backtest import (
         anchored_cutoffs,
+        complete_forecasts,
         empty_table,
         failures,
         incremental_origins,
@@ -179,6 +184,7 @@ def backtest_bucket_task(
         origin_cutoffs,
         plan_units,
         run_units,
+        score_stored,
     )
     from seqcast.models import build
 
@@ -187,7 +193,20 @@ def backtest_bucket_task(
     data = data[["series_id", "ds", "y", *(["is_imputed"] if "is_imputed" in data else [])]]
     model = build(spec)
     label_dir = Path(table_dir) / _safe(label)
-    existing = _read_buckets(label_dir, bucket, data["series_id"].unique()) if incremental else None
+    sids_all = data["series_id"].unique()
+    existing = _read_buckets(label_dir, bucket, sids_all) if incremental else None
+    # the nightly case: origins keep their whole forecast (fitted once, scored as days come in)
+    store = incremental and step == 1
+    fc_dir = Path(table_dir).parent / "forecasts" / _safe(label)
+    keep_from = pd.Timestamp(start) - pd.Timedelta(days=1 + max(int(refit_every), 1))
+    stored = _read_buckets(fc_dir, bucket, sids_all) if store else None
+    promoted = None
+    if stored is not None:
+        stored = stored[stored["cutoff"] >= keep_from]
+        promoted = score_stored(stored, data)
+        existing = merge_tables(existing, promoted) if existing is not None else promoted
+    complete = {sid: pd.DatetimeIndex(part["cutoff"])
+                for sid, part in complete_forecasts(stored, h).groupby("series_id", sort=False)}
     # Group series by the origins they still need (usually all the same), one run each.
     todo: dict[tuple, list[str]] = {}
     scored = {} if existing is None else dict(tuple(existing.groupby("series_id", sort=False)))
@@ -195,6 +214,8 @@ def backtest_bucket_task(
         mine = scored.get(sid, existing.iloc[:0]) if existing is not None else None
         if incremental:
             cutoffs = incremental_origins(mine, part, models=[label], h=h, start=start, end=end, step=step)
+            if sid in complete:
+                cutoffs = cutoffs.difference(complete[sid])
         else:
             cutoffs = origin_cutoffs(start, end, h=h, step=step)
         if len(cutoffs):
@@ -221,14 +242,21 @@ def backtest_bucket_task(
         units = plan_units(model, data[data["series_id"].isin(sids)], h=h, cutoffs=list(cutoffs),
                            refit_every=refit_every, window=window, window_length=window_length,
                            train_start=train_start, labels=[label], refit_anchor=anchor, exog=exog,
-                           fit_cache=fit_cache)
+                           fit_cache=fit_cache, full_horizon=store)
         new.append(run_units(units, n_jobs=1))
     fit_s = time.perf_counter() - t0
     table = existing if existing is not None else empty_table()
-    for part in new:
+    forecasts = []
+    for i, part in enumerate(new):
+        if store:  # whole forecasts to the store; the table gets the observed days (and failures)
+            forecasts.append(part[part["error"].isna()].drop(columns="y"))
+            new[i] = part = part[part["y"].notna() | part["error"].notna()]
         table = merge_tables(table, part)
     table = table.sort_values(["series_id", "model", "cutoff", "h"], kind="stable", ignore_index=True)
-    paths = _write_buckets(table, label_dir, bucket, force=bool(new))
+    paths = _write_buckets(table, label_dir, bucket, force=bool(new) or promoted is not None)
+    if forecasts:
+        _write_buckets(pd.concat(forecasts, ignore_index=True), fc_dir, bucket, force=True,
+                       keep_from=keep_from)
     n_new = sum(p[["series_id", "cutoff"]].drop_duplicates().shape[0] for p in new)
     return {"path": str(paths[0]) if paths else str(label_dir), "label": label, "bucket": bucket,
             "new_origins": int(n_new), "failed_origins": int(len(failures(table))), "fit_s": fit_s}
@@ -244,8 +272,10 @@ def _read_buckets(label_dir: Path, bucket: int | None, sids) -> pd.DataFrame | N
     return existing[existing["series_id"].isin(list(sids))]
 
 
-def _write_buckets(table: pd.DataFrame, label_dir: Path, bucket: int | None, force: bool) -> list[Path]:
+def _write_buckets(table: pd.DataFrame, label_dir: Path, bucket: int | None, force: bool,
+                   keep_from: pd.Timestamp | None = None) -> list[Path]:
     """Merge the table into its bucket file(s); only when something changed or none exists yet.
+    ``keep_from``: drop the file's rows of earlier cutoffs (the forecasts store).
 
     Each file is re-read and merged under its own lock (:func:`seqcast.backtest.merge_tables`:
     the union, whatever the order): a night that runs after a later one (a replay, a
@@ -265,6 +295,8 @@ def _write_buckets(table: pd.DataFrame, label_dir: Path, bucket: int | None, for
         if force or not out.exists():
             with file_lock(label_dir / f".bucket-{b:04d}.lock"):
                 before = pd.read_parquet(out) if out.exists() else None
+                if before is not None and keep_from is not None:
+                    before = before[before["cutoff"] >= keep_from]
                 write_parquet_atomic(merge_tables(before, part), out)
         paths.append(out)
     return paths

@@ -95,3 +95,35 @@ def test_a_bucket_file_written_meanwhile_is_merged_not_overwritten(tmp_path):
     written = pd.read_parquet(tmp_path / "bucket-0003.parquet")
     pd.testing.assert_frame_equal(written, late.sort_values(SORT, ignore_index=True), check_exact=True)
     assert not list(tmp_path.glob("*.parquet.*")) and (tmp_path / ".bucket-0003.lock").exists()
+
+
+def test_a_partly_observed_origin_is_scored_from_its_stored_forecast(tmp_path_factory, prefect_harness):
+    """Night after night, an origin is fitted once: its whole forecast is stored, and its
+    later steps are scored from it as they are observed; the table is the one a night
+    run from an empty table gives, to the last digit."""
+    from flows.nightly import NightlyParams, nightly, spec_for
+    from seqcast.backtest import anchored_cutoffs
+
+    def night(data_dir: Path, as_of: date) -> dict:
+        return nightly(NightlyParams(data_dir=str(data_dir), as_of=as_of, horizon=7, backtest_days=7,
+                                     monitor=False, models=[spec_for("seasonal_naive"), spec_for("sarima")]))
+
+    nightly_dir, fresh_dir = tmp_path_factory.mktemp("night_by_night"), tmp_path_factory.mktemp("fresh")
+    night(nightly_dir, EARLY)
+    second = night(nightly_dir, date(2024, 12, 21))
+    # per series and model: the new origin (12-20) and the run back to its refit day, nothing else
+    run = len(anchored_cutoffs([pd.Timestamp("2024-12-20")], 7))
+    assert second["backtest_new_origins"] == 2 * 2 * run
+    fresh = night(fresh_dir, date(2024, 12, 21))
+    assert fresh["backtest_new_origins"] > second["backtest_new_origins"]
+    ours, theirs = _tables(nightly_dir), _tables(fresh_dir)
+    assert sorted(ours) == sorted(theirs)
+    for name in ours:
+        common = theirs[name][["series_id", "model", "cutoff"]].drop_duplicates()
+        mine = ours[name].merge(common, on=["series_id", "model", "cutoff"]).sort_values(SORT, ignore_index=True)
+        pd.testing.assert_frame_equal(mine, theirs[name], check_exact=True)
+    # the store keeps every origin's 7 steps, observed or not
+    store = nightly_dir / "backtests" / "nightly" / "forecasts"
+    stored = pd.concat([pd.read_parquet(f) for f in store.rglob("bucket-*.parquet")])
+    assert (stored.groupby(["series_id", "model", "cutoff"])["h"].nunique() == 7).all()
+    assert pd.Timestamp("2024-12-20") in set(stored["cutoff"]) and "y" not in stored

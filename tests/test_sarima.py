@@ -113,3 +113,42 @@ def test_parse_order():
         parse_order("1,0", 3)
     with pytest.raises(ModelError):
         parse_order("a,b,c", 3)
+
+
+def test_a_saved_fit_updates_and_forecasts_to_the_last_digit(tmp_path):
+    """The nightly's fit cache: a loaded SARIMA (with calendar regressors, two series, an
+    integer series id) takes new days and forecasts with intervals exactly as the fit."""
+    a, b = _hist(150, seed=1), _hist(150, seed=2).assign(series_id=7)
+    hist = pd.concat([a, b], ignore_index=True)
+    days = pd.date_range("2023-01-01", periods=170)
+    exog = pd.DataFrame({"ds": days, "holiday": (days.day == 4).astype(float),
+                         "saturday": (days.day_of_week == 5).astype(float)})
+    model = SARIMA()
+    fit_part = hist[hist["ds"] <= "2023-05-01"]
+    fitted = model.fit(fit_part, exog)
+    assert fitted.saveable
+    loaded = SARIMA.load(fitted.save(tmp_path / "fit"))
+    for m in (fitted, loaded):
+        m.update(hist, exog)
+    future = exog[exog["ds"] > hist["ds"].max()]
+    pd.testing.assert_frame_equal(loaded.predict(7, future, level=[80, 95]),
+                                  fitted.predict(7, future, level=[80, 95]), check_exact=True)
+    pd.testing.assert_series_equal(loaded.cutoff_, fitted.cutoff_, check_index_type=False)
+
+
+def test_fits_without_the_compiled_state_are_refitted_not_cached(tmp_path):
+    from seqcast.backtest import cached_fit
+    from seqcast.errors import InputError
+
+    trend = cached_fit(SARIMA(trend="t"), _hist(), None, tmp_path, "sarima-t")
+    assert not trend.saveable and not any(tmp_path.rglob("metadata.json"))
+    with pytest.raises(ModelError, match="cannot be saved|only fits"):
+        trend.save(tmp_path / "x")
+    plain = cached_fit(SARIMA(), _hist(), None, tmp_path, "sarima")
+    again = cached_fit(SARIMA(), _hist(), None, tmp_path, "sarima")  # loaded from the cache
+    assert len(list(tmp_path.rglob("metadata.json"))) == 1
+    pd.testing.assert_frame_equal(again.predict(3), plain.predict(3), check_exact=True)
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "metadata.json").write_text("{}")
+    with pytest.raises(InputError, match="cannot read a saved sarima"):
+        SARIMA.load(tmp_path / "bad")

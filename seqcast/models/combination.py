@@ -27,8 +27,8 @@ weights : list of positive numbers, one per member, or ``None`` (equal weights).
 
 Each member gets the known-future features if it takes them. ``update`` updates
 every member (fixed parameters). ``save``/``load`` (the nightly's fit cache):
-members that can be saved (the networks) are saved; the others (statistical
-models: seconds to fit) are refitted on load from the days they were fitted on,
+members that can be saved (the networks, SARIMA) are saved; the others (the naive
+baselines: no estimation) are refitted on load from the days they were fitted on,
 kept in the folder, so a loaded combination forecasts as the saved one. Nothing
 is pickled.
 
@@ -147,7 +147,7 @@ class Combination(Forecaster):
         path.mkdir(parents=True, exist_ok=True)
         saved = []
         for i, model in enumerate(self.members_):
-            if hasattr(model, "save") and hasattr(model, "load"):
+            if hasattr(model, "save") and hasattr(model, "load") and getattr(model, "saveable", True):
                 model.save(path / f"member-{i}")
                 saved.append(i)
         self.seen_.to_parquet(path / "seen.parquet", index=False)

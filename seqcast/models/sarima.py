@@ -39,13 +39,17 @@ keeps those defaults.
 
 from __future__ import annotations
 
+import json
+import os
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
+import pandas as pd
 
-from seqcast.errors import ModelError
+from seqcast.errors import InputError, ModelError
 from seqcast.models.base import LocalForecaster, int_tuple, optional_positive_int, positive_int
 from seqcast.models.sarima_filter import FastLoglike, FilteredState, fast_model
 
@@ -344,6 +348,71 @@ class SARIMA(LocalForecaster):
         if not np.isfinite(out["mean"]).all():
             raise ModelError(f"{self.alias}: the forecast has non-finite values")
         return out
+
+
+    # -- persistence (the nightly's fit cache) -----------------------------------------
+    @property
+    def saveable(self) -> bool:
+        """Whether :meth:`save` can write this fit: every series holds the compiled
+        filter's state (not a model with trend terms, or ``compiled_filter=False``)."""
+        return bool(getattr(self, "states_", None)) and all(
+            st.filtered is not None for st in self.states_.values())
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write ``path/metadata.json``: the hyperparameters and, per series, the estimates
+        and the filter's last state (a few kB: the system matrices, ``a`` and ``P``).
+
+        JSON numbers round-trip exactly, so a loaded model updates and forecasts to the
+        last digit as this one (the nightly backtest and tonight's forecast share one fit
+        a refit day through :func:`seqcast.backtest.cached_fit`). Raises
+        :class:`ModelError` when the fit is not :attr:`saveable`.
+        """
+        if not self.saveable:
+            raise ModelError(f"{self.alias}: only fits with the compiled filter's state can be saved")
+        series = []
+        for sid, st in self.states_.items():
+            f = {k: (np.asarray(v).tolist() if isinstance(v, np.ndarray) else float(v))
+                 for k, v in asdict(st.filtered).items()}
+            series.append({"series_id": sid.item() if isinstance(sid, np.generic) else sid, "cutoff": str(pd.Timestamp(self.cutoff_[sid]).date()),
+                           "params": st.params.tolist(), "param_names": st.param_names,
+                           "converged": st.converged,
+                           "exog_keep": None if st.exog_keep is None else st.exog_keep.tolist(),
+                           "filtered": f})
+        meta = {"format_version": 1, "alias": self.alias, "params": self.get_params(), "series": series}
+        path = Path(path)
+        path.mkdir(parents=True, exist_ok=True)
+        tmp = path / ".metadata.json.tmp"
+        tmp.write_text(json.dumps(meta, default=list), encoding="utf-8")
+        os.replace(tmp, path / "metadata.json")
+        return path
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> SARIMA:
+        """A model written by :meth:`save`. Raises :class:`InputError` for anything else."""
+        file = Path(path) / "metadata.json"
+        try:
+            meta = json.loads(file.read_text(encoding="utf-8"))
+            if meta.get("alias") != cls.alias or meta.get("format_version") != 1:
+                raise ValueError(f"not a saved {cls.alias}")
+            params = {k: tuple(v) if isinstance(v, list) else v for k, v in meta["params"].items()}
+            model = cls(**params)
+            model.states_, cutoff = {}, {}
+            for s in meta["series"]:
+                f = s["filtered"]
+                filtered = FilteredState(
+                    T=np.asarray(f["T"], dtype=float), R=np.asarray(f["R"], dtype=float),
+                    sigma2=float(f["sigma2"]), Z=np.asarray(f["Z"], dtype=float),
+                    beta=np.asarray(f["beta"], dtype=float), a=np.asarray(f["a"], dtype=float),
+                    P=np.asarray(f["P"], dtype=float), tol=float(f["tol"]))
+                keep = None if s["exog_keep"] is None else np.asarray(s["exog_keep"], dtype=bool)
+                model.states_[s["series_id"]] = SarimaState(
+                    None, np.asarray(s["params"], dtype=float), list(s["param_names"]),
+                    bool(s["converged"]), exog_keep=keep, filtered=filtered)
+                cutoff[s["series_id"]] = pd.Timestamp(s["cutoff"])
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise InputError(f"{file}: cannot read a saved {cls.alias} ({exc})") from None
+        model.cutoff_ = pd.Series(cutoff, name="ds").rename_axis("series_id")
+        return model
 
 
 def parse_order(text: str, n: int) -> tuple[int, ...]:
