@@ -188,33 +188,55 @@ def _aci_alphas(part: pd.DataFrame, end: pd.Timestamp, steps: list[int], levels:
     the interval of ``c`` is built from the step's scores with ``ds`` in ``(c - window_days, c]``
     at level ``1 - alpha``, as :func:`conformal_intervals` builds it. Returns
     ``{h: [alpha per level]}`` for the forecast at ``end``.
+
+    The windows are sorted at once (``sliding_window_view``); the replay itself is
+    sequential (each ``alpha`` depends on the previous outcomes) and runs on Python
+    floats with the same arithmetic as :func:`_conformal_quantiles` (50 ms a series
+    with numpy calls per origin, 1,000 series a night).
     """
+    from numpy.lib.stride_tricks import sliding_window_view
+
     day = np.timedelta64(1, "D")
     end64 = end.to_datetime64().astype("datetime64[D]")
     first = end64 - (adapt_days + window_days + max(steps)) * day
+    nominal = [1 - lv / 100 for lv in levels]
+    h_all = part["h"].to_numpy()
+    ds_all = part["ds"].to_numpy().astype("datetime64[D]")
+    score_all = part["score"].to_numpy(dtype=float)
     out = {}
     for h in steps:
-        rows = part[part["h"].to_numpy() == h]
-        ds = rows["ds"].to_numpy().astype("datetime64[D]")
+        ds, score = ds_all[h_all == h], score_all[h_all == h]
         keep = (ds > first) & (ds <= end64)
         grid = np.full(int((end64 - first) / day) + 1, np.nan)
-        grid[((ds[keep] - first) / day).astype(int)] = rows["score"].to_numpy()[keep]
+        grid[((ds[keep] - first) / day).astype(int)] = score[keep]
         # grid[j]: the score of the step-h forecast whose day is first + j (origin first + j - h)
-        alphas = np.array([1 - lv / 100 for lv in levels])
-        nominal = alphas.copy()
-        issued: dict[int, np.ndarray] = {}  # origin index -> q per level
         t_end = len(grid) - 1
-        for t in range(t_end - adapt_days + 1, t_end + 1):  # origins, as grid indices
+        t0 = t_end - adapt_days + 1
+        # row i: the scores of the days (t - window_days, t] for origin t = t0 + i, ascending, NaN last
+        padded = np.concatenate([np.full(window_days - 1, np.nan), grid])
+        views = sliding_window_view(padded[t0:t_end + window_days - 1], window_days)
+        windows = np.sort(views, axis=1)
+        counts = np.isfinite(views).sum(axis=1).tolist()
+        values = grid.tolist()
+        alphas = list(nominal)
+        issued: dict[int, list[float]] = {}  # origin index -> q per level
+        for i, t in enumerate(range(t0, t_end + 1)):
             q_then = issued.pop(t - h, None)
-            if q_then is not None and np.isfinite(grid[t]):
-                alphas = alphas + gamma * (nominal - (grid[t] > q_then))
+            g = values[t]
+            if q_then is not None and g == g:  # an outcome known now (not NaN)
+                alphas = [a + gamma * (nm - float(g > q)) for a, nm, q in zip(alphas, nominal, q_then, strict=True)]
             if t == t_end:
                 break
-            window = grid[max(0, t - window_days + 1):t + 1]
-            window = np.sort(window[np.isfinite(window)])
-            if len(window) >= min_scores:
-                issued[t] = np.maximum.accumulate(_conformal_quantiles(window, list(100 * (1 - alphas)))[0])
-        out[h] = alphas.tolist()
+            n = counts[i]
+            if n >= min_scores:
+                qs, top = [], -math.inf
+                for a in alphas:
+                    k = math.ceil(round((n + 1) * (100 * (1 - a)) / 100, 9))
+                    q = 0.0 if k < 1 else float(windows[i, min(k, n) - 1])
+                    top = max(top, q)
+                    qs.append(top)
+                issued[t] = qs
+        out[h] = [float(a) for a in alphas]
     return out
 
 
