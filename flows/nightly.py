@@ -25,7 +25,7 @@ from tasks.data import clean_task, ingest_task, sample_task, validate_task
 from tasks.database import database_url, publish_database_task
 from tasks.dispatch import gpu_train_task, neural_forecast_task
 from tasks.forecast import backtest_plot_task, plot_task, publish_task
-from tasks.monitor import freshness_task, monitor_task
+from tasks.monitor import drift_bucket_task, freshness_task, monitor_task
 from tasks.panel import (
     backtest_bucket_task,
     champion_bucket_task,
@@ -225,9 +225,14 @@ def nightly_stages(params: NightlyParams, run_id: str, progress: str | None = No
                                       run_id=run_id).result()
     drift = None
     if p.monitor:
+        config = {"holidays": holidays} if holidays else None
+        # the statistics per bucket of series, in parallel; the monitor task decides the alerts
+        stats = [drift_bucket_task.submit(clean_path, b, p.data_dir, last_day, str(stage / "drift"),
+                                          p.horizon, backtest_path=str(table_dir), config=config)
+                 for b in buckets]
         fut = monitor_task.submit(clean_path, p.data_dir, as_of=last_day, run_id=run_id,
-                                  backtest_path=str(table_dir),
-                                  config={"holidays": holidays} if holidays else None, artifact=False)
+                                  backtest_path=str(table_dir), config=config, artifact=False,
+                                  history_dir=str(stage / "drift"), wait_for=stats)
         fut.wait()
         # The table is published already: a monitoring failure is reported, not fatal.
         drift = fut.result() if fut.state.is_completed() else {"error": str(fut.state.message)}

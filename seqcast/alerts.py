@@ -293,6 +293,17 @@ def nights_to_evaluate(
     return pd.date_range(start, as_of, freq="D")
 
 
+def lookback_nights(
+    data_dir: str | os.PathLike, as_of: pd.Timestamp, since: str | pd.Timestamp | None,
+    config: DriftConfig,
+) -> tuple[pd.DatetimeIndex, pd.DatetimeIndex]:
+    """``(nights to evaluate, nights whose statistics they need)``: the second reaches
+    ``clear_after_days`` further back (an alert clears after that many quiet nights)."""
+    nights = nights_to_evaluate(data_dir, as_of, since)
+    lookback = pd.date_range(nights.min() - pd.Timedelta(days=config.clear_after_days), as_of, freq="D")
+    return nights, lookback
+
+
 def monitor(
     data_dir: str | os.PathLike,
     clean: pd.DataFrame,
@@ -303,8 +314,13 @@ def monitor(
     config: DriftConfig | None = None,
     run_id: str = "",
     since: str | pd.Timestamp | None = None,
+    history: pd.DataFrame | None = None,
 ) -> MonitorResult:
     """Run the drift checks for the night ``as_of`` (default: last day in ``clean``) and update the table.
+
+    ``history``: the statistics of the :func:`lookback_nights` already computed
+    (:func:`seqcast.drift.drift_history` per bucket of series, in parallel); default:
+    computed here from ``clean``, ``forecasts`` and ``backtest``.
 
     A night later than the last day of data is evaluated as that last day (the nightly
     run of a day whose data has not arrived re-checks the latest data, idempotently).
@@ -318,9 +334,9 @@ def monitor(
     last_day = pd.to_datetime(clean["ds"]).max().normalize()
     # a night after the last day of data has nothing new to check: evaluate the last day
     as_of = min(pd.Timestamp(as_of).normalize(), last_day) if as_of is not None else last_day
-    nights = nights_to_evaluate(data_dir, as_of, since)
-    lookback = pd.date_range(nights.min() - pd.Timedelta(days=cfg.clear_after_days), as_of, freq="D")
-    history = drift_history(clean, forecasts, backtest, cfg, nights=lookback, as_of=as_of)
+    nights, lookback = lookback_nights(data_dir, as_of, since, cfg)
+    if history is None:
+        history = drift_history(clean, forecasts, backtest, cfg, nights=lookback, as_of=as_of)
     prior = read_alerts(data_dir)
     prior = prior[(prior["run_date"] < as_of) & (prior["kind"] != STALE)]  # freshness opens/clears its own
     before = open_alerts(prior)

@@ -137,9 +137,11 @@ def read_published_file(path: str | Path) -> pd.DataFrame:
 
 
 def read_forecasts(
-    data_dir: str | Path = "data", *, run_date: date | str | None = None, latest: bool = False
+    data_dir: str | Path = "data", *, run_date: date | str | None = None, latest: bool = False,
+    since: date | str | None = None,
 ) -> pd.DataFrame:
-    """Read the forecast table: every night, one night, or only the latest night."""
+    """Read the forecast table: every night, one night, only the latest night, or the
+    nights from ``since`` on."""
     folder = DataDir(data_dir).forecasts
     nights: dict[str, Path] = {}
     if folder.exists():
@@ -152,6 +154,8 @@ def read_forecasts(
         files = [f for k, f in sorted(nights.items()) if k == f"run_date={pd.Timestamp(run_date):%Y-%m-%d}"]
     elif latest and files:
         files = files[-1:]
+    elif since is not None:
+        files = [f for k, f in sorted(nights.items()) if k >= f"run_date={pd.Timestamp(since):%Y-%m-%d}"]
     if not files:
         return pd.DataFrame(columns=COLUMNS)
     return pd.concat([read_published_file(f) for f in files], ignore_index=True)

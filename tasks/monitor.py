@@ -31,15 +31,17 @@ CLEARED = "seqcast.drift.cleared"
 BACKTEST_COLUMNS = {"series_id", "h", "model", "y", "mean"}
 
 
-def load_backtest(backtest_path: str | None, data_dir: str) -> pd.DataFrame | None:
+def load_backtest(backtest_path: str | None, data_dir: str, bucket: int | None = None) -> pd.DataFrame | None:
     """The backtest table: a Parquet file or folder; default every table under ``<data_dir>/backtests``
-    that has the backtest columns. ``None`` when there is none (error drift is then skipped)."""
+    that has the backtest columns. ``None`` when there is none (error drift is then skipped).
+    ``bucket``: only the files of that bucket of series (``bucket-NNNN.parquet``)."""
     root = Path(backtest_path) if backtest_path else DataDir(data_dir).backtests
     if not root.exists():
         if backtest_path:
             raise SeqcastError(f"monitor: backtest table {backtest_path} does not exist")
         return None
-    files = [root] if root.is_file() else sorted(root.rglob("*.parquet"))
+    pattern = "*.parquet" if bucket is None else f"bucket-{bucket:04d}.parquet"
+    files = [root] if root.is_file() else sorted(root.rglob(pattern))
     frames = []
     for f in files:
         if f.name.startswith("."):
@@ -93,6 +95,37 @@ def _notify(block: str, new: pd.DataFrame, as_of: date) -> None:
 PLOT_SERIES = 12  # series drawn in the drift plot (seqcast.drift.shown_series picks them)
 
 
+@task(name="drift-bucket", task_run_name="drift bucket {bucket}", cache_policy=NO_CACHE)
+def drift_bucket_task(clean_path: str, bucket: int, data_dir: str, as_of: date | str, out_dir: str,
+                      horizon: int, backtest_path: str | None = None, config: dict[str, Any] | None = None,
+                      since: date | str | None = None) -> str:
+    """The drift statistics the night needs for one bucket of series
+    (:func:`seqcast.alerts.lookback_nights`), written to ``out_dir/bucket-NNNN.parquet``
+    for :func:`monitor_task` (``history_dir``): the statistics are per series, so the
+    buckets run in parallel and the monitor only decides the alerts.
+
+    ``as_of``: the night, as the monitor evaluates it (the last day of the whole clean
+    data, not of this bucket). ``horizon``: the published forecasts' longest step; only
+    the nights whose forecasts reach the error-drift windows are read.
+    """
+    from seqcast.io import write_parquet_atomic
+    from seqcast.partitions import bucket_file
+    from seqcast.published import read_forecasts
+
+    cfg = DriftConfig(**(config or {}))
+    as_of_ts = pd.Timestamp(as_of).normalize()
+    _, lookback = alerts.lookback_nights(data_dir, as_of_ts, since, cfg)
+    clean = read_clean(clean_path, bucket=bucket)
+    sids = set(clean["series_id"].unique())
+    reach = cfg.error_window + cfg.error_consecutive_days + int(horizon) + 1
+    forecasts = read_forecasts(data_dir, since=(lookback.min() - pd.Timedelta(days=reach)).date())
+    forecasts = forecasts[forecasts["series_id"].isin(sids)] if len(forecasts) else None
+    backtest = load_backtest(backtest_path, data_dir, bucket=bucket)
+    backtest = backtest[backtest["series_id"].isin(sids)] if backtest is not None else None
+    history = drift_history(clean, forecasts, backtest, cfg, nights=lookback, as_of=as_of_ts)
+    return str(write_parquet_atomic(history, bucket_file(out_dir, bucket)))
+
+
 @task(name="monitor", cache_policy=NO_CACHE, retries=2, retry_delay_seconds=[2, 10],
       retry_condition_fn=retry_unless_input_error)
 def monitor_task(
@@ -106,6 +139,7 @@ def monitor_task(
     notify_block: str | None = None,
     plot_days: int = 182,
     artifact: bool = True,
+    history_dir: str | None = None,
 ) -> dict[str, Any]:
     """Check drift for the night ``as_of`` (default: the last day of the clean data).
 
@@ -127,6 +161,9 @@ def monitor_task(
     artifact
         Leave the report (``markdown`` in the result, plot embedded) as a markdown artifact
         on this run; the nightly flow shows it on its parent run instead.
+    history_dir
+        The night's statistics computed per bucket (:func:`drift_bucket_task`); default:
+        computed here.
     """
     from seqcast.published import read_forecasts
 
@@ -141,8 +178,13 @@ def monitor_task(
     if backtest is None or forecasts is None:
         log.info("forecast-error drift skipped: %s",
                  "no backtest table" if backtest is None else "no published forecasts yet")
+    history = None
+    if history_dir is not None:
+        parts = [pd.read_parquet(f) for f in sorted(Path(history_dir).glob("bucket-*.parquet"))]
+        history = pd.concat([p for p in parts if len(p)] or parts, ignore_index=True)
+        history = history.sort_values(["series_id", "kind", "night"], kind="stable", ignore_index=True)
     result = alerts.monitor(data_dir, clean, as_of_ts, forecasts=forecasts, backtest=backtest,
-                            config=cfg, run_id=run_id, since=since)
+                            config=cfg, run_id=run_id, since=since, history=history)
     new = result.new_alerts
     emitted = 0
     for row in new.to_dict(orient="records"):

@@ -153,6 +153,31 @@ def test_cli_alerts_show(tmp_path, scenario, capsys):
     assert "last night evaluated: 2023-06-14" in capsys.readouterr().out
 
 
+
+def test_statistics_computed_per_bucket_give_the_same_alerts(tmp_path, scenario):
+    """The nightly computes the statistics per bucket of series (in parallel) and reads
+    only the published nights the error windows reach; the alerts are the same."""
+    from seqcast.alerts import lookback_nights
+    from seqcast.drift import drift_history
+
+    clean, fc, bt = scenario
+    cfg = DriftConfig()
+    nights = pd.date_range("2023-07-25", "2023-08-20")
+    for n in nights:
+        upto, seen = clean[clean["ds"] <= n], fc[fc["cutoff"] < n]
+        alerts.monitor(tmp_path / "whole", upto, n, forecasts=seen, backtest=bt, run_id="w")
+        _, lookback = lookback_nights(tmp_path / "split", n, None, cfg)
+        reach = cfg.error_window + cfg.error_consecutive_days + int(fc["h"].max()) + 1
+        recent = seen[seen["cutoff"] >= lookback.min() - pd.Timedelta(days=reach)]
+        parts = [drift_history(upto[upto["series_id"] == s], recent[recent["series_id"] == s],
+                               bt[bt["series_id"] == s], cfg, nights=lookback, as_of=n) for s in ("rail", "bus")]
+        history = pd.concat(parts, ignore_index=True).sort_values(["series_id", "kind", "night"],
+                                                                  kind="stable", ignore_index=True)
+        alerts.monitor(tmp_path / "split", upto, n, forecasts=seen, backtest=bt, run_id="w", history=history)
+    whole = read_alerts(tmp_path / "whole")
+    assert {"level_shift", "error_ratio"} <= set(whole["kind"])
+    pd.testing.assert_frame_equal(read_alerts(tmp_path / "split"), whole)
+
 # -- Prefect: task, flow, automation -----------------------------------------------------------
 @pytest.fixture()
 def data_dir_with_clean(tmp_path, scenario):
