@@ -21,7 +21,7 @@ from seqcast.io import file_lock
 from seqcast.layout import DataDir
 from seqcast.partitions import buckets_of, series_in
 from seqcast.trained import trained_label
-from tasks.data import clean_task, ingest_task, sample_task, validate_task
+from tasks.data import clean_task, gx_task, ingest_task, sample_task, validate_task
 from tasks.database import database_url, publish_database_task
 from tasks.dispatch import gpu_train_task, neural_forecast_task
 from tasks.forecast import backtest_plot_task, plot_task, publish_task
@@ -167,7 +167,9 @@ def nightly_stages(params: NightlyParams, run_id: str, progress: str | None = No
     source = p.source or sample_task.submit(p.data_dir).result()
     snapshot = ingest_task.submit(source, p.data_dir).result()
     validated = validate_task.submit(snapshot["snapshot_dir"], p.data_dir, p.mapping, p.as_of,
-                                     artifact=False).result()
+                                     artifact=False, checkpoint=False).result()
+    # the Great Expectations checkpoint documents the raw data; nothing below waits for it
+    checkpoint = gx_task.submit(validated, p.data_dir, p.mapping, p.as_of)
     report = clean_task.submit(validated, p.mapping, p.fill, p.max_gap_days).result()
     clean_path = report["clean_path"]
     stage = Path(clean_path).parent
@@ -195,6 +197,17 @@ def nightly_stages(params: NightlyParams, run_id: str, progress: str | None = No
                                                   holidays=holidays, series=series, fit_cache=fit_cache)
                       for spec, label, series in neural]
         backtests = _results(backtests, progress, "backtest")
+    config = {"holidays": holidays} if holidays else None
+    stats = []
+    if p.monitor:
+        # drift statistics per bucket, beside the forecasts: they read the data, the backtest
+        # table and earlier nights' published forecasts, never tonight's
+        stats = [drift_bucket_task.submit(clean_path, b, p.data_dir, last_day, str(stage / "drift"),
+                                          p.horizon, backtest_path=str(table_dir), config=config)
+                 for b in buckets]
+    run_date = p.as_of or date.today()
+    errors_plot = backtest_plot_task.submit(str(table_dir), p.data_dir, run_date, last_day,
+                                            p.backtest_days)
     # after the backtest: a network forecasts from its fit of the last refit day (cached there)
     forecasts = [forecast_bucket_task.submit(clean_path, b, specs, p.horizon, str(stage / "candidates"),
                                              holidays, fit_cache, p.refit_every)
@@ -218,27 +231,25 @@ def nightly_stages(params: NightlyParams, run_id: str, progress: str | None = No
     not_published = [c for c in choice if c["model"] is None]
     if not any(part["rows"] for part in chosen):
         raise ModelError(_nothing_to_publish(not_published))
-    run_date = p.as_of or date.today()
     published = publish_task.submit(str(stage / "champions"), p.data_dir, run_date, run_id,
                                     report["data_hash"]).result()
     freshness = freshness_task.submit(clean_path, p.data_dir, run_date, p.max_staleness_days,
                                       run_id=run_id).result()
+    plot = plot_task.submit(clean_path, published, p.data_dir)
     drift = None
     if p.monitor:
-        config = {"holidays": holidays} if holidays else None
-        # the statistics per bucket of series, in parallel; the monitor task decides the alerts
-        stats = [drift_bucket_task.submit(clean_path, b, p.data_dir, last_day, str(stage / "drift"),
-                                          p.horizon, backtest_path=str(table_dir), config=config)
-                 for b in buckets]
+        # the statistics came per bucket (above); the monitor task decides the alerts
         fut = monitor_task.submit(clean_path, p.data_dir, as_of=last_day, run_id=run_id,
                                   backtest_path=str(table_dir), config=config, artifact=False,
                                   history_dir=str(stage / "drift"), wait_for=stats)
         fut.wait()
         # The table is published already: a monitoring failure is reported, not fatal.
         drift = fut.result() if fut.state.is_completed() else {"error": str(fut.state.message)}
-    errors_plot = backtest_plot_task.submit(str(table_dir), p.data_dir, run_date, last_day,
-                                            p.backtest_days)
-    plot = plot_task.submit(clean_path, published, p.data_dir)
+    gx = checkpoint.result(raise_on_failure=False)
+    if not isinstance(gx, dict):  # the docs are for people: a crashed checkpoint is reported, not fatal
+        gx = {"gx_success": None, "gx_failed": [f"checkpoint error: {gx!r}"], "gx_results": [],
+              "data_docs": None, "data_docs_page": None}
+    validated = {**validated, **gx}
     scores = [s for part in chosen for s in part["scores"]]
     scores_by_h = [s for part in chosen for s in part["scores_by_h"]]
     return {
