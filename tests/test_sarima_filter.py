@@ -130,6 +130,12 @@ def test_forecasts_and_updates_equal_statsmodels_at_the_same_parameters(order, s
         warnings.simplefilter("ignore")
         mod = SARIMA(order, seasonal, trend="n", compiled_filter=False)._model(y[:n], cut(x, 0, n))
         params = mod.fit(return_params=True)
+        if not seasonal[1]:
+            # where this fit lands depends on the CPU's rounding: on one machine at a seasonal AR
+            # of -1 (a unit root; the two filters' initial covariances then differ by 200 %).
+            # Compare at fixed parameters inside the stationary region instead.
+            fixed = {"ar.L1": 0.9, "ma.L1": 0.3, "ar.S.L7": 0.5, "sigma2": 1e8}
+            params = np.array([fixed.get(name, p) for name, p in zip(mod.param_names, params, strict=True)])
         res = mod.filter(params)
         fast = FastLoglike(mod)
         state = fast.state(params)
