@@ -208,9 +208,10 @@ def nightly_stages(params: NightlyParams, run_id: str, progress: str | None = No
     run_date = p.as_of or date.today()
     errors_plot = backtest_plot_task.submit(str(table_dir), p.data_dir, run_date, last_day,
                                             p.backtest_days)
-    # after the backtest: a network forecasts from its fit of the last refit day (cached there)
+    # after the backtest, whose origin tonight made tonight's forecasts (kept in its store);
+    # what is missing there is fitted from the last refit day's fit (cached there)
     forecasts = [forecast_bucket_task.submit(clean_path, b, specs, p.horizon, str(stage / "candidates"),
-                                             holidays, fit_cache, p.refit_every)
+                                             holidays, fit_cache, p.refit_every, str(table_dir))
                  for b in buckets]
     candidates = _results(forecasts)
     failures = [f for c in candidates for f in c["failures"]]

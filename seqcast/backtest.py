@@ -472,7 +472,8 @@ def plan_units(
             known = np.unique(ds)
             cut = cutoffs.to_numpy(dtype="datetime64[ns]")
             pos = np.searchsorted(known, cut)
-            ok = (pos < len(known) - 1) & (known[np.minimum(pos, len(known) - 1)] == cut)
+            # an origin needs a known next day, except tonight's when the whole horizon is kept
+            ok = (pos < len(known) - (0 if full_horizon else 1)) & (known[np.minimum(pos, len(known) - 1)] == cut)
             cut = cut[ok]
             if not len(cut):
                 units.append(_error_unit(hist, _no_origin(cutoffs, known), base))
@@ -798,24 +799,41 @@ def incremental_origins(
     start: Any,
     end: Any = None,
     step: int = 1,
+    stored: pd.DataFrame | None = None,
+    tonight: bool = False,
 ) -> pd.DatetimeIndex:
     """Cutoffs from ``start`` to ``end`` (default: the last day with a known next
     day) that some (series, model) has not scored yet.
 
-    An origin counts as scored when it has ``h`` rows without error; origins that
-    failed, or whose later steps were not observed yet, are run again.
+    An origin counts as done when it has ``h`` rows without error in ``existing``, or,
+    with ``stored`` (the full-horizon forecasts of :func:`plan_units` with
+    ``full_horizon``: ``series_id, cutoff, h, model``), when its whole forecast is
+    stored (:func:`complete_forecasts`): its later days are scored from it
+    (:func:`score_stored`), never fitted again. Origins that failed, or whose later
+    steps were neither observed nor stored, are run again.
+    ``tonight``: the last day of ``data`` is an origin too (its forecast has no
+    observed day yet: only the store keeps it; it is the night's forecast).
     """
     last = pd.to_datetime(data["ds"]).max()
-    end = last if end is None else min(pd.Timestamp(end), last)
+    bound = last + pd.Timedelta(days=1) if tonight else last
+    end = bound if end is None else min(pd.Timestamp(end), bound)
     wanted = origin_cutoffs(start, end, h=h, step=step)
-    if existing is None or existing.empty or not len(wanted):
+    if not len(wanted):
         return wanted
-    ok = existing[existing["error"].isna() & existing["model"].isin(list(models))]
-    counts = ok.groupby(KEY, sort=False).size()
-    done = counts[counts >= h].reset_index().groupby("cutoff")["model"].size()
     need = data["series_id"].nunique() * len(set(models))
-    complete = pd.DatetimeIndex(done[done >= need].index)
-    return wanted.difference(complete)
+    done = []
+    if existing is not None and not existing.empty:
+        ok = existing[existing["error"].isna() & existing["model"].isin(list(models))]
+        counts = ok.groupby(KEY, sort=False).size()
+        done.append(counts[counts >= h].reset_index()[["series_id", "model", "cutoff"]])
+    if stored is not None and not stored.empty:
+        full = complete_forecasts(stored[stored["model"].isin(list(models))], h)
+        done.append(full)
+    if not done:
+        return wanted
+    done = pd.concat(done, ignore_index=True).drop_duplicates()
+    n = done.groupby("cutoff")["model"].size()
+    return wanted.difference(pd.DatetimeIndex(n[n >= need].index))
 
 
 def score_stored(forecasts: pd.DataFrame, data: pd.DataFrame) -> pd.DataFrame:
@@ -840,11 +858,12 @@ def score_stored(forecasts: pd.DataFrame, data: pd.DataFrame) -> pd.DataFrame:
 
 
 def complete_forecasts(forecasts: pd.DataFrame | None, h: int) -> pd.DataFrame:
-    """``series_id, cutoff`` of the stored origins that hold all ``h`` steps."""
+    """``series_id, model, cutoff`` of the stored origins that hold all ``h`` steps."""
+    keys = ["series_id", "model", "cutoff"]
     if forecasts is None or forecasts.empty:
-        return pd.DataFrame({"series_id": pd.Series(dtype=object), "cutoff": pd.Series(dtype="datetime64[ns]")})
-    n = forecasts.groupby(["series_id", "cutoff"], sort=False)["h"].nunique()
-    return n[n >= h].reset_index()[["series_id", "cutoff"]]
+        return pd.DataFrame({k: pd.Series(dtype="datetime64[ns]" if k == "cutoff" else object) for k in keys})
+    n = forecasts.groupby(keys, sort=False)["h"].nunique()
+    return n[n >= h].reset_index()[keys]
 
 
 def anchored_cutoffs(cutoffs: Sequence[Any], refit_every: int, anchor: Any = "1970-01-01") -> pd.DatetimeIndex:

@@ -191,6 +191,7 @@ def forecast(
     fit_cache: str | Path | None = None,
     refit_every: int = 1,
     anchor: str = "1970-01-01",
+    stored: pd.DataFrame | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Fit each model on ``clean`` and forecast ``h`` days, through the model contract.
 
@@ -207,6 +208,11 @@ def forecast(
     cache when the backtest made it) and brought to today with ``update``, no
     retraining in between. So tonight's forecast is what the backtest scores.
 
+    ``stored``: whole forecasts the nightly backtest already made (``series_id, cutoff,
+    ds, h, model, mean``, its forecasts store); a local model's forecast of a series from
+    that series' last day, all ``h`` steps finite, is taken from it instead of fitting
+    the same model to the same days again.
+
     Returns
     -------
     forecasts : ``series_id, ds, cutoff, h, model, mean, model_version``
@@ -218,6 +224,7 @@ def forecast(
     built = [build(spec) for spec in models]
     frames, failures = [], []
     hist_all = clean[["series_id", "ds", "y"]]
+    made = _stored_forecasts(stored, hist_all, h)
     for model, label in zip(built, labels_for(built), strict=True):
         version = model_version(model.alias, model.get_params())
         x = exog if (exog is not None and model.supports_future_covariates) else None
@@ -226,6 +233,10 @@ def forecast(
         else:
             groups = list(hist_all.groupby("series_id", sort=True))
         for sid, part in groups:
+            if not model.supports_multivariate and (sid, label) in made:
+                frames.append(made[(sid, label)].assign(model_version=version)[
+                    ["series_id", "ds", "cutoff", "h", "model", "mean", "model_version"]])
+                continue
             try:
                 fitted = _fit_for_tonight(model, label, part, x, fit_cache, refit_every, anchor)
                 fc = fitted.predict(h, exog_future=x)
@@ -242,6 +253,23 @@ def forecast(
     cols = ["series_id", "ds", "cutoff", "h", "model", "mean", "model_version"]
     out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=cols)
     return out, pd.DataFrame(failures, columns=["series_id", "model", "error"])
+
+
+def _stored_forecasts(stored: pd.DataFrame | None, hist: pd.DataFrame, h: int) -> dict:
+    """``(series_id, model) -> rows`` of the stored forecasts made from each series'
+    last day that hold steps ``1..h``, all finite (anything less is fitted again)."""
+    if stored is None or stored.empty:
+        return {}
+    last = pd.to_datetime(hist["ds"]).groupby(hist["series_id"]).max().rename("_last")
+    rows = stored.join(last, on="series_id")
+    rows = rows[(rows["cutoff"] == rows["_last"]) & (rows["h"] >= 1) & (rows["h"] <= h)]
+    out = {}
+    for key, part in rows.groupby(["series_id", "model"], sort=False):
+        part = part.sort_values("h", ignore_index=True)
+        if part["h"].tolist() == list(range(1, h + 1)) and np.isfinite(part["mean"].to_numpy(float)).all():
+            out[key] = part[["series_id", "ds", "cutoff", "h", "model", "mean"]].astype(
+                {"ds": "datetime64[ns]", "cutoff": "datetime64[ns]", "h": "int64", "mean": "float64"})
+    return out
 
 
 def _fit_for_tonight(model, label, part, x, fit_cache, refit_every, anchor):

@@ -101,21 +101,32 @@ def model_labels(specs: list[Any]) -> list[str]:
 @task(name="forecast-bucket", task_run_name="forecast bucket {bucket}", cache_policy=NO_CACHE)
 def forecast_bucket_task(clean_path: str, bucket: int, specs: list, horizon: int, out_dir: str,
                          holidays: str | None = None, fit_cache: str | None = None,
-                         refit_every: int = 1) -> dict:
+                         refit_every: int = 1, table_dir: str | None = None) -> dict:
     """Fit every candidate model on the bucket's series and forecast; failures are recorded.
 
     Models with ``supports_future_covariates`` get the calendar features
     (:func:`known_exog`) of the history and the horizon. With ``fit_cache``, the
     networks forecast from their fit of the latest refit day (the backtest's),
-    updated to today (:func:`seqcast.pipeline.forecast`).
+    updated to today (:func:`seqcast.pipeline.forecast`). With ``table_dir`` (the
+    nightly backtest's table), the forecasts tonight's backtest origin already made
+    (its forecasts store, :func:`backtest_bucket_task`) are taken as they are; only
+    what is not there is fitted (e.g. an origin that failed there).
     """
     from seqcast import pipeline
     from seqcast.champion import no_forecast
 
     data = read_clean(clean_path, bucket=bucket)
+    stored = None
+    if table_dir is not None:
+        since = pd.to_datetime(data.groupby("series_id")["ds"].max()).min()  # the stalest series' last day
+        parts = [part[part["cutoff"] >= since] for label in model_labels(specs)
+                 if (part := _read_buckets(_store_dir(table_dir, label), bucket, data["series_id"].unique()))
+                 is not None]
+        stored = pd.concat(parts, ignore_index=True) if parts else None
     t0 = time.perf_counter()
     fc, failures = pipeline.forecast(data, specs, horizon, exog=known_exog(data, horizon, holidays),
-                                     fit_cache=fit_cache, refit_every=refit_every, anchor=ANCHOR)
+                                     fit_cache=fit_cache, refit_every=refit_every, anchor=ANCHOR,
+                                     stored=stored)
     fit_s = time.perf_counter() - t0
     path = write_parquet_atomic(_typed_candidates(fc), bucket_file(out_dir, bucket))
     for row in failures.itertuples():
@@ -176,7 +187,6 @@ def backtest_bucket_task(
     """
     from seqcast.backtest import (
         anchored_cutoffs,
-        complete_forecasts,
         empty_table,
         failures,
         incremental_origins,
@@ -197,7 +207,7 @@ def backtest_bucket_task(
     existing = _read_buckets(label_dir, bucket, sids_all) if incremental else None
     # the nightly case: origins keep their whole forecast (fitted once, scored as days come in)
     store = incremental and step == 1
-    fc_dir = Path(table_dir).parent / "forecasts" / _safe(label)
+    fc_dir = _store_dir(table_dir, label)
     keep_from = pd.Timestamp(start) - pd.Timedelta(days=1 + max(int(refit_every), 1))
     stored = _read_buckets(fc_dir, bucket, sids_all) if store else None
     promoted = None
@@ -205,17 +215,16 @@ def backtest_bucket_task(
         stored = stored[stored["cutoff"] >= keep_from]
         promoted = score_stored(stored, data)
         existing = merge_tables(existing, promoted) if existing is not None else promoted
-    complete = {sid: pd.DatetimeIndex(part["cutoff"])
-                for sid, part in complete_forecasts(stored, h).groupby("series_id", sort=False)}
     # Group series by the origins they still need (usually all the same), one run each.
     todo: dict[tuple, list[str]] = {}
     scored = {} if existing is None else dict(tuple(existing.groupby("series_id", sort=False)))
+    kept = {} if stored is None else dict(tuple(stored.groupby("series_id", sort=False)))
     for sid, part in data.groupby("series_id", sort=True):
         mine = scored.get(sid, existing.iloc[:0]) if existing is not None else None
         if incremental:
-            cutoffs = incremental_origins(mine, part, models=[label], h=h, start=start, end=end, step=step)
-            if sid in complete:
-                cutoffs = cutoffs.difference(complete[sid])
+            # with the store, tonight's origin too: its forecast is the one published
+            cutoffs = incremental_origins(mine, part, models=[label], h=h, start=start, end=end, step=step,
+                                          stored=kept.get(sid), tonight=store)
         else:
             cutoffs = origin_cutoffs(start, end, h=h, step=step)
         if len(cutoffs):
@@ -358,6 +367,11 @@ def _no_scores() -> pd.DataFrame:
     from seqcast.backtest import empty_table
 
     return empty_table()
+
+
+def _store_dir(table_dir: str | Path, label: str) -> Path:
+    """Where the nightly backtest keeps the whole forecasts of ``label``'s origins."""
+    return Path(table_dir).parent / "forecasts" / _safe(label)
 
 
 def _safe(label: str) -> str:

@@ -111,7 +111,7 @@ def test_a_partly_observed_origin_is_scored_from_its_stored_forecast(tmp_path_fa
     nightly_dir, fresh_dir = tmp_path_factory.mktemp("night_by_night"), tmp_path_factory.mktemp("fresh")
     night(nightly_dir, EARLY)
     second = night(nightly_dir, date(2024, 12, 21))
-    # per series and model: the new origin (12-20) and the run back to its refit day, nothing else
+    # per series and model: the new origin (12-20, the last day: tonight's forecast) and the run back to its refit day, nothing else
     run = len(anchored_cutoffs([pd.Timestamp("2024-12-20")], 7))
     assert second["backtest_new_origins"] == 2 * 2 * run
     fresh = night(fresh_dir, date(2024, 12, 21))
@@ -127,3 +127,55 @@ def test_a_partly_observed_origin_is_scored_from_its_stored_forecast(tmp_path_fa
     stored = pd.concat([pd.read_parquet(f) for f in store.rglob("bucket-*.parquet")])
     assert (stored.groupby(["series_id", "model", "cutoff"])["h"].nunique() == 7).all()
     assert pd.Timestamp("2024-12-20") in set(stored["cutoff"]) and "y" not in stored
+
+
+def test_tonight_s_forecast_is_the_backtest_origin_of_tonight(tmp_path_factory, prefect_harness):
+    """The night's candidates are the forecasts its backtest's last origin made (kept in the
+    store), not a second fit; they equal what fitting the models again gives, and a
+    stored forecast that is missing a step is fitted again."""
+    from flows.nightly import NightlyParams, _holidays, nightly, spec_for
+    from seqcast import pipeline
+    from seqcast.partitions import read as read_clean
+    from seqcast.published import read_forecasts
+    from tasks.panel import ANCHOR, known_exog
+
+    data_dir = tmp_path_factory.mktemp("tonight")
+    specs = [spec_for("seasonal_naive"), spec_for("sarima")]
+    params = NightlyParams(data_dir=str(data_dir), as_of=date(2024, 12, 21), horizon=7, backtest_days=7,
+                           monitor=False, models=specs)
+    summary = nightly(params)
+    exog = known_exog(read_clean(summary["clean_path"]), 7, _holidays(params))  # the mapping's calendar
+    last = pd.Timestamp(summary["last_day"])
+    store = data_dir / "backtests" / "nightly" / "forecasts"
+    stored = pd.concat([pd.read_parquet(f) for f in store.rglob("bucket-*.parquet")], ignore_index=True)
+    tonight = stored[stored["cutoff"] == last]
+    assert len(tonight) == 2 * 2 * 7  # 2 series x 2 models x 7 steps
+    published = read_forecasts(data_dir, latest=True)
+    mine = published[["series_id", "model", "ds", "h", "mean"]].merge(
+        tonight[["series_id", "model", "ds", "h", "mean"]], on=["series_id", "model", "ds", "h"],
+        suffixes=("", "_stored"))
+    assert len(mine) == len(published) == 2 * 7
+    assert (mine["mean"] == mine["mean_stored"]).all()
+    # the same forecasts as fitting again, from the cached fit of the refit day
+    clean = read_clean(summary["clean_path"])
+    dumped = [s.model_dump() for s in specs]
+    fitted, failures = pipeline.forecast(clean, dumped, 7, exog=exog,
+                                         fit_cache=str(data_dir / "models" / "fits"), refit_every=7,
+                                         anchor=ANCHOR)
+    assert failures.empty
+    both = fitted.merge(tonight, on=["series_id", "model", "ds", "h"], suffixes=("", "_stored"))
+    assert len(both) == len(fitted) == 2 * 2 * 7
+    assert (both["cutoff"] == both["cutoff_stored"]).all()
+    assert both["mean"].to_numpy() == pytest.approx(both["mean_stored"].to_numpy(), rel=1e-9)
+    # taken from the store when whole; a forecast missing a step is fitted again
+    sentinel = tonight.assign(mean=tonight["mean"] + 1000.0)
+    gapped = sentinel[~((sentinel["series_id"] == sentinel["series_id"].iloc[0])
+                        & (sentinel["model"] == "sarima") & (sentinel["h"] == 7))]
+    again, _ = pipeline.forecast(clean, dumped, 7, exog=exog,
+                                 fit_cache=str(data_dir / "models" / "fits"), refit_every=7, anchor=ANCHOR,
+                                 stored=gapped)
+    again = again.merge(fitted, on=["series_id", "model", "ds", "h"], suffixes=("", "_fit"))
+    refitted = (again["series_id"] == sentinel["series_id"].iloc[0]) & (again["model"] == "sarima")
+    assert again.loc[refitted, "mean"].to_numpy() == pytest.approx(again.loc[refitted, "mean_fit"].to_numpy(),
+                                                                   rel=1e-9)
+    assert (again.loc[~refitted, "mean"] - again.loc[~refitted, "mean_fit"]).to_numpy() == pytest.approx(1000.0)
