@@ -417,7 +417,9 @@ def _exog_for(exog: pd.DataFrame, series_id: Any, ds: pd.Series) -> np.ndarray:
         pos = np.minimum(np.searchsorted(days, want), len(days) - 1)
         found = days[pos] == want
         if found.all():
-            return exog[feats].to_numpy(dtype=float)[rows[pos]] if len(feats) else np.empty((len(want), 0))
+            take = rows[pos]  # only these rows are converted (a panel-wide frame costs no more)
+            return (np.column_stack([exog[c].to_numpy()[take].astype(float) for c in feats]) if feats
+                    else np.empty((len(want), 0)))
         missing = pd.DatetimeIndex(want[~found])
         raise ModelError(f"exogenous features missing for {series_id!r} on {missing[:3].tolist()}")
     part = exog[exog["series_id"] == series_id] if "series_id" in exog else exog

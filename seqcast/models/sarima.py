@@ -42,7 +42,7 @@ from __future__ import annotations
 import json
 import os
 import warnings
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -371,8 +371,7 @@ class SARIMA(LocalForecaster):
             raise ModelError(f"{self.alias}: only fits with the compiled filter's state can be saved")
         series = []
         for sid, st in self.states_.items():
-            f = {k: (np.asarray(v).tolist() if isinstance(v, np.ndarray) else float(v))
-                 for k, v in asdict(st.filtered).items()}
+            f = st.filtered.to_json()
             series.append({"series_id": sid.item() if isinstance(sid, np.generic) else sid, "cutoff": str(pd.Timestamp(self.cutoff_[sid]).date()),
                            "params": st.params.tolist(), "param_names": st.param_names,
                            "converged": st.converged,
@@ -398,12 +397,7 @@ class SARIMA(LocalForecaster):
             model = cls(**params)
             model.states_, cutoff = {}, {}
             for s in meta["series"]:
-                f = s["filtered"]
-                filtered = FilteredState(
-                    T=np.asarray(f["T"], dtype=float), R=np.asarray(f["R"], dtype=float),
-                    sigma2=float(f["sigma2"]), Z=np.asarray(f["Z"], dtype=float),
-                    beta=np.asarray(f["beta"], dtype=float), a=np.asarray(f["a"], dtype=float),
-                    P=np.asarray(f["P"], dtype=float), tol=float(f["tol"]))
+                filtered = FilteredState.from_json(s["filtered"])
                 keep = None if s["exog_keep"] is None else np.asarray(s["exog_keep"], dtype=bool)
                 model.states_[s["series_id"]] = SarimaState(
                     None, np.asarray(s["params"], dtype=float), list(s["param_names"]),

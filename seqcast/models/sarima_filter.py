@@ -32,7 +32,7 @@ Reference: Durbin & Koopman (2012), *Time Series Analysis by State Space Methods
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import numpy as np
@@ -472,6 +472,17 @@ class FilteredState:
     a: np.ndarray
     P: np.ndarray
     tol: float
+
+    def to_json(self) -> dict[str, Any]:
+        """The fields as JSON values (lists and floats; a JSON round trip is exact)."""
+        return {f.name: (np.asarray(v).tolist() if isinstance(v := getattr(self, f.name), np.ndarray) else float(v))
+                for f in fields(self)}
+
+    @classmethod
+    def from_json(cls, d: dict[str, Any]) -> FilteredState:
+        """The inverse of :meth:`to_json`."""
+        return cls(**{f.name: float(d[f.name]) if f.type == "float" else np.asarray(d[f.name], dtype=float)
+                      for f in fields(cls)})
 
     def _intercept(self, x: np.ndarray | None, n: int) -> np.ndarray:
         if not len(self.beta):
