@@ -23,8 +23,10 @@ backtest errors at that step; NaN where it has too few yet.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pandera.pandas as pa
@@ -116,14 +118,15 @@ def to_stored(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def read_published_file(path: str | Path) -> pd.DataFrame:
+def read_published_file(path: str | Path, series: Sequence[Any] | None = None) -> pd.DataFrame:
     """One night's file as a frame of :data:`COLUMNS` (``run_date`` from its folder name).
 
     Days come back as ``datetime64[ns]`` and ``created_at`` as naive UTC, the types the
     library computes with; files of the earlier one-file-per-night layout read the same.
+    ``series``: only the rows of these ``series_id`` (filtered while reading).
     """
     path = Path(path)
-    df = pd.read_parquet(path)
+    df = pd.read_parquet(path, filters=None if series is None else [("series_id", "in", list(series))])
     name = path.parent.name if path.name.startswith("part-") else path.stem
     if "run_date" not in df:
         df.insert(COLUMNS.index("run_date"), "run_date", pd.Timestamp(name.removeprefix("run_date=")))
@@ -138,10 +141,10 @@ def read_published_file(path: str | Path) -> pd.DataFrame:
 
 def read_forecasts(
     data_dir: str | Path = "data", *, run_date: date | str | None = None, latest: bool = False,
-    since: date | str | None = None,
+    since: date | str | None = None, series: Sequence[Any] | None = None,
 ) -> pd.DataFrame:
     """Read the forecast table: every night, one night, only the latest night, or the
-    nights from ``since`` on."""
+    nights from ``since`` on; ``series``: only these ``series_id``."""
     folder = DataDir(data_dir).forecasts
     nights: dict[str, Path] = {}
     if folder.exists():
@@ -158,4 +161,4 @@ def read_forecasts(
         files = [f for k, f in sorted(nights.items()) if k >= f"run_date={pd.Timestamp(since):%Y-%m-%d}"]
     if not files:
         return pd.DataFrame(columns=COLUMNS)
-    return pd.concat([read_published_file(f) for f in files], ignore_index=True)
+    return pd.concat([read_published_file(f, series) for f in files], ignore_index=True)

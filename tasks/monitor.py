@@ -24,7 +24,7 @@ from seqcast.drift import DriftConfig, drift_history, plot_drift_history, shown_
 from seqcast.errors import SeqcastError
 from seqcast.layout import DataDir
 from seqcast.partitions import read as read_clean
-from tasks.common import artifact_key, png_markdown, retry_unless_input_error
+from tasks.common import artifact_key, group_name, png_markdown, retry_unless_input_error
 
 DETECTED = "seqcast.drift.detected"
 CLEARED = "seqcast.drift.cleared"
@@ -95,8 +95,14 @@ def _notify(block: str, new: pd.DataFrame, as_of: date) -> None:
 PLOT_SERIES = 12  # series drawn in the drift plot (seqcast.drift.shown_series picks them)
 
 
-@task(name="drift-bucket", task_run_name="drift bucket {bucket}", cache_policy=NO_CACHE)
-def drift_bucket_task(clean_path: str, bucket: int, data_dir: str, as_of: date | str, out_dir: str,
+@task(name="drift-buckets", task_run_name=group_name("drift"), cache_policy=NO_CACHE)
+def drift_buckets_task(clean_path: str, buckets: list[int], data_dir: str, as_of: date | str, out_dir: str,
+                       horizon: int, **kwargs: Any) -> list[str]:
+    """:func:`drift_bucket` on each of a group of buckets, in one task run."""
+    return [drift_bucket(clean_path, b, data_dir, as_of, out_dir, horizon, **kwargs) for b in buckets]
+
+
+def drift_bucket(clean_path: str, bucket: int, data_dir: str, as_of: date | str, out_dir: str,
                       horizon: int, backtest_path: str | None = None, config: dict[str, Any] | None = None,
                       since: date | str | None = None) -> str:
     """The drift statistics the night needs for one bucket of series
@@ -162,7 +168,7 @@ def monitor_task(
         Leave the report (``markdown`` in the result, plot embedded) as a markdown artifact
         on this run; the nightly flow shows it on its parent run instead.
     history_dir
-        The night's statistics computed per bucket (:func:`drift_bucket_task`); default:
+        The night's statistics computed per bucket (:func:`drift_bucket`); default:
         computed here.
     """
     from seqcast.published import read_forecasts
@@ -172,17 +178,21 @@ def monitor_task(
     clean = read_clean(clean_path)
     last_day = pd.Timestamp(clean["ds"].max()).normalize()
     as_of_ts = min(pd.Timestamp(as_of).normalize(), last_day) if as_of is not None else last_day
-    forecasts = read_forecasts(data_dir)
-    forecasts = forecasts if len(forecasts) else None
-    backtest = load_backtest(backtest_path, data_dir)
-    if backtest is None or forecasts is None:
-        log.info("forecast-error drift skipped: %s",
-                 "no backtest table" if backtest is None else "no published forecasts yet")
     history = None
     if history_dir is not None:
+        # the statistics came per bucket; the published table and the backtest are read
+        # below for the plotted series only
         parts = [pd.read_parquet(f) for f in sorted(Path(history_dir).glob("bucket-*.parquet"))]
         history = pd.concat([p for p in parts if len(p)] or parts, ignore_index=True)
         history = history.sort_values(["series_id", "kind", "night"], kind="stable", ignore_index=True)
+        forecasts = backtest = None
+    else:
+        forecasts = read_forecasts(data_dir)
+        forecasts = forecasts if len(forecasts) else None
+        backtest = load_backtest(backtest_path, data_dir)
+        if backtest is None or forecasts is None:
+            log.info("forecast-error drift skipped: %s",
+                     "no backtest table" if backtest is None else "no published forecasts yet")
     result = alerts.monitor(data_dir, clean, as_of_ts, forecasts=forecasts, backtest=backtest,
                             config=cfg, run_id=run_id, since=since, history=history)
     new = result.new_alerts
@@ -199,12 +209,16 @@ def monitor_task(
     # tonight): compute its history for those only, not 182 nights of every series.
     n_all = int(clean["series_id"].nunique())
     plotted = clean
+    keep = None
     if n_all > PLOT_SERIES and len(result.history):
         flagged = pd.concat([result.open_alerts, new], ignore_index=True)
         keep = set(shown_series(result.history, flagged, PLOT_SERIES))
         plotted = clean[clean["series_id"].isin(keep)]
-        forecasts = None if forecasts is None else forecasts[forecasts["series_id"].isin(keep)]
-        backtest = None if backtest is None else backtest[backtest["series_id"].isin(keep)]
+        if history_dir is None:
+            forecasts = None if forecasts is None else forecasts[forecasts["series_id"].isin(keep)]
+            backtest = None if backtest is None else backtest[backtest["series_id"].isin(keep)]
+    if history_dir is not None:
+        forecasts, backtest = _plotted_inputs(data_dir, backtest_path, keep)
     history = drift_history(plotted, forecasts, backtest, cfg, nights=nights, as_of=as_of_ts)
     png = plot_drift_history(history, DataDir(data_dir).plots / f"drift_{as_of_ts.date()}.png",
                              title=f"Drift statistics up to {as_of_ts.date()}",
@@ -231,6 +245,23 @@ def monitor_task(
         "error_drift": backtest is not None and forecasts is not None,
         "markdown": markdown,
     }
+
+
+def _plotted_inputs(data_dir: str, backtest_path: str | None,
+                    keep: set | None) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    """The published forecasts and backtest rows the drift plot needs: only the plotted
+    series (``keep``; None = all), the backtest from their buckets' files only."""
+    from seqcast.partitions import bucket_of
+    from seqcast.published import read_forecasts
+
+    forecasts = read_forecasts(data_dir, series=None if keep is None else sorted(keep))
+    if keep is None:
+        backtest = load_backtest(backtest_path, data_dir)
+    else:
+        parts = [load_backtest(backtest_path, data_dir, bucket=b) for b in sorted({bucket_of(s) for s in keep})]
+        parts = [p[p["series_id"].isin(keep)] for p in parts if p is not None]
+        backtest = pd.concat(parts, ignore_index=True) if parts else None
+    return (forecasts if len(forecasts) else None), backtest
 
 
 @task(name="freshness", cache_policy=NO_CACHE)
