@@ -15,6 +15,7 @@ a process pool or Dask (``runner``, ``dask_address``).
 
 from __future__ import annotations
 
+import os
 import shutil
 import uuid
 from datetime import date
@@ -26,10 +27,10 @@ from pydantic import BaseModel, Field, model_validator
 
 from seqcast.errors import InputError
 from seqcast.layout import DataDir
-from seqcast.partitions import bucket_of, buckets_of, series_in, swap_in
+from seqcast.partitions import bucket_groups, bucket_of, series_in, swap_in
 from tasks.backtest import backtest_summary_task
 from tasks.data import clean_task, ingest_task, sample_task, validate_task
-from tasks.panel import backtest_bucket_task, model_labels, runner_for
+from tasks.panel import backtest_buckets_task, model_labels, runner_for
 
 
 class ModelConfig(BaseModel):
@@ -106,27 +107,30 @@ def backtest_stages(params: BacktestParams) -> dict:
     staging = out / f".table-{uuid.uuid4().hex[:8]}"
     specs = [m.model_dump() for m in p.models]
     labels = model_labels(specs)
-    buckets = buckets_of(clean_path)
+    # one task run per group of buckets and model: 4 a worker balance the load and keep
+    # orchestration small (a bucket is the unit of storage)
+    groups = bucket_groups(clean_path, 4 * (p.workers or p.n_jobs or os.cpu_count() or 1))
     if p.series:
         missing = sorted(set(p.series) - set(series_in(clean_path)))
         if missing:
             raise InputError(f"series {missing} not in the data (it has {len(series_in(clean_path))} series)")
-        buckets = sorted({bucket_of(s) for s in p.series})
-    units = [backtest_bucket_task.submit(
-                clean_path, b, spec, label, str(staging), p.h, p.start.isoformat(),
+        groups = [[b] for b in sorted({bucket_of(s) for s in p.series})]
+    buckets = [b for g in groups for b in g]
+    units = [backtest_buckets_task.submit(
+                clean_path, g, spec, label, str(staging), p.h, p.start.isoformat(),
                 end=p.end.isoformat(), step=p.step, refit_every=p.refit_every, window=p.window,
                 window_length=p.window_length,
                 train_start=p.train_start.isoformat() if p.train_start else None,
                 incremental=False, series=p.series)
-             for b in buckets for spec, label in zip(specs, labels, strict=True)]
+             for g in groups for spec, label in zip(specs, labels, strict=True)]
     try:
         wait(units)
-        done = [u.result() for u in units]
+        done = [b for u in units for b in u.result()]
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     table_dir = out / "table"
     swap_in(staging, table_dir)
-    print(f"{len(done)} units ({len(buckets)} bucket(s) x {len(specs)} model(s)), "
+    print(f"{len(units)} task runs ({len(buckets)} bucket(s) in {len(groups)} group(s) x {len(specs)} model(s)), "
           f"{sum(u['failed_origins'] for u in done)} failed origin(s) -> {table_dir}")
     return backtest_summary_task.submit(str(table_dir), clean_path, str(out), p.series).result()

@@ -5,6 +5,7 @@ Run it once with ``seqcast run`` (or ``make run``); deployments schedule it.
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
@@ -19,17 +20,17 @@ from seqcast.champion import format_mae
 from seqcast.errors import ModelError
 from seqcast.io import file_lock
 from seqcast.layout import DataDir
-from seqcast.partitions import buckets_of, series_in
+from seqcast.partitions import bucket_groups, series_in
 from seqcast.trained import trained_label
 from tasks.data import clean_task, gx_task, ingest_task, sample_task, validate_task
 from tasks.database import database_url, publish_database_task
 from tasks.dispatch import gpu_train_task, neural_forecast_task
 from tasks.forecast import backtest_plot_task, plot_task, publish_task
-from tasks.monitor import drift_bucket_task, freshness_task, monitor_task
+from tasks.monitor import drift_buckets_task, freshness_task, monitor_task
 from tasks.panel import (
-    backtest_bucket_task,
-    champion_bucket_task,
-    forecast_bucket_task,
+    backtest_buckets_task,
+    champion_buckets_task,
+    forecast_buckets_task,
     model_labels,
     runner_for,
 )
@@ -102,6 +103,10 @@ class NightlyParams(BaseModel):
         "pool, or Dask (a LocalCluster, or the cluster at dask_address)",
     )
     workers: int | None = Field(None, ge=1, description="Threads / processes / Dask workers; empty = all cores")
+    tasks_per_worker: int = Field(
+        4, ge=1, description="Task runs per worker and stage: the buckets of series are grouped into "
+        "this many per worker (fewer, larger task runs spend less on orchestration; more balance better)",
+    )
     dask_address: str | None = Field(
         None, description="Scheduler of an existing Dask cluster, e.g. tcp://host:8786 (implies runner dask)"
     )
@@ -173,12 +178,14 @@ def nightly_stages(params: NightlyParams, run_id: str, progress: str | None = No
     report = clean_task.submit(validated, p.mapping, p.fill, p.max_gap_days).result()
     clean_path = report["clean_path"]
     stage = Path(clean_path).parent
-    buckets = buckets_of(clean_path)
+    # one task run per group of buckets and stage (a bucket is the unit of storage)
+    groups = bucket_groups(clean_path, p.tasks_per_worker * (p.workers or os.cpu_count() or 1))
+    buckets = [b for g in groups for b in g]
     specs = [m.model_dump() for m in p.models]
     labels = model_labels(specs)
     last_day = date.fromisoformat(report["last_day"])
-    print(f"{len(series_in(clean_path))} series in {len(buckets)} bucket(s); "
-          f"{len(buckets)} forecast + {len(buckets) * len(specs)} backtest units")
+    print(f"{len(series_in(clean_path))} series in {len(buckets)} bucket(s), {len(groups)} group(s); "
+          f"{len(groups)} forecast + {len(groups) * len(specs)} backtest task runs")
 
     holidays = _holidays(p)
     fit_cache = str(Path(p.data_dir) / "models" / "fits")
@@ -186,34 +193,34 @@ def nightly_stages(params: NightlyParams, run_id: str, progress: str | None = No
     start = (last_day - timedelta(days=p.backtest_days + p.horizon - 1)).isoformat()
     neural = _neural_backtests(p)
     with file_lock(table_dir.parent / ".lock"):  # runs sharing a data dir merge one after the other
-        backtests = [backtest_bucket_task.submit(clean_path, b, spec, label, str(table_dir), p.horizon,
-                                                 start, refit_every=p.refit_every, holidays=holidays,
-                                                 fit_cache=fit_cache)
-                     for b in buckets for spec, label in zip(specs, labels, strict=True)]
+        backtests = [backtest_buckets_task.submit(clean_path, g, spec, label, str(table_dir), p.horizon,
+                                                  start, refit_every=p.refit_every, holidays=holidays,
+                                                  fit_cache=fit_cache)
+                     for g in groups for spec, label in zip(specs, labels, strict=True)]
         # the models trained on the gpu pool compete on the same backtest (retrained on their
         # refit days here; on the whole panel when they learn across series)
-        backtests += [backtest_bucket_task.submit(clean_path, None, spec, label, str(table_dir),
-                                                  p.horizon, start, refit_every=p.refit_every,
-                                                  holidays=holidays, series=series, fit_cache=fit_cache)
+        backtests += [backtest_buckets_task.submit(clean_path, [None], spec, label, str(table_dir),
+                                                   p.horizon, start, refit_every=p.refit_every,
+                                                   holidays=holidays, series=series, fit_cache=fit_cache)
                       for spec, label, series in neural]
-        backtests = _results(backtests, progress, "backtest")
+        backtests = [b for part in _results(backtests, progress, "backtest") for b in part]
     config = {"holidays": holidays} if holidays else None
     stats = []
     if p.monitor:
         # drift statistics per bucket, beside the forecasts: they read the data, the backtest
         # table and earlier nights' published forecasts, never tonight's
-        stats = [drift_bucket_task.submit(clean_path, b, p.data_dir, last_day, str(stage / "drift"),
-                                          p.horizon, backtest_path=str(table_dir), config=config)
-                 for b in buckets]
+        stats = [drift_buckets_task.submit(clean_path, g, p.data_dir, last_day, str(stage / "drift"),
+                                           p.horizon, backtest_path=str(table_dir), config=config)
+                 for g in groups]
     run_date = p.as_of or date.today()
     errors_plot = backtest_plot_task.submit(str(table_dir), p.data_dir, run_date, last_day,
                                             p.backtest_days)
     # after the backtest, whose origin tonight made tonight's forecasts (kept in its store);
     # what is missing there is fitted from the last refit day's fit (cached there)
-    forecasts = [forecast_bucket_task.submit(clean_path, b, specs, p.horizon, str(stage / "candidates"),
-                                             holidays, fit_cache, p.refit_every, str(table_dir))
-                 for b in buckets]
-    candidates = _results(forecasts)
+    forecasts = [forecast_buckets_task.submit(clean_path, g, specs, p.horizon, str(stage / "candidates"),
+                                              holidays, fit_cache, p.refit_every, str(table_dir))
+                 for g in groups]
+    candidates = [c for part in _results(forecasts) for c in part]  # in the order of ``buckets``
     failures = [f for c in candidates for f in c["failures"]]
     training = _train_neural(p, clean_path, last_day) if p.neural else None
     if training:
@@ -223,11 +230,13 @@ def nightly_stages(params: NightlyParams, run_id: str, progress: str | None = No
         ).result()
     labels = labels + [label for _, label, _ in neural]
     complexity = _complexity(specs, labels, neural)
-    chosen = _results([champion_bucket_task.submit(str(stage / "candidates"), str(table_dir), labels, b,
-                                                   p.backtest_days, str(stage / "champions"), complexity,
-                                                   c["no_forecast"], champion_days=p.champion_days,
-                                                   interval_gamma=p.interval_gamma)
-                       for b, c in zip(buckets, candidates, strict=True)])
+    no_forecast = {b: c["no_forecast"] for b, c in zip(buckets, candidates, strict=True)}
+    chosen = _results([champion_buckets_task.submit(str(stage / "candidates"), str(table_dir), labels, g,
+                                                    p.backtest_days, str(stage / "champions"), complexity,
+                                                    [no_forecast[b] for b in g], champion_days=p.champion_days,
+                                                    interval_gamma=p.interval_gamma)
+                       for g in groups])
+    chosen = [c for part in chosen for c in part]
     choice = [c for part in chosen for c in part["choice"]]
     not_published = [c for c in choice if c["model"] is None]
     if not any(part["rows"] for part in chosen):
@@ -269,6 +278,7 @@ def nightly_stages(params: NightlyParams, run_id: str, progress: str | None = No
         "backtest_new_origins": sum(b["new_origins"] for b in backtests),
         "backtest_table": str(table_dir),
         "buckets": len(buckets),
+        "bucket_groups": len(groups),
         "fit_seconds": {"forecast": sum(c["fit_s"] for c in candidates),
                         "backtest": sum(b["fit_s"] for b in backtests)},
         "drift": drift,
@@ -383,7 +393,7 @@ def _summary_markdown(s: dict) -> str:
 | Great Expectations | {gx} |
 | published | `{s['published']}` |
 | drift | {_drift_line(s['drift'])} |
-| ran on | {s.get('runner', '')}: {s['buckets']} bucket(s) of series, {s['backtest_new_origins']} new backtest origin(s) |
+| ran on | {s.get('runner', '')}: {s['buckets']} bucket(s) of series in {s.get('bucket_groups', s['buckets'])} task run(s) a stage, {s['backtest_new_origins']} new backtest origin(s) |
 | neural training | {_training_line(s['training'])} |
 | task runs | {_stages_link(s)} |
 

@@ -32,3 +32,14 @@ def png_markdown(path, alt: str, max_bytes: int = 400_000) -> str:
     if len(data) > max_bytes:
         return f"(plot of {len(data) // 1000} kB not embedded: `{path}`)"
     return f"![{alt}](data:image/png;base64,{base64.b64encode(data).decode()})"
+
+
+def group_name(kind: str):
+    """Task run names such as ``forecast buckets 0-7`` (``backtest sarima bucket 3``)."""
+    def name(parameters: dict) -> str:
+        label = f"{parameters['label']} " if parameters.get("label") else ""
+        b = parameters.get("buckets")
+        if not b or b == [None]:
+            return f"{kind} {label}all series"
+        return f"{kind} {label}bucket {b[0]}" if len(b) == 1 else f"{kind} {label}buckets {b[0]}-{b[-1]}"
+    return name

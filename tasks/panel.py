@@ -31,6 +31,7 @@ from prefect.logging import get_run_logger
 from seqcast.io import file_lock, write_parquet_atomic
 from seqcast.partitions import bucket_file
 from seqcast.partitions import read as read_clean
+from tasks.common import group_name
 
 Runner = Literal["thread", "process", "dask"]
 ANCHOR = "1970-01-01"  # incremental backtests refit every refit_every days counted from here
@@ -98,10 +99,18 @@ def model_labels(specs: list[Any]) -> list[str]:
     return labels_for([build(s) for s in specs])
 
 
-@task(name="forecast-bucket", task_run_name="forecast bucket {bucket}", cache_policy=NO_CACHE)
-def forecast_bucket_task(clean_path: str, bucket: int, specs: list, horizon: int, out_dir: str,
-                         holidays: str | None = None, fit_cache: str | None = None,
-                         refit_every: int = 1, table_dir: str | None = None) -> dict:
+@task(name="forecast-buckets", task_run_name=group_name("forecast"), cache_policy=NO_CACHE)
+def forecast_buckets_task(clean_path: str, buckets: list[int], specs: list, horizon: int, out_dir: str,
+                          holidays: str | None = None, fit_cache: str | None = None,
+                          refit_every: int = 1, table_dir: str | None = None) -> list[dict]:
+    """:func:`forecast_bucket` on each of a group of buckets, in one task run."""
+    return [forecast_bucket(clean_path, b, specs, horizon, out_dir, holidays, fit_cache, refit_every, table_dir)
+            for b in buckets]
+
+
+def forecast_bucket(clean_path: str, bucket: int, specs: list, horizon: int, out_dir: str,
+                    holidays: str | None = None, fit_cache: str | None = None,
+                    refit_every: int = 1, table_dir: str | None = None) -> dict:
     """Fit every candidate model on the bucket's series and forecast; failures are recorded.
 
     Models with ``supports_future_covariates`` get the calendar features
@@ -109,7 +118,7 @@ def forecast_bucket_task(clean_path: str, bucket: int, specs: list, horizon: int
     networks forecast from their fit of the latest refit day (the backtest's),
     updated to today (:func:`seqcast.pipeline.forecast`). With ``table_dir`` (the
     nightly backtest's table), the forecasts tonight's backtest origin already made
-    (its forecasts store, :func:`backtest_bucket_task`) are taken as they are; only
+    (its forecasts store, :func:`backtest_bucket`) are taken as they are; only
     what is not there is fitted (e.g. an origin that failed there).
     """
     from seqcast import pipeline
@@ -151,8 +160,15 @@ def _typed_candidates(fc: pd.DataFrame) -> pd.DataFrame:
     return fc.astype({c: t for c, t in CANDIDATE_DTYPES.items() if c in fc.columns})
 
 
-@task(name="backtest-bucket", task_run_name="backtest {label} bucket {bucket}", cache_policy=NO_CACHE)
-def backtest_bucket_task(
+@task(name="backtest-buckets", task_run_name=group_name("backtest"), cache_policy=NO_CACHE)
+def backtest_buckets_task(clean_path: str, buckets: list[int | None], spec: Any, label: str, table_dir: str,
+                          h: int, start: str, **kwargs: Any) -> list[dict]:
+    """:func:`backtest_bucket` of one model on each of a group of buckets, in one task run
+    (``[None]``: on every series at once)."""
+    return [backtest_bucket(clean_path, b, spec, label, table_dir, h, start, **kwargs) for b in buckets]
+
+
+def backtest_bucket(
     clean_path: str,
     bucket: int | None,
     spec: Any,
@@ -311,8 +327,18 @@ def _write_buckets(table: pd.DataFrame, label_dir: Path, bucket: int | None, for
     return paths
 
 
-@task(name="choose-bucket", task_run_name="champions bucket {bucket}", cache_policy=NO_CACHE)
-def champion_bucket_task(
+@task(name="choose-buckets", task_run_name=group_name("champions"), cache_policy=NO_CACHE)
+def champion_buckets_task(candidates_dir: str, table_dir: str, labels: list[str], buckets: list[int],
+                          window_days: int, out_dir: str, complexity: dict[str, int] | None = None,
+                          no_forecast: list[list[dict]] | None = None, **kwargs: Any) -> list[dict]:
+    """:func:`choose_bucket` on each of a group of buckets, in one task run;
+    ``no_forecast``: each bucket's list (as :func:`forecast_bucket` returns it)."""
+    return [choose_bucket(candidates_dir, table_dir, labels, b, window_days, out_dir, complexity,
+                          (no_forecast or [None] * len(buckets))[i], **kwargs)
+            for i, b in enumerate(buckets)]
+
+
+def choose_bucket(
     candidates_dir: str, table_dir: str, labels: list[str], bucket: int, window_days: int, out_dir: str,
     complexity: dict[str, int] | None = None, no_forecast: list[dict] | None = None,
     champion_days: int | None = None, interval_gamma: float = 0.0,
@@ -324,7 +350,7 @@ def champion_bucket_task(
     plus the horizon, adapted by ``interval_gamma`` (:func:`seqcast.conformal.conformal_intervals`).
 
     ``no_forecast``: the bucket's series every model failed on (``series_id, reason``,
-    from :func:`forecast_bucket_task`); they are listed in the choice with ``model``
+    from :func:`forecast_bucket`); they are listed in the choice with ``model``
     None and their reason. The champions file always has the same columns and types,
     empty when no series of the bucket has a forecast.
     """

@@ -353,10 +353,10 @@ def test_tasks_write_table_and_summary(seasonal_frame, tmp_path):
 
     # the nightly's incremental path: only the origins not scored yet, same table again
     from seqcast.partitions import buckets_of, write_partitioned
-    from tasks.panel import backtest_bucket_task
+    from tasks.panel import backtest_bucket
 
     part = write_partitioned(seasonal_frame, tmp_path / "clean")
-    runs = [[backtest_bucket_task.fn(str(part), b, "seasonal_naive", "seasonal_naive",
+    runs = [[backtest_bucket(str(part), b, "seasonal_naive", "seasonal_naive",
                                      str(tmp_path / "inc"), 1, "2023-12-25")
              for b in buckets_of(part)] for _ in range(2)]
     assert sum(r["new_origins"] for r in runs[0]) == 2 * 7  # cutoffs 12-24 .. 12-30, 2 series

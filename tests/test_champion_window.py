@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 
 from seqcast.partitions import bucket_file
-from tasks.panel import champion_bucket_task
+from tasks.panel import choose_bucket
 
 CUTOFF = pd.Timestamp("2024-03-31")
 
@@ -33,8 +33,8 @@ def _files(tmp_path):
 
 def test_champion_days_sets_the_window_of_the_choice(tmp_path):
     cand, table, labels = _files(tmp_path)
-    short = champion_bucket_task.fn(cand, table, labels, 0, 28, str(tmp_path / "c28"))
-    long = champion_bucket_task.fn(cand, table, labels, 0, 28, str(tmp_path / "c56"), champion_days=56)
+    short = choose_bucket(cand, table, labels, 0, 28, str(tmp_path / "c28"))
+    long = choose_bucket(cand, table, labels, 0, 28, str(tmp_path / "c56"), champion_days=56)
     assert short["choice"][0]["model"] == "streaky"
     assert long["choice"][0]["model"] == "steady"  # 10 every day beats 2 lately, 30 before
     assert "over 55 forecasts"  # origins in (cutoff - 56 days, cutoff] in long["choice"][0]["reason"]
@@ -47,8 +47,8 @@ def test_interval_gamma_reaches_the_published_intervals(tmp_path):
     from seqcast.conformal import conformal_intervals
 
     cand, table, labels = _files(tmp_path)
-    plain = champion_bucket_task.fn(cand, table, labels, 0, 28, str(tmp_path / "p"))
-    adapted = champion_bucket_task.fn(cand, table, labels, 0, 28, str(tmp_path / "a"), interval_gamma=0.2)
+    plain = choose_bucket(cand, table, labels, 0, 28, str(tmp_path / "p"))
+    adapted = choose_bucket(cand, table, labels, 0, 28, str(tmp_path / "a"), interval_gamma=0.2)
     assert plain["choice"] == adapted["choice"] and plain["choice"][0]["model"] == "streaky"
     p, a = (pd.read_parquet(bucket_file(tmp_path / d, 0)) for d in ("p", "a"))
     # streaky: 27 errors of 2, then 2 of 30 in the 29-day window; the plain 80 % quantile is 2

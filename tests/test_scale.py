@@ -40,11 +40,12 @@ def runs(tmp_path_factory, prefect_harness):
     models = [ModelSpec(name="seasonal_naive", params={"season_length": 7}),
               ModelSpec(name="sarima", params={"order": [1, 0, 0], "seasonal_order": [0, 1, 1, 7]})]
     out = {}
-    for runner in ("process", "dask"):
+    # one task run per bucket on the process pool, groups of buckets on Dask: same tables
+    for runner, per_worker in (("process", 64), ("dask", 4)):
         data = root / runner
         params = NightlyParams(source=str(source), mapping=str(LONG_MAPPING), data_dir=str(data),
                                as_of=date(2024, 6, 30), horizon=7, models=models, backtest_days=7,
-                               refit_every=7, runner=runner, workers=2)
+                               refit_every=7, runner=runner, workers=2, tasks_per_worker=per_worker)
         out[runner] = (data, nightly(params))
     return out
 
@@ -52,6 +53,7 @@ def runs(tmp_path_factory, prefect_harness):
 def test_process_pool_and_dask_publish_identical_tables(runs):
     (d1, s1), (d2, s2) = runs["process"], runs["dask"]
     assert "process runner" in s1["runner"] and "dask runner" in s2["runner"]
+    assert s1["bucket_groups"] == s1["buckets"] == s2["buckets"] > s2["bucket_groups"] == 8
     pub1, pub2 = read_forecasts(d1), read_forecasts(d2)
     assert pub1["series_id"].nunique() == 20
     keys = ["series_id", "model", "ds"]
@@ -151,3 +153,21 @@ def test_backtest_flow_units_on_dask_match_threads(runs, tmp_path, prefect_harne
     assert len(tables["thread"]) == 3 * 14 * 3 and tables["thread"]["error"].isna().all()
     pd.testing.assert_frame_equal(_sorted(tables["thread"], keys), _sorted(tables["dask"], keys),
                                   check_exact=True)
+
+
+@pytest.mark.parametrize("sizes, n", [([15] * 64, 8), ([5, 5, 1, 1, 5, 5], 3), ([1] * 9 + [100], 3),
+                                      ([3], 8), ([2, 9, 4, 4, 1, 7, 3], 2), ([], 4), ([1, 2], 1)])
+def test_buckets_are_grouped_in_order_into_at_most_n_balanced_groups(sizes, n):
+    from seqcast.partitions import _split_by_size
+
+    buckets = [3 * i + 1 for i in range(len(sizes))]  # ids need not be consecutive
+    groups = _split_by_size(buckets, sizes, n)
+    assert [b for g in groups for b in g] == buckets  # every bucket once, in order
+    assert all(groups) and len(groups) == min(n, len(buckets))
+    if sizes == [15] * 64:
+        assert [len(g) for g in groups] == [8] * 8
+    if len(groups) > 1:
+        size = {b: s for b, s in zip(buckets, sizes, strict=True)}
+        totals = [sum(size[b] for b in g) for g in groups]
+        # no group is larger than the average by more than its largest bucket
+        assert max(totals) <= sum(sizes) / len(groups) + max(sizes)
