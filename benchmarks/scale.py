@@ -98,8 +98,9 @@ def _task_seconds(run_id: str) -> dict[str, float]:
 
     totals: dict[str, float] = {}
     for tr in asyncio.run(read()):
-        # "backtest sarima bucket 7" -> backtest; "validate-3f2" -> validate
-        kind = tr.name.split(" ")[0] if " bucket " in tr.name else tr.name.rsplit("-", 1)[0]
+        # "backtest sarima buckets 0-7" / "... bucket 7" -> backtest; "validate-3f2" -> validate
+        grouped = " bucket " in tr.name or " buckets " in tr.name or tr.name.endswith(" all series")
+        kind = tr.name.split(" ")[0] if grouped else tr.name.rsplit("-", 1)[0]
         totals[kind] = totals.get(kind, 0.0) + tr.total_run_time.total_seconds()
     return totals
 

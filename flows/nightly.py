@@ -193,10 +193,14 @@ def nightly_stages(params: NightlyParams, run_id: str, progress: str | None = No
     start = (last_day - timedelta(days=p.backtest_days + p.horizon - 1)).isoformat()
     neural = _neural_backtests(p)
     with file_lock(table_dir.parent / ".lock"):  # runs sharing a data dir merge one after the other
+        # the costlier models first (their complexity), so that the last task runs are short
+        # ones and no worker idles long at the end (longest-processing-time-first)
+        cost = _complexity(specs, labels, [])
+        order = sorted(zip(specs, labels, strict=True), key=lambda sl: -cost[sl[1]])
         backtests = [backtest_buckets_task.submit(clean_path, g, spec, label, str(table_dir), p.horizon,
                                                   start, refit_every=p.refit_every, holidays=holidays,
                                                   fit_cache=fit_cache)
-                     for g in groups for spec, label in zip(specs, labels, strict=True)]
+                     for spec, label in order for g in groups]
         # the models trained on the gpu pool compete on the same backtest (retrained on their
         # refit days here; on the whole panel when they learn across series)
         backtests += [backtest_buckets_task.submit(clean_path, [None], spec, label, str(table_dir),

@@ -79,6 +79,48 @@ def check_raw(frame: pd.DataFrame, mapping: Mapping, data_dir: str | Path, as_of
         return _check(frame, mapping, layout, as_of)
 
 
+def check_raw_file(parsed_path: str | Path, mapping: str | Path | None, data_dir: str | Path,
+                   as_of: date | None = None, *, timeout: float = 900) -> QualityReport:
+    """:func:`check_raw` on a parsed raw Parquet file, in a child Python process.
+
+    Importing Great Expectations is ~4 s of Python holding the GIL, and the checkpoint
+    ~2 s more: in a thread of the run it slowed every other task of ``seqcast run``
+    (the backtests waited for the interpreter), in a child process it runs on another
+    core. ``mapping``: the mapping file (None: the CTA export's). Raises
+    :class:`RuntimeError` with the child's last error line when the checkpoint fails.
+    """
+    import json
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "seqcast.quality", str(parsed_path), str(mapping or ""), str(data_dir),
+           pd.Timestamp(as_of).date().isoformat() if as_of else ""]
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise RuntimeError(f"Great Expectations checkpoint exited {proc.returncode}: {last}")
+    d = json.loads(lines[-1])
+    return QualityReport(success=d["success"], evaluated=d["evaluated"], failed=d["failed"],
+                         data_docs=Path(d["data_docs"]), results=d["results"],
+                         validation_page=Path(d["validation_page"]) if d["validation_page"] else None)
+
+
+def _main(argv: list[str]) -> None:
+    """``python -m seqcast.quality PARSED MAPPING DATA_DIR AS_OF``: one JSON line (see :func:`check_raw_file`)."""
+    import json
+
+    from seqcast.ingest import load_mapping
+
+    parsed, mapping, data_dir, as_of = argv
+    report = check_raw(pd.read_parquet(parsed), load_mapping(mapping or None), data_dir,
+                       date.fromisoformat(as_of) if as_of else None)
+    print(json.dumps({"success": bool(report.success), "evaluated": int(report.evaluated), "failed": report.failed,
+                      "data_docs": str(report.data_docs), "results": report.results,
+                      "validation_page": str(report.validation_page) if report.validation_page else None},
+                     default=str))
+
+
 def _check(frame: pd.DataFrame, mapping: Mapping, layout: DataDir, as_of: date | None) -> QualityReport:
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
@@ -189,3 +231,9 @@ def validation_markdown(report: dict, links: list[tuple[str, str]] = ()) -> str:
         lines.append("")
     lines += [f"- [{text}]({url})" if "://" in url else f"- {text}: `{url}`" for text, url in links]
     return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    import sys
+
+    _main(sys.argv[1:])

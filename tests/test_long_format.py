@@ -281,6 +281,24 @@ def test_quality_suite_reads_the_long_parsed_frame(tmp_path, mapping):
     assert report.failed == ["expect_compound_columns_to_be_unique(series_id, ds): 2 unexpected"]
 
 
+def test_the_checkpoint_in_a_child_process_reports_what_it_reports_in_process(tmp_path, mapping):
+    """The nightly runs the checkpoint in a child process (seqcast.quality.check_raw_file):
+    the same report as in process; a child that fails raises with its last error line."""
+    from seqcast.quality import check_raw, check_raw_file
+
+    raw = read_table(b"date,series,value\n2024-01-01,a,1\n2024-01-01,b,2\n2024-01-01,b,2\n", mapping, "x.csv")
+    parsed = tmp_path / "parsed.parquet"
+    validate(raw, mapping, today=TODAY).parsed.to_parquet(parsed)
+    here = check_raw(pd.read_parquet(parsed), mapping, tmp_path / "a", TODAY)
+    child = check_raw_file(parsed, LONG_YAML, tmp_path / "b", TODAY)
+    assert (child.success, child.evaluated, child.failed) == (here.success, here.evaluated, here.failed)
+    assert child.results == here.results and child.results
+    assert child.data_docs.name == "index.html" and child.data_docs.exists()
+    assert child.validation_page is not None and child.validation_page.exists()
+    with pytest.raises(RuntimeError, match="checkpoint exited 1: .*nothing.parquet"):
+        check_raw_file(tmp_path / "nothing.parquet", LONG_YAML, tmp_path / "c", TODAY)
+
+
 @pytest.mark.slow
 def test_thousand_series_three_years_clean_in_seconds(tmp_path, mapping):
     path = write_panel_csv(tmp_path / "big.csv", n_series=1000)
