@@ -32,6 +32,7 @@ from tasks.panel import (
     champion_buckets_task,
     forecast_buckets_task,
     model_labels,
+    prune_fits_task,
     runner_for,
 )
 from tasks.report import move_progress, report_task, start_progress
@@ -78,6 +79,10 @@ class NightlyParams(BaseModel):
         "intervals (Gibbs & Candes 2021); 0 gives plain split-conformal intervals"
     )
     refit_every: int = Field(7, ge=1, description="Backtest re-estimation interval (origins)")
+    fit_cache_days: float = Field(
+        30, gt=0, description="Saved fits (data_dir/models/fits) not used for this many days are deleted "
+        "after the night's forecasts; one that is needed again is fitted again",
+    )
     monitor: bool = Field(True, description="Check data and forecast-error drift after publishing")
     neural: list[ModelChoice] = Field(
         default_factory=list,
@@ -225,6 +230,7 @@ def nightly_stages(params: NightlyParams, run_id: str, progress: str | None = No
                                               holidays, fit_cache, p.refit_every, str(table_dir))
                  for g in groups]
     candidates = [c for part in _results(forecasts) for c in part]  # in the order of ``buckets``
+    pruned = prune_fits_task.submit(fit_cache, p.fit_cache_days)  # the night's fits are all loaded now
     failures = [f for c in candidates for f in c["failures"]]
     training = _train_neural(p, clean_path, last_day) if p.neural else None
     if training:
@@ -282,6 +288,7 @@ def nightly_stages(params: NightlyParams, run_id: str, progress: str | None = No
         "backtest_new_origins": sum(b["new_origins"] for b in backtests),
         "backtest_table": str(table_dir),
         "buckets": len(buckets),
+        "fits_pruned": pruned.result(),
         "bucket_groups": len(groups),
         "fit_seconds": {"forecast": sum(c["fit_s"] for c in candidates),
                         "backtest": sum(b["fit_s"] for b in backtests)},

@@ -300,9 +300,15 @@ def cached_fit(
     path = Path(cache_dir) / label.replace("/", "_") / digest.hexdigest()[:20]
     if (path / "metadata.json").exists():
         try:
-            return type(model).load(path)
+            loaded = type(model).load(path)
         except Exception:  # noqa: BLE001 - a broken entry is refitted and replaced
             pass
+        else:
+            try:
+                os.utime(path / "metadata.json")  # last used now: prune_fit_cache keeps it
+            except OSError:  # a read-only cache is still a cache
+                pass
+            return loaded
     fitted = model.clone().fit(history, exog, check_input=False)
     if not getattr(fitted, "saveable", True):  # e.g. a SARIMA with trend terms: refitted each time
         return fitted
@@ -315,6 +321,39 @@ def cached_fit(
 
         shutil.rmtree(tmp, ignore_errors=True)
     return fitted
+
+
+def prune_fit_cache(cache_dir: str | os.PathLike, keep_days: float, *, now: float | None = None) -> int:
+    """Delete the saved fits of :func:`cached_fit` not used for ``keep_days`` days.
+
+    An entry (``<cache_dir>/<label>/<key>/``) counts as used when it was written or last
+    loaded (its ``metadata.json`` modification time, which :func:`cached_fit` renews on
+    every load); leftover temporary folders of an interrupted save go after the same
+    time. Without pruning the cache grows by one entry per series, model and refit day
+    (~1,000 a week at 1,000 series and weekly refits). A pruned fit that is needed
+    again (a backfill of an old night) is simply fitted again: same data, same fit.
+    Returns the number of entries deleted. ``now``: seconds since the epoch (tests).
+    """
+    import shutil
+    import time
+    from pathlib import Path
+
+    root = Path(cache_dir)
+    if not root.is_dir():
+        return 0
+    limit = (time.time() if now is None else now) - float(keep_days) * 86400.0
+    removed = 0
+    for label in (d for d in root.iterdir() if d.is_dir()):
+        for entry in (d for d in label.iterdir() if d.is_dir()):
+            meta = entry / "metadata.json"
+            try:
+                used = meta.stat().st_mtime if meta.exists() else entry.stat().st_mtime
+            except OSError:  # removed meanwhile by another run
+                continue
+            if used < limit:
+                shutil.rmtree(entry, ignore_errors=True)
+                removed += 1
+    return removed
 
 
 def _check_training(unit: WorkUnit, hist: pd.DataFrame) -> None:

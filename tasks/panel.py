@@ -327,6 +327,17 @@ def _write_buckets(table: pd.DataFrame, label_dir: Path, bucket: int | None, for
     return paths
 
 
+@task(name="prune-fits", cache_policy=NO_CACHE)
+def prune_fits_task(fit_cache: str, keep_days: float) -> int:
+    """Delete the saved fits not used for ``keep_days`` days (:func:`seqcast.backtest.prune_fit_cache`)."""
+    from seqcast.backtest import prune_fit_cache
+
+    removed = prune_fit_cache(fit_cache, keep_days)
+    if removed:
+        _logger().info("deleted %d saved fit(s) not used for %s days from %s", removed, keep_days, fit_cache)
+    return removed
+
+
 @task(name="choose-buckets", task_run_name=group_name("champions"), cache_policy=NO_CACHE)
 def champion_buckets_task(candidates_dir: str, table_dir: str, labels: list[str], buckets: list[int],
                           window_days: int, out_dir: str, complexity: dict[str, int] | None = None,

@@ -152,3 +152,33 @@ def test_fits_without_the_compiled_state_are_refitted_not_cached(tmp_path):
     (tmp_path / "bad" / "metadata.json").write_text("{}")
     with pytest.raises(InputError, match="cannot read a saved sarima"):
         SARIMA.load(tmp_path / "bad")
+
+
+def test_saved_fits_not_used_for_keep_days_are_pruned_and_refitted_alike(tmp_path):
+    """The nightly prunes its fit cache (seqcast.backtest.prune_fit_cache): an entry
+    unused for ``keep_days`` goes, one loaded since stays (a load renews it), and a
+    pruned fit needed again is fitted again with the same forecast."""
+    import os
+    import time
+
+    from seqcast.backtest import cached_fit, prune_fit_cache
+
+    hist = _hist()
+    old, recent = hist.iloc[:-30], hist
+    first = cached_fit(SARIMA(), old, None, tmp_path, "sarima")
+    cached_fit(SARIMA(), recent, None, tmp_path, "sarima")
+    entries = sorted(p.parent for p in tmp_path.rglob("metadata.json"))
+    assert len(entries) == 2
+    month_ago = time.time() - 40 * 86400
+    for entry in entries:
+        os.utime(entry / "metadata.json", (month_ago, month_ago))
+    (tmp_path / "sarima" / ".abc.tmp").mkdir()  # an interrupted save, as old
+    os.utime(tmp_path / "sarima" / ".abc.tmp", (month_ago, month_ago))
+    cached_fit(SARIMA(), recent, None, tmp_path, "sarima")  # loaded tonight: renewed
+    assert prune_fit_cache(tmp_path, keep_days=30) == 2
+    left = [p.parent for p in tmp_path.rglob("metadata.json")]
+    assert len(left) == 1 and not (tmp_path / "sarima" / ".abc.tmp").exists()
+    assert prune_fit_cache(tmp_path, keep_days=30) == 0 and prune_fit_cache(tmp_path / "none", 30) == 0
+    again = cached_fit(SARIMA(), old, None, tmp_path, "sarima")  # pruned: fitted again, cached again
+    pd.testing.assert_frame_equal(again.predict(3), first.predict(3), check_exact=True)
+    assert len(list(tmp_path.rglob("metadata.json"))) == 2
