@@ -80,18 +80,28 @@ def check_raw(frame: pd.DataFrame, mapping: Mapping, data_dir: str | Path, as_of
 
 
 def check_raw_file(parsed_path: str | Path, mapping: str | Path | None, data_dir: str | Path,
-                   as_of: date | None = None, *, timeout: float = 900) -> QualityReport:
+                   as_of: date | None = None, *, timeout: float = 900,
+                   in_process: bool | None = None) -> QualityReport:
     """:func:`check_raw` on a parsed raw Parquet file, in a child Python process.
 
     Importing Great Expectations is ~4 s of Python holding the GIL, and the checkpoint
     ~2 s more: in a thread of the run it slowed every other task of ``seqcast run``
     (the backtests waited for the interpreter), in a child process it runs on another
-    core. ``mapping``: the mapping file (None: the CTA export's). Raises
+    core. ``in_process``: run here instead; default: when this process has imported
+    Great Expectations already (a long-lived worker, the test suite), the import the
+    child saves is paid. ``mapping``: the mapping file (None: the CTA export's). Raises
     :class:`RuntimeError` with the child's last error line when the checkpoint fails.
     """
     import json
     import subprocess
     import sys
+
+    if in_process is None:
+        in_process = "great_expectations" in sys.modules
+    if in_process:
+        from seqcast.ingest import load_mapping
+
+        return check_raw(pd.read_parquet(parsed_path), load_mapping(mapping), data_dir, as_of)
 
     cmd = [sys.executable, "-m", "seqcast.quality", str(parsed_path), str(mapping or ""), str(data_dir),
            pd.Timestamp(as_of).date().isoformat() if as_of else ""]

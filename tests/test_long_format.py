@@ -290,13 +290,15 @@ def test_the_checkpoint_in_a_child_process_reports_what_it_reports_in_process(tm
     parsed = tmp_path / "parsed.parquet"
     validate(raw, mapping, today=TODAY).parsed.to_parquet(parsed)
     here = check_raw(pd.read_parquet(parsed), mapping, tmp_path / "a", TODAY)
-    child = check_raw_file(parsed, LONG_YAML, tmp_path / "b", TODAY)
+    child = check_raw_file(parsed, LONG_YAML, tmp_path / "b", TODAY, in_process=False)
     assert (child.success, child.evaluated, child.failed) == (here.success, here.evaluated, here.failed)
     assert child.results == here.results and child.results
     assert child.data_docs.name == "index.html" and child.data_docs.exists()
     assert child.validation_page is not None and child.validation_page.exists()
     with pytest.raises(RuntimeError, match="checkpoint exited 1: .*nothing.parquet"):
-        check_raw_file(tmp_path / "nothing.parquet", LONG_YAML, tmp_path / "c", TODAY)
+        check_raw_file(tmp_path / "nothing.parquet", LONG_YAML, tmp_path / "c", TODAY, in_process=False)
+    # here (great_expectations is imported by now): the same report, no child
+    assert check_raw_file(parsed, LONG_YAML, tmp_path / "d", TODAY).failed == here.failed
 
 
 @pytest.mark.slow
