@@ -120,11 +120,9 @@ def _main(argv: list[str]) -> None:
     """``python -m seqcast.quality PARSED MAPPING DATA_DIR AS_OF``: one JSON line (see :func:`check_raw_file`)."""
     import json
 
-    from seqcast.ingest import load_mapping
-
     parsed, mapping, data_dir, as_of = argv
-    report = check_raw(pd.read_parquet(parsed), load_mapping(mapping or None), data_dir,
-                       date.fromisoformat(as_of) if as_of else None)
+    report = check_raw_file(parsed, mapping or None, data_dir, date.fromisoformat(as_of) if as_of else None,
+                            in_process=True)
     print(json.dumps({"success": bool(report.success), "evaluated": int(report.evaluated), "failed": report.failed,
                       "data_docs": str(report.data_docs), "results": report.results,
                       "validation_page": str(report.validation_page) if report.validation_page else None},
