@@ -41,40 +41,43 @@ COLUMNS = [
 ]
 
 
-class ForecastSchema(pa.DataFrameModel):
-    series_id: str
-    ds: pd.Timestamp
-    cutoff: pd.Timestamp
-    h: int = pa.Field(ge=1)
-    model: str
-    mean: float = pa.Field(nullable=False)
-    lo_95: float = pa.Field(nullable=True, alias="lo-95")
-    lo_80: float = pa.Field(nullable=True, alias="lo-80")
-    hi_80: float = pa.Field(nullable=True, alias="hi-80")
-    hi_95: float = pa.Field(nullable=True, alias="hi-95")
-    run_date: pd.Timestamp
-    run_id: str
-    data_hash: str
-    model_version: str
-    reason: str
-    created_at: pd.Timestamp
+def _intervals_ordered(df: pd.DataFrame) -> pd.Series:
+    cols = ["lo-95", "lo-80", "mean", "hi-80", "hi-95"]
+    v = df[cols].to_numpy(dtype=float)
+    known = ~pd.isna(df[INTERVALS]).any(axis=1).to_numpy()
+    ordered = (v[:, :-1] <= v[:, 1:] + 1e-9 * (1 + abs(v[:, 1:]))).all(axis=1)
+    return pd.Series(~known | ordered, index=df.index)
 
-    class Config:
-        unique = ["series_id", "ds", "model"]
 
-    @pa.dataframe_check(error="intervals must be ordered lo-95 <= lo-80 <= mean <= hi-80 <= hi-95")
-    @classmethod
-    def intervals_ordered(cls, df: pd.DataFrame) -> pd.Series:
-        cols = ["lo-95", "lo-80", "mean", "hi-80", "hi-95"]
-        v = df[cols].to_numpy(dtype=float)
-        known = ~pd.isna(df[INTERVALS]).any(axis=1).to_numpy()
-        ordered = (v[:, :-1] <= v[:, 1:] + 1e-9 * (1 + abs(v[:, 1:]))).all(axis=1)
-        return pd.Series(~known | ordered, index=df.index)
+def _horizon_lines_up(df: pd.DataFrame) -> pd.Series:
+    return df["ds"] == df["cutoff"] + pd.to_timedelta(df["h"], unit="D")
 
-    @pa.dataframe_check(error="ds must equal cutoff + h days")
-    @classmethod
-    def horizon_lines_up(cls, df: pd.DataFrame) -> pd.Series:
-        return df["ds"] == df["cutoff"] + pd.to_timedelta(df["h"], unit="D")
+
+# The published table's contract (a schema object: see seqcast.validate.CleanSchema).
+ForecastSchema = pa.DataFrameSchema(
+    {
+        "series_id": pa.Column(str),
+        "ds": pa.Column(pd.Timestamp),
+        "cutoff": pa.Column(pd.Timestamp),
+        "h": pa.Column(int, pa.Check.ge(1)),
+        "model": pa.Column(str),
+        "mean": pa.Column(float),
+        **{col: pa.Column(float, nullable=True) for col in ("lo-95", "lo-80", "hi-80", "hi-95")},
+        "run_date": pa.Column(pd.Timestamp),
+        "run_id": pa.Column(str),
+        "data_hash": pa.Column(str),
+        "model_version": pa.Column(str),
+        "reason": pa.Column(str),
+        "created_at": pa.Column(pd.Timestamp),
+    },
+    checks=[
+        pa.Check(_intervals_ordered, name="intervals_ordered",
+                 error="intervals must be ordered lo-95 <= lo-80 <= mean <= hi-80 <= hi-95"),
+        pa.Check(_horizon_lines_up, name="horizon_lines_up", error="ds must equal cutoff + h days"),
+    ],
+    unique=["series_id", "ds", "model"],
+    name="ForecastSchema",
+)
 
 
 def publish_forecasts(
