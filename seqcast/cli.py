@@ -8,6 +8,7 @@ Every sub-command lives in ``seqcast/commands/<name>.py`` with a
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import sys
 
@@ -78,6 +79,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"seqcast: error: internal error {type(exc).__name__}: {_first_line(exc)} "
               f"(traceback: {log}; please report it)", file=sys.stderr)
         return 1
+    finally:
+        if argv is None:  # the `seqcast` script: the process ends next
+            # Skip the collector's last pass over every object the run left (pandas,
+            # Prefect, statsmodels: ~0.9 s at exit); the memory goes back to the OS anyway.
+            gc.freeze()
 
 
 def _first_line(exc: BaseException) -> str:
