@@ -667,6 +667,81 @@ def plot_drift_history(
     return path
 
 
+#: The columns that make a Parquet file under ``<data_dir>/backtests`` a backtest table.
+BACKTEST_COLUMNS = frozenset({"series_id", "h", "model", "y", "mean"})
+
+
+def load_backtest(backtest_path: str | Path | None, data_dir: str | Path,
+                  bucket: int | None = None) -> pd.DataFrame | None:
+    """The backtest table: a Parquet file or folder; default every table under ``<data_dir>/backtests``
+    that has the backtest columns. ``None`` when there is none (error drift is then skipped).
+    ``bucket``: only the files of that bucket of series (``bucket-NNNN.parquet``).
+
+    Raises :class:`~seqcast.errors.SeqcastError` when a given ``backtest_path`` does not exist.
+    """
+    from seqcast.layout import DataDir
+
+    root = Path(backtest_path) if backtest_path else DataDir(data_dir).backtests
+    if not root.exists():
+        if backtest_path:
+            raise SeqcastError(f"monitor: backtest table {backtest_path} does not exist")
+        return None
+    pattern = "*.parquet" if bucket is None else f"bucket-{bucket:04d}.parquet"
+    files = [root] if root.is_file() else sorted(root.rglob(pattern))
+    frames = []
+    for f in files:
+        if f.name.startswith("."):
+            continue
+        df = pd.read_parquet(f)
+        if BACKTEST_COLUMNS <= set(df.columns):
+            frames.append(df[[c for c in df.columns if c in BACKTEST_COLUMNS | {"cutoff", "ds"}]])
+    return pd.concat(frames, ignore_index=True) if frames else None
+
+
+def plotted_inputs(data_dir: str | Path, backtest_path: str | Path | None,
+                   keep: list | set | None) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
+    """``(published forecasts, backtest rows)`` of the series ``keep`` (None: all), each None
+    when there is none; the backtest is read from those series' buckets' files only."""
+    from seqcast.partitions import bucket_of
+    from seqcast.published import read_forecasts
+
+    forecasts = read_forecasts(data_dir, series=None if keep is None else sorted(keep))
+    if keep is None:
+        backtest = load_backtest(backtest_path, data_dir)
+    else:
+        keep = set(keep)
+        parts = [load_backtest(backtest_path, data_dir, bucket=b) for b in sorted({bucket_of(s) for s in keep})]
+        parts = [p[p["series_id"].isin(keep)] for p in parts if p is not None]
+        backtest = pd.concat(parts, ignore_index=True) if parts else None
+    return (forecasts if len(forecasts) else None), backtest
+
+
+def drift_plot_file(clean_path: str, data_dir: str, as_of: str | pd.Timestamp, *, config: dict | None = None,
+                    plot_days: int = 182, keep: list | None = None, backtest_path: str | None = None,
+                    n_series: int | None = None, max_series: int = 12) -> str:
+    """The drift plot of the night ``as_of`` from the night's files: every
+    statistic of the series ``keep`` (None: all) over the last ``plot_days`` nights
+    (:func:`drift_history`; forecast-error drift when published forecasts and a backtest
+    exist) and the alerts of ``<data_dir>/published/alerts``, drawn by
+    :func:`plot_drift_history`. ``n_series``: how many series the night has (the title says
+    how many are shown). Returns the path, ``<data_dir>/published/plots/drift_<as_of>.png``.
+    """
+    from seqcast.alerts import read_alerts
+    from seqcast.layout import DataDir
+    from seqcast.partitions import read
+
+    as_of_ts = pd.Timestamp(as_of).normalize()
+    clean = read(clean_path, series=keep)
+    forecasts, backtest = plotted_inputs(data_dir, backtest_path, keep)
+    nights = pd.date_range(as_of_ts - pd.Timedelta(days=plot_days - 1), as_of_ts, freq="D")
+    history = drift_history(clean, forecasts, backtest, DriftConfig(**(config or {})), nights=nights,
+                            as_of=as_of_ts)
+    return str(plot_drift_history(history, DataDir(data_dir).plots / f"drift_{as_of_ts.date()}.png",
+                                  title=f"Drift statistics up to {as_of_ts.date()}",
+                                  alerts=read_alerts(data_dir, as_of=as_of_ts),
+                                  max_series=max_series, n_series=n_series))
+
+
 def synthetic_series(
     seed: int = 0,
     start: str = "2021-01-01",

@@ -6,6 +6,7 @@ function writes a PNG and returns its path.
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import pandas as pd
@@ -103,3 +104,55 @@ def _save(fig, path: str | Path) -> Path:
     out = _atomic(path, lambda tmp: fig.savefig(tmp, dpi=90, format="png"))
     _pyplot().close(fig)
     return out
+
+
+# -- the night's plots, from its files
+def forecast_plot_file(clean_path: str, published_path: str, data_dir: str, max_series: int = 6) -> str:
+    """Forecast-vs-actuals PNG of one night's published file, beside the table: tonight's
+    forecast and the one published a week or more before (the latest such night).
+
+    With many series, the first ``max_series`` (by id) are drawn; the table has them all.
+    Returns the path, ``<data_dir>/published/plots/forecast-vs-actuals-<run_date>.png``.
+    """
+    from seqcast.layout import DataDir
+    from seqcast.partitions import read
+    from seqcast.published import read_forecasts, read_published_file
+
+    tonight = read_published_file(published_path)
+    shown = sorted(tonight["series_id"].unique())[:max_series]
+    tonight = tonight[tonight["series_id"].isin(shown)]
+    clean = read(clean_path, series=shown)
+    run_date = tonight["run_date"].iloc[0]
+    earlier = read_forecasts(data_dir, series=shown)
+    earlier = earlier[earlier["run_date"] <= run_date - pd.Timedelta(days=7)]
+    if len(earlier):
+        earlier = earlier[earlier["run_date"] == earlier["run_date"].max()]
+    path = DataDir(data_dir).plots / f"forecast-vs-actuals-{run_date:%Y-%m-%d}.png"
+    return str(plot_forecasts(clean, tonight, path, previous=earlier))
+
+
+def backtest_plot_file(table_path: str, data_dir: str, run_date: date | str, last_day: date | str,
+                       window_days: int, max_series: int = 4) -> str:
+    """Backtest MAE by horizon PNG over the origins of the last ``window_days`` (scored rows
+    known by ``last_day``). With more than ``max_series`` series, one
+    panel: each series' MAE as a % of its mean level, averaged over series.
+    Returns the path, ``<data_dir>/published/plots/backtest-mae-by-horizon-<run_date>.png``.
+    """
+    from seqcast.layout import DataDir
+    from seqcast.metrics import mae
+    from seqcast.partitions import read
+
+    table = read(table_path)
+    cutoff = pd.Timestamp(last_day)
+    recent = table[(table["cutoff"] > cutoff - pd.Timedelta(days=window_days)) & (table["ds"] <= cutoff)]
+    path = DataDir(data_dir).plots / f"backtest-mae-by-horizon-{pd.Timestamp(run_date):%Y-%m-%d}.png"
+    n = recent["series_id"].nunique()
+    if n <= max_series:
+        return str(plot_errors_by_horizon(mae(recent, by=["series_id", "model", "h"]), path))
+    scored = recent[recent["error"].isna() & recent["y"].notna() & recent["mean"].notna()]
+    level = scored.groupby("series_id")["y"].transform(lambda y: y.abs().mean())
+    pct = (scored["y"] - scored["mean"]).abs() / level.where(level > 0) * 100
+    per_series = scored.assign(pct=pct).groupby(["series_id", "model", "h"])["pct"].mean()
+    errors = per_series.groupby(["model", "h"]).mean().rename("mae_pct_of_level").reset_index()
+    errors.insert(0, "series_id", f"mean of {n} series")
+    return str(plot_errors_by_horizon(errors, path, metric="mae_pct_of_level"))

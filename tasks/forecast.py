@@ -42,48 +42,22 @@ def forecast_table(published_path: str) -> dict[str, list]:
 
 @task(name="plot-forecasts", cache_policy=NO_CACHE)
 def plot_task(clean_path: str, published_path: str, data_dir: str, max_series: int = 6) -> str:
-    """Forecast-vs-actuals PNG beside the table: tonight's forecast and the one of a week ago.
+    """Forecast-vs-actuals PNG beside the table: tonight's forecast and the one of a week ago
+    (:func:`seqcast.plots.forecast_plot_file`).
 
     With many series, the first ``max_series`` (by id) are drawn; the table has them all.
     """
-    from seqcast.layout import DataDir
-    from seqcast.plots import plot_forecasts
-    from seqcast.published import read_forecasts, read_published_file
+    from seqcast.plots import forecast_plot_file
 
-    tonight = read_published_file(published_path)
-    shown = sorted(tonight["series_id"].unique())[:max_series]
-    tonight = tonight[tonight["series_id"].isin(shown)]
-    clean = read_clean(clean_path, series=shown)
-    run_date = tonight["run_date"].iloc[0]
-    earlier = read_forecasts(data_dir)
-    earlier = earlier[(earlier["run_date"] <= run_date - pd.Timedelta(days=7)) & earlier["series_id"].isin(shown)]
-    if len(earlier):
-        earlier = earlier[earlier["run_date"] == earlier["run_date"].max()]
-    path = DataDir(data_dir).plots / f"forecast-vs-actuals-{run_date:%Y-%m-%d}.png"
-    return str(plot_forecasts(clean, tonight, path, previous=earlier))
+    return forecast_plot_file(clean_path, published_path, data_dir, max_series)
 
 
 @task(name="plot-backtest-errors", cache_policy=NO_CACHE)
 def backtest_plot_task(
     table_path: str, data_dir: str, run_date: date, last_day: date, window_days: int, max_series: int = 4
 ) -> str:
-    """Backtest MAE by horizon over the recent origins (scored rows known by ``last_day``)."""
-    from seqcast.layout import DataDir
-    from seqcast.metrics import mae
-    from seqcast.plots import plot_errors_by_horizon
+    """Backtest MAE by horizon over the recent origins (scored rows known by ``last_day``;
+    :func:`seqcast.plots.backtest_plot_file`)."""
+    from seqcast.plots import backtest_plot_file
 
-    table = read_clean(table_path)
-    cutoff = pd.Timestamp(last_day)
-    recent = table[(table["cutoff"] > cutoff - pd.Timedelta(days=window_days)) & (table["ds"] <= cutoff)]
-    path = DataDir(data_dir).plots / f"backtest-mae-by-horizon-{run_date:%Y-%m-%d}.png"
-    n = recent["series_id"].nunique()
-    if n <= max_series:
-        return str(plot_errors_by_horizon(mae(recent, by=["series_id", "model", "h"]), path))
-    # Many series: one panel, each series' MAE as a % of its mean level, averaged over series.
-    scored = recent[recent["error"].isna() & recent["y"].notna() & recent["mean"].notna()]
-    level = scored.groupby("series_id")["y"].transform(lambda y: y.abs().mean())
-    pct = (scored["y"] - scored["mean"]).abs() / level.where(level > 0) * 100
-    per_series = scored.assign(pct=pct).groupby(["series_id", "model", "h"])["pct"].mean()
-    errors = per_series.groupby(["model", "h"]).mean().rename("mae_pct_of_level").reset_index()
-    errors.insert(0, "series_id", f"mean of {n} series")
-    return str(plot_errors_by_horizon(errors, path, metric="mae_pct_of_level"))
+    return backtest_plot_file(table_path, data_dir, run_date, last_day, window_days, max_series)

@@ -20,38 +20,12 @@ from prefect.events import emit_event
 from prefect.logging import get_run_logger
 
 from seqcast import alerts
-from seqcast.drift import DriftConfig, drift_history, plot_drift_history, shown_series
-from seqcast.errors import SeqcastError
-from seqcast.layout import DataDir
+from seqcast.drift import DriftConfig, drift_history, drift_plot_file, load_backtest, shown_series
 from seqcast.partitions import read as read_clean
 from tasks.common import artifact_key, group_name, png_markdown, retry_unless_input_error
 
 DETECTED = "seqcast.drift.detected"
 CLEARED = "seqcast.drift.cleared"
-BACKTEST_COLUMNS = {"series_id", "h", "model", "y", "mean"}
-
-
-def load_backtest(backtest_path: str | None, data_dir: str, bucket: int | None = None) -> pd.DataFrame | None:
-    """The backtest table: a Parquet file or folder; default every table under ``<data_dir>/backtests``
-    that has the backtest columns. ``None`` when there is none (error drift is then skipped).
-    ``bucket``: only the files of that bucket of series (``bucket-NNNN.parquet``)."""
-    root = Path(backtest_path) if backtest_path else DataDir(data_dir).backtests
-    if not root.exists():
-        if backtest_path:
-            raise SeqcastError(f"monitor: backtest table {backtest_path} does not exist")
-        return None
-    pattern = "*.parquet" if bucket is None else f"bucket-{bucket:04d}.parquet"
-    files = [root] if root.is_file() else sorted(root.rglob(pattern))
-    frames = []
-    for f in files:
-        if f.name.startswith("."):
-            continue
-        df = pd.read_parquet(f)
-        if BACKTEST_COLUMNS <= set(df.columns):
-            frames.append(df[[c for c in df.columns if c in BACKTEST_COLUMNS | {"cutoff", "ds"}]])
-    return pd.concat(frames, ignore_index=True) if frames else None
-
-
 def alert_event(row: dict[str, Any], event: str = DETECTED) -> dict[str, Any]:
     """The arguments of ``emit_event`` for one alert row (plain JSON-able values)."""
     sid, kind = str(row["series_id"]), str(row["kind"])
@@ -204,26 +178,16 @@ def monitor_task(
     if notify_block and len(opened):
         _notify(notify_block, opened, as_of_ts.date())
 
-    nights = pd.date_range(as_of_ts - pd.Timedelta(days=plot_days - 1), as_of_ts, freq="D")
     # The plot draws at most PLOT_SERIES series (alerts first, then nearest their threshold
-    # tonight): compute its history for those only, not 182 nights of every series.
+    # tonight): its history is computed for those only, not 182 nights of every series,
+    # from the files (the forecasts and backtest of those series' buckets only).
     n_all = int(clean["series_id"].nunique())
-    plotted = clean
     keep = None
     if n_all > PLOT_SERIES and len(result.history):
         flagged = pd.concat([result.open_alerts, new], ignore_index=True)
-        keep = set(shown_series(result.history, flagged, PLOT_SERIES))
-        plotted = clean[clean["series_id"].isin(keep)]
-        if history_dir is None:
-            forecasts = None if forecasts is None else forecasts[forecasts["series_id"].isin(keep)]
-            backtest = None if backtest is None else backtest[backtest["series_id"].isin(keep)]
-    if history_dir is not None:
-        forecasts, backtest = _plotted_inputs(data_dir, backtest_path, keep)
-    history = drift_history(plotted, forecasts, backtest, cfg, nights=nights, as_of=as_of_ts)
-    png = plot_drift_history(history, DataDir(data_dir).plots / f"drift_{as_of_ts.date()}.png",
-                             title=f"Drift statistics up to {as_of_ts.date()}",
-                             alerts=alerts.read_alerts(data_dir, as_of=as_of_ts),
-                             max_series=PLOT_SERIES, n_series=n_all)
+        keep = sorted(map(str, shown_series(result.history, flagged, PLOT_SERIES)))
+    png = Path(drift_plot_file(clean_path, data_dir, as_of_ts, config=config, plot_days=plot_days, keep=keep,
+                               backtest_path=backtest_path, n_series=n_all, max_series=PLOT_SERIES))
     markdown = alerts.summary_markdown(result, as_of_ts)
     markdown += (f"\n\n## Each statistic over the last {plot_days} nights\n\n"
                  f"{png_markdown(png, 'drift statistics by night')}\n\nFile: `{png}`\n")
@@ -245,23 +209,6 @@ def monitor_task(
         "error_drift": backtest is not None and forecasts is not None,
         "markdown": markdown,
     }
-
-
-def _plotted_inputs(data_dir: str, backtest_path: str | None,
-                    keep: set | None) -> tuple[pd.DataFrame | None, pd.DataFrame | None]:
-    """The published forecasts and backtest rows the drift plot needs: only the plotted
-    series (``keep``; None = all), the backtest from their buckets' files only."""
-    from seqcast.partitions import bucket_of
-    from seqcast.published import read_forecasts
-
-    forecasts = read_forecasts(data_dir, series=None if keep is None else sorted(keep))
-    if keep is None:
-        backtest = load_backtest(backtest_path, data_dir)
-    else:
-        parts = [load_backtest(backtest_path, data_dir, bucket=b) for b in sorted({bucket_of(s) for s in keep})]
-        parts = [p[p["series_id"].isin(keep)] for p in parts if p is not None]
-        backtest = pd.concat(parts, ignore_index=True) if parts else None
-    return (forecasts if len(forecasts) else None), backtest
 
 
 @task(name="freshness", cache_policy=NO_CACHE)
