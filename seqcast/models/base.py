@@ -59,6 +59,7 @@ from __future__ import annotations
 
 import inspect
 from abc import ABC, abstractmethod
+from collections.abc import Sequence
 from typing import Any, ClassVar, Self
 
 import numpy as np
@@ -257,11 +258,11 @@ class LocalForecaster(Forecaster):
     exog_columns: ClassVar[tuple[str, ...] | None] = None
 
     def _own_exog(self, exog: pd.DataFrame | None) -> pd.DataFrame | None:
+        """``exog`` when it has the columns the model reads (:func:`_exog_for` takes only
+        those, no copy of the frame per origin), else None."""
         if exog is None or self.exog_columns is None:
             return exog
-        if not set(self.exog_columns) <= set(exog.columns):
-            return None
-        return exog[[c for c in ("series_id", "ds") if c in exog] + list(self.exog_columns)]
+        return exog if set(self.exog_columns) <= set(exog.columns) else None
 
     def _fit(self, history: pd.DataFrame, exog: pd.DataFrame | None, init: Forecaster | None) -> None:
         self.states_: dict[Any, Any] = {}
@@ -271,7 +272,7 @@ class LocalForecaster(Forecaster):
             part = self._recent(part)
             x = None
             if exog is not None:
-                x = _exog_for(exog, sid, part["ds"])
+                x = _exog_for(exog, sid, part["ds"], self.exog_columns)
             y = part["y"].to_numpy(dtype=float)
             if sid in previous:
                 self.states_[sid] = self._fit_series_warm(y, x, previous[sid])
@@ -295,7 +296,7 @@ class LocalForecaster(Forecaster):
                 continue
             if new["ds"].iloc[0] != cutoff[sid] + pd.Timedelta(days=1):
                 raise ModelError(f"{self.alias}: {sid!r} has no data on the day after {cutoff[sid].date()}")
-            x_new = None if exog is None else _exog_for(exog, sid, new["ds"])
+            x_new = None if exog is None else _exog_for(exog, sid, new["ds"], self.exog_columns)
             self.states_[sid] = self._update_series(self.states_[sid], new["y"].to_numpy(dtype=float), x_new)
             cutoff[sid] = new["ds"].iloc[-1]
         self.cutoff_ = cutoff
@@ -310,7 +311,7 @@ class LocalForecaster(Forecaster):
             if exog_future is not None:
                 cutoff = self.cutoff_[sid]
                 ds = pd.date_range(cutoff + pd.Timedelta(days=1), periods=h, freq="D")
-                x = _exog_for(exog_future, sid, pd.Series(ds))
+                x = _exog_for(exog_future, sid, pd.Series(ds), self.exog_columns)
             frames.append(self._frame(sid, h, self._predict_series(state, h, x, level)))
         return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
 
@@ -398,15 +399,17 @@ def check_history(history: pd.DataFrame, *, min_length: int = 1, model: str = "m
     return history
 
 
-def _exog_for(exog: pd.DataFrame, series_id: Any, ds: pd.Series) -> np.ndarray:
-    """Rows of ``exog`` for one series on the given days, as ``(len(ds), n_features)``.
+def _exog_for(exog: pd.DataFrame, series_id: Any, ds: pd.Series,
+              columns: Sequence[str] | None = None) -> np.ndarray:
+    """Rows of ``exog`` for one series on the given days, as ``(len(ds), n_features)``;
+    the features are ``columns`` in that order (None: every column but ``series_id, ds``).
 
     Raises :class:`ModelError` when a day has no row. The backtester asks this for
     every origin (fit, update, forecast): days are looked up in numpy (``searchsorted``
     on the sorted days) rather than through a pandas index built per call (3 ms a call
     on a 3-year series, a third of a SARIMA backtest's time).
     """
-    feats = [c for c in exog.columns if c not in ("series_id", "ds")]
+    feats = list(columns) if columns is not None else [c for c in exog.columns if c not in ("series_id", "ds")]
     days = exog["ds"].to_numpy(dtype="datetime64[ns]")
     rows = np.arange(len(exog))
     if "series_id" in exog:
@@ -423,7 +426,7 @@ def _exog_for(exog: pd.DataFrame, series_id: Any, ds: pd.Series) -> np.ndarray:
         missing = pd.DatetimeIndex(want[~found])
         raise ModelError(f"exogenous features missing for {series_id!r} on {missing[:3].tolist()}")
     part = exog[exog["series_id"] == series_id] if "series_id" in exog else exog
-    part = part.set_index("ds").drop(columns=["series_id"], errors="ignore")
+    part = part.set_index("ds")[feats]
     missing = pd.Index(ds).difference(part.index)
     if len(missing):
         raise ModelError(f"exogenous features missing for {series_id!r} on {missing[:3].tolist()}")
