@@ -162,3 +162,19 @@ def test_only_the_console_script_skips_the_collector_at_exit(tmp_path):
             "rc = main(); print(rc, gc.get_freeze_count() > 0)")
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "none")], capture_output=True, text=True)
     assert out.stdout.split() == ["1", "True"], out.stderr
+
+
+def test_a_run_from_the_terminal_sends_no_flow_heartbeats(monkeypatch):
+    """Heartbeats are for runs of deployments (zombie detection); ending a flow run's
+    heartbeat thread cost `seqcast run` up to 1 s a flow run. The environment still wins."""
+    from prefect.settings import get_current_settings
+
+    from seqcast.commands.run import _local_run_settings
+
+    monkeypatch.delenv("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", raising=False)
+    with _local_run_settings():
+        assert get_current_settings().flows.heartbeat_frequency is None
+    before = get_current_settings().flows.heartbeat_frequency
+    monkeypatch.setenv("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", "60")  # what Prefect read at start-up stays
+    with _local_run_settings():
+        assert get_current_settings().flows.heartbeat_frequency == before

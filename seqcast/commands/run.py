@@ -96,7 +96,8 @@ def handle(args: argparse.Namespace) -> int:
         database_url=database_url,
     )
     try:
-        summary = nightly(params)
+        with _local_run_settings():
+            summary = nightly(params)
     except SeqcastError as exc:  # the traceback went to the log file, the console gets one line
         raise type(exc)(f"{exc} (details: {log_path})") from None
     table = read_forecasts(args.data_dir, run_date=summary["run_date"])
@@ -136,6 +137,24 @@ def handle(args: argparse.Namespace) -> int:
     print(f"plots:          {summary['plot']}")
     print(f"                {summary['errors_plot']}")
     return 0
+
+
+def _local_run_settings():
+    """Prefect settings for a run started from this terminal: no flow-run heartbeats.
+
+    Heartbeats let a zombie-flow automation mark a crashed run of a *deployment* (Prefect
+    docs, "Detect zombie flows"); this run is watched by its terminal, and ending each
+    flow run's heartbeat thread (it sleeps in 1-s steps) cost up to 1 s a flow run, 2 a
+    night. ``PREFECT_FLOWS_HEARTBEAT_FREQUENCY`` in the environment still wins.
+    """
+    import contextlib
+    import os
+
+    if "PREFECT_FLOWS_HEARTBEAT_FREQUENCY" in os.environ:
+        return contextlib.nullcontext()
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+    return temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None})
 
 
 class _NoErrors:
