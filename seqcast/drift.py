@@ -284,9 +284,9 @@ def _level_offsets(v: np.ndarray, st: np.ndarray, ok: np.ndarray, i: int, cfg: D
         now = v[a:b][ok[a:b] & (st[a:b] == code)]
         then = v[a0:b0][ok[a0:b0] & (st[a0:b0] == code)]
         if len(now) >= cfg.min_stratum_reference and len(then) >= cfg.min_stratum_reference:
-            out[code] = float(np.median(now) - np.median(then))
+            out[code] = _median(now) - _median(then)
     if out:  # a day type too thin to measure follows the others
-        pooled = float(np.median(list(out.values())))
+        pooled = _median(list(out.values()))
         out = {code: out.get(code, pooled) for code in (0, 1, 2)}
     return out
 
@@ -307,8 +307,8 @@ def _standardised(
         if len(f) < cfg.min_stratum_reference:
             continue
         f = f + (offsets or {}).get(code, 0.0)
-        med = np.median(f)
-        scale = _MAD_TO_SD * np.median(np.abs(f - med))
+        med = _median(f)
+        scale = _MAD_TO_SD * _median(np.abs(f - med))
         if not scale > 0:
             scale = max(float(np.std(f)), 1e-9 * max(abs(med), 1.0))
         z_all[rs == code] = recent[rs == code] - med
@@ -317,6 +317,35 @@ def _standardised(
     if not zr:
         return np.empty(0), np.empty(0), z_all
     return np.concatenate(zr), np.concatenate(zf), z_all
+
+
+def _median(x) -> float:
+    """``np.median`` of a small 1-d array (NaN in: NaN out) without its dispatch overhead:
+    ~40 µs a call, and a night's statistics took 20 of them (a third of the 182-night
+    history the drift plot draws)."""
+    x = np.sort(np.asarray(x, dtype=float))
+    n = len(x)
+    if n == 0 or np.isnan(x[-1]):
+        return float("nan")
+    mid = n // 2
+    return float(x[mid]) if n % 2 else float(0.5 * (x[mid - 1] + x[mid]))
+
+
+def ks_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Two-sample Kolmogorov-Smirnov distance ``sup_x |F_a(x) - F_b(x)|`` of 1-d samples.
+
+    The statistic of ``scipy.stats.ks_2samp``, computed as scipy computes it (both
+    empirical CDFs at every pooled value, ``searchsorted(side="right")``); without the
+    p-value the monitor does not use (it compares with :func:`ks_critical_distance`),
+    which was 60 % of the call.
+
+    >>> ks_distance(np.array([0.0, 1.0, 2.0]), np.array([1.0, 2.0, 3.0]))
+    0.3333333333333333
+    """
+    a, b = np.sort(np.asarray(a, dtype=float)), np.sort(np.asarray(b, dtype=float))
+    pooled = np.concatenate([a, b])
+    diff = np.searchsorted(a, pooled, side="right") / len(a) - np.searchsorted(b, pooled, side="right") / len(b)
+    return float(np.max(np.abs(diff)))
 
 
 def ks_critical_distance(n: int, m: int, alpha: float) -> float:
@@ -337,7 +366,7 @@ def _weekly_change_spread(v: np.ndarray, st: np.ndarray, ok: np.ndarray, m: int)
     d = (v[m:] - v[:-m])[both]
     if len(d) < 4:
         return float("nan")
-    return _MAD_TO_SD * float(np.median(np.abs(d - np.median(d))))
+    return _MAD_TO_SD * _median(np.abs(d - _median(d)))
 
 
 def _night_stats(s: _Series, v: np.ndarray, i: int, cfg: DriftConfig, usable, gap) -> list[tuple]:
@@ -361,12 +390,12 @@ def _night_stats(s: _Series, v: np.ndarray, i: int, cfg: DriftConfig, usable, ga
     zr, zf = np.clip(zr, -cfg.clip, cfg.clip), np.clip(zf, -cfg.clip, cfg.clip)
     ref_window = f"{s.ds[a].date()}/{s.ds[b - 1].date()}"
     if offsets:
-        ref_window += f" {'+' if np.median(list(offsets.values())) >= 0 else ''}" \
-                      f"{np.median(list(offsets.values())):.3f}"
+        shift = _median(list(offsets.values()))
+        ref_window += f" {'+' if shift >= 0 else ''}{shift:.3f}"
     window = f"{s.ds[lo].date()}/{s.ds[i].date()} vs {ref_window}"
     night = s.ds[i]
     rows = [
-        (night, "data_ks", float(stats.ks_2samp(zr, zf, method="asymp").statistic),
+        (night, "data_ks", ks_distance(zr, zf),
          ks_critical_distance(len(zr), len(zf), cfg.ks_alpha), window),
         (night, "data_wasserstein", float(stats.wasserstein_distance(zr, zf)),
          float(cfg.wasserstein_threshold), window),
@@ -381,7 +410,7 @@ def _night_stats(s: _Series, v: np.ndarray, i: int, cfg: DriftConfig, usable, ga
         # window does not widen it)
         last = dev[np.isfinite(dev)][-cfg.level_days:]
         if len(last) >= (cfg.level_days + 1) // 2:
-            stat = abs(float(np.median(last))) / (then / np.sqrt(2.0))
+            stat = abs(_median(last)) / (then / np.sqrt(2.0))
             rows.append((night, "level_shift", stat, float(cfg.level_threshold),
                          f"last {len(last)} usable days to {s.ds[i].date()} vs {ref_window}"))
     return rows

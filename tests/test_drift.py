@@ -220,3 +220,20 @@ def test_plot_of_many_series_draws_the_alerting_and_nearest_ones(tmp_path):
     assert shown_series(history.head(10), None, 5) == ["s00", "s01"]  # few series: all of them
     png = plot_drift_history(history, tmp_path / "d.png", alerts=alerts, max_series=5)
     assert png.exists() and png.stat().st_size > 1000
+
+
+def test_ks_distance_and_median_are_scipy_s_and_numpy_s():
+    """The monitor's own KS distance (no p-value) and small-array median give exactly what
+    scipy.stats.ks_2samp(...).statistic and np.median give, ties and NaN included."""
+    from scipy import stats
+
+    from seqcast.drift import _median, ks_distance
+
+    rng = np.random.default_rng(7)
+    for n, m in [(1, 1), (3, 5), (28, 84), (50, 50)]:
+        for _ in range(20):
+            a = rng.normal(size=n).round(1)  # rounded: ties within and across the samples
+            b = rng.normal(0.3, 1.2, size=m).round(1)
+            assert ks_distance(a, b) == stats.ks_2samp(a, b, method="asymp").statistic
+            assert _median(a) == np.median(a) and _median(b) == np.median(b)
+    assert np.isnan(_median([1.0, np.nan, 2.0])) and np.isnan(_median([]))
