@@ -456,3 +456,34 @@ def test_cta_sarima_with_the_calendar_keeps_every_forecast_of_cold_fits(cta_clea
     assert len(fast) == 92 and rel.max() < 1e-3
     mae = lambda t: (t["mean"] - t["y"]).abs().mean()  # noqa: E731
     assert mae(fast) == pytest.approx(mae(cold), rel=1e-3)
+
+
+def test_cheap_local_models_run_on_arrays_with_the_same_table(seasonal_frame, monkeypatch):
+    """Naive, seasonal naive, ETS and other refitted, unsaved local models run their hooks on
+    arrays (seqcast.backtest._array_origin), not through fit/predict on frames: the table
+    is the one of the public path to the last bit, failures and their reasons included
+    (too short a history, a failing fit, intervals a model cannot give, features missing
+    for the horizon), with the calendar, imputed days, sliding windows, the full horizon."""
+    import seqcast.backtest as bt
+    from seqcast.calendar import panel_exog
+    from seqcast.models.ets import ETS
+
+    data = seasonal_frame[seasonal_frame["ds"] < "2022-05-01"].copy()
+    data["is_imputed"] = data["ds"].isin(pd.to_datetime(["2022-03-08", "2022-04-02"]))
+    exog = panel_exog(data, 14, country="US")
+    short = exog[exog["ds"] <= "2022-04-25"]  # the last origins' horizons lack features
+    models = [Naive(), SeasonalNaive(7), SeasonalNaive(7, skip_holidays=False), ETS(), Broken(), Spy(first=True)]
+    runs = [dict(model=models, start="2022-01-05", end="2022-04-30", h=3, exog=exog),
+            dict(model=models, start="2022-03-01", end="2022-04-30", h=14, exog=short, window="sliding",
+                 window_length=30),
+            dict(model=[Naive(), SeasonalNaive(7)], start="2022-04-01", end="2022-04-30", h=2, level=(80,))]
+    for kw in runs:
+        fast = rolling_origin(data=data, n_jobs=1, **kw)
+        with monkeypatch.context() as m:
+            m.setattr(bt._UnitArrays, "of", classmethod(lambda cls, unit, y: None))
+            public = rolling_origin(data=data, n_jobs=1, **kw)
+        pd.testing.assert_frame_equal(fast, public)
+        assert fast["error"].notna().any() and fast["error"].isna().any() != bool(kw.get("level"))
+    units = bt.plan_units(SeasonalNaive(7), data, h=3, cutoffs=["2022-04-01"], exog=exog, full_horizon=True)
+    assert all(u.arrays is not None for u in units)
+    assert bt.plan_units(SARIMA((1, 0, 0)), data, h=3, cutoffs=["2022-04-01"])[0].arrays is None
