@@ -44,6 +44,10 @@ def handle(args: argparse.Namespace) -> int:
 
     # Nothing leaves this machine: the temporary server's telemetry would only fail.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # The temporary server's first start creates and migrates its database: on a loaded
+    # 2-core machine that took more than Prefect's default 20 s (a CI run), and the night
+    # ended in "Timed out while attempting to connect to ephemeral Prefect API server".
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
     from flows.nightly import ModelSpec, NightlyParams, nightly
     from seqcast.errors import SeqcastError
     from seqcast.models import load_models_file, specs_from_names
