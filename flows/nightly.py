@@ -12,6 +12,7 @@ from typing import Any, Literal
 
 import pandas as pd
 from prefect import flow, runtime
+from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 from prefect.states import Cancelled
 from pydantic import BaseModel, Field, SecretStr
 
@@ -334,6 +335,21 @@ def _neural_backtests(p: NightlyParams) -> list[tuple[dict, str, list[str] | Non
         series = None if build(spec).supports_multivariate else list(m.targets)
         out.append((spec, trained_label(m.name, m.targets), series))
     return out
+
+
+def local_run_settings():
+    """Prefect settings for a run started from this terminal: no flow-run heartbeats.
+
+    Heartbeats let a zombie-flow automation mark a crashed run of a *deployment* (Prefect
+    docs, "Detect zombie flows"); this run is watched by its terminal, and ending each
+    flow run's heartbeat thread (it sleeps in 1-s steps) cost up to 1 s a flow run, 2 a
+    night. ``PREFECT_FLOWS_HEARTBEAT_FREQUENCY`` in the environment still wins.
+    """
+    import contextlib
+
+    if "PREFECT_FLOWS_HEARTBEAT_FREQUENCY" in os.environ:
+        return contextlib.nullcontext()
+    return temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None})
 
 
 def _holidays(p: NightlyParams) -> str | None:

@@ -169,12 +169,12 @@ def test_a_run_from_the_terminal_sends_no_flow_heartbeats(monkeypatch):
     heartbeat thread cost `seqcast run` up to 1 s a flow run. The environment still wins."""
     from prefect.settings import get_current_settings
 
-    from seqcast.commands.run import _local_run_settings
+    from flows.nightly import local_run_settings
 
     monkeypatch.delenv("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", raising=False)
-    with _local_run_settings():
+    with local_run_settings():
         assert get_current_settings().flows.heartbeat_frequency is None
     before = get_current_settings().flows.heartbeat_frequency
     monkeypatch.setenv("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", "60")  # what Prefect read at start-up stays
-    with _local_run_settings():
+    with local_run_settings():
         assert get_current_settings().flows.heartbeat_frequency == before

@@ -48,7 +48,7 @@ def handle(args: argparse.Namespace) -> int:
     # 2-core machine that took more than Prefect's default 20 s (a CI run), and the night
     # ended in "Timed out while attempting to connect to ephemeral Prefect API server".
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
-    from flows.nightly import ModelSpec, NightlyParams, nightly
+    from flows.nightly import ModelSpec, NightlyParams, local_run_settings, nightly
     from seqcast.errors import SeqcastError
     from seqcast.models import load_models_file, specs_from_names
     from seqcast.published import read_forecasts
@@ -100,7 +100,7 @@ def handle(args: argparse.Namespace) -> int:
         database_url=database_url,
     )
     try:
-        with _local_run_settings():
+        with local_run_settings():
             summary = nightly(params)
     except SeqcastError as exc:  # the traceback went to the log file, the console gets one line
         raise type(exc)(f"{exc} (details: {log_path})") from None
@@ -141,24 +141,6 @@ def handle(args: argparse.Namespace) -> int:
     print(f"plots:          {summary['plot']}")
     print(f"                {summary['errors_plot']}")
     return 0
-
-
-def _local_run_settings():
-    """Prefect settings for a run started from this terminal: no flow-run heartbeats.
-
-    Heartbeats let a zombie-flow automation mark a crashed run of a *deployment* (Prefect
-    docs, "Detect zombie flows"); this run is watched by its terminal, and ending each
-    flow run's heartbeat thread (it sleeps in 1-s steps) cost up to 1 s a flow run, 2 a
-    night. ``PREFECT_FLOWS_HEARTBEAT_FREQUENCY`` in the environment still wins.
-    """
-    import contextlib
-    import os
-
-    if "PREFECT_FLOWS_HEARTBEAT_FREQUENCY" in os.environ:
-        return contextlib.nullcontext()
-    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
-
-    return temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None})
 
 
 class _NoErrors:
