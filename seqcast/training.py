@@ -12,6 +12,12 @@
   and, on TensorFlow, turns on op determinism (one intra-op thread, the fastest
   setting on small CPU models, keeps reductions in order only when it was set
   before TensorFlow started), so the same seed gives the same weights.
+  :func:`seeded` does that for one training and also keeps it to itself: Keras
+  draws each layer's initializer and dropout seed from Python's global
+  ``random`` stream, which other threads share (Prefect's event websocket draws
+  from it for every keepalive ping), and the TensorFlow seed and op counter
+  are process-wide; inside ``seeded`` those draws come from a stream of the
+  block's own seed, and trainings in threads of one process take turns.
 - **Speed on CPU**: batch 256 and ``jit_compile=True`` (XLA) for recurrent
   models: 2–5× and 1.6–2.6× more windows/s than batch 32 without XLA.
 - **Progress**: :func:`progress_hook` installs a callback that receives one
@@ -42,6 +48,8 @@ import contextlib
 import contextvars
 import math
 import os
+import random
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -56,6 +64,11 @@ _PROGRESS: contextvars.ContextVar[ProgressFn | None] = contextvars.ContextVar(
     "seqcast_progress", default=None
 )
 _RUNTIME_CONFIGURED = False
+# One seeded training at a time per process (the backend's global seed and op counter are
+# shared by threads); re-entrant so a seeded block may call code that seeds again.
+_SEEDED_LOCK = threading.RLock()
+_SEED_STREAM = threading.local()  # .rng: random.Random of the current seeded block, per thread
+_SEED_SOURCE_INSTALLED = False
 
 
 @dataclass(frozen=True)
@@ -137,6 +150,53 @@ def seed_everything(seed: int) -> None:
         import tensorflow as tf
 
         tf.config.experimental.enable_op_determinism()
+
+
+def _install_seed_source() -> None:
+    """Route Keras's default-seed draws through this thread's seeded stream, when it has one.
+
+    Keras 3 (``keras.src.random.seed_generator.make_default_seed``, also reached as
+    ``keras.src.backend.random.make_default_seed`` by the initializers) returns
+    ``random.randint(1, 1e9)`` from Python's global stream for every initializer
+    and ``SeedGenerator`` built without a seed. Outside a :func:`seeded` block the
+    original runs, unchanged.
+    """
+    global _SEED_SOURCE_INSTALLED
+    if _SEED_SOURCE_INSTALLED:
+        return
+    from keras.src import backend
+    from keras.src.random import seed_generator
+
+    original = seed_generator.make_default_seed
+
+    def make_default_seed() -> int:
+        rng = getattr(_SEED_STREAM, "rng", None)
+        return original() if rng is None else rng.randint(1, int(1e9))
+
+    seed_generator.make_default_seed = make_default_seed
+    backend.random.make_default_seed = make_default_seed
+    _SEED_SOURCE_INSTALLED = True
+
+
+@contextlib.contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Seed everything and keep the block's randomness to itself (build and train inside it).
+
+    The same seed gives the same weights, training and MC-dropout paths whatever
+    other threads do meanwhile: layers built in the block draw their seeds from
+    ``random.Random(seed)`` rather than Python's shared stream, and blocks in
+    other threads of the process wait (the backend's seed is process-wide).
+    Nested blocks in one thread are allowed; the inner one reseeds.
+    """
+    with _SEEDED_LOCK:
+        _install_seed_source()
+        previous = getattr(_SEED_STREAM, "rng", None)
+        seed_everything(seed)
+        _SEED_STREAM.rng = random.Random(int(seed))
+        try:
+            yield
+        finally:
+            _SEED_STREAM.rng = previous
 
 
 def training_device() -> str:
@@ -323,11 +383,15 @@ def lr_range_test(
     explodes (> 4× the best). Suggests one tenth of the rate at the lowest
     smoothed loss, a conservative rule that stays below the divergence edge.
     """
-    import keras
-
     if steps < 5:
         raise ModelError("lr_range_test: steps must be >= 5")
-    seed_everything(recipe.seed)
+    with seeded(recipe.seed):
+        return _lr_sweep(build, x, y, recipe, min_lr, max_lr, steps)
+
+
+def _lr_sweep(build, x, y, recipe: Recipe, min_lr: float, max_lr: float, steps: int) -> LRRangeResult:
+    import keras
+
     model = compile_model(build(), recipe, jit_compile=False, learning_rate=min_lr)
     factor = (max_lr / min_lr) ** (1.0 / (steps - 1))
     lrs: list[float] = []

@@ -56,6 +56,71 @@ def test_same_seed_same_weights():
         np.testing.assert_array_equal(a, b)
 
 
+def _tiny_rnn_fit(history):
+    from seqcast.models import get_model
+
+    model = get_model("rnn", input_length=14, epochs=2, batch_size=32, units=4, layers=1,
+                      dropout=0.1, jit_compile=False, patience=2)
+    model.fit(history)
+    return [w.copy() for w in next(iter(model.states_.values())).network.get_weights()]
+
+
+def _rail(n: int = 160):
+    import pandas as pd
+
+    rng = np.random.default_rng(3)
+    ds = pd.date_range("2022-01-01", periods=n, freq="D")
+    y = 500 * np.where(ds.day_of_week < 5, 1.0, 0.55) + rng.normal(0, 10, n)
+    return pd.DataFrame({"series_id": "rail", "ds": ds, "y": y})
+
+
+def _assert_same(a, b):
+    for wa, wb in zip(a, b, strict=True):
+        np.testing.assert_array_equal(wa, wb)
+
+
+def test_same_seed_same_weights_while_another_thread_draws_random_numbers():
+    """Prefect's event websocket draws from Python's global ``random`` for every ping.
+
+    Keras seeds each initializer and dropout layer from that stream, so a draw in
+    another thread between seeding and building changed the weights (a CI flake:
+    a refit 100% different from the first fit). The spinning thread makes that
+    draw all but certain here.
+    """
+    import random
+    import threading
+
+    history = _rail()
+    first = _tiny_rnn_fit(history)
+    stop = threading.Event()
+
+    def draw():
+        while not stop.is_set():
+            random.getrandbits(32)
+
+    spinner = threading.Thread(target=draw, daemon=True)
+    spinner.start()
+    try:
+        again = [_tiny_rnn_fit(history) for _ in range(2)]
+    finally:
+        stop.set()
+        spinner.join()
+    for weights in again:
+        _assert_same(weights, first)
+
+
+def test_trainings_in_threads_of_one_process_match_a_lone_one():
+    """The nightly trains neural backtests in a thread pool; the backend's seed is process-wide."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    history = _rail()
+    alone = _tiny_rnn_fit(history)
+    with ThreadPoolExecutor(2) as pool:
+        together = list(pool.map(lambda _: _tiny_rnn_fit(history), range(2)))
+    for weights in together:
+        _assert_same(weights, alone)
+
+
 def test_optimizer_and_loss_settings():
     r = training.Recipe()
     assert r.loss == "huber" and r.optimizer == "adam"

@@ -303,12 +303,12 @@ class NeuralForecaster(LocalForecaster):
 
         recipe = self.recipe()
         training.configure_runtime()
-        training.seed_everything(recipe.seed)
-        training.set_precision(recipe.mixed_precision)
-        net = self._build(spec.input_length, n_features, len(spec.targets), known_dim)
-        if previous is not None:
-            net.set_weights(previous.network.get_weights())
-        result = training.fit_model(net, x, y, recipe, val, label=label)
+        with training.seeded(recipe.seed):
+            training.set_precision(recipe.mixed_precision)
+            net = self._build(spec.input_length, n_features, len(spec.targets), known_dim)
+            if previous is not None:
+                net.set_weights(previous.network.get_weights())
+            result = training.fit_model(net, x, y, recipe, val, label=label)
         return _inference_mode(net), result
 
     @staticmethod
@@ -361,8 +361,8 @@ class NeuralForecaster(LocalForecaster):
                 raise ModelError(f"{self.alias}: intervals use MC dropout; set dropout > 0")
             from seqcast import training
 
-            training.seed_everything(int(self.seed))
-            paths = self._paths(state, h, known, samples=int(self.mc_samples))
+            with training.seeded(int(self.seed)):
+                paths = self._paths(state, h, known, samples=int(self.mc_samples))
             for lv in level:
                 if not 0 < lv < 100:
                     raise ModelError(f"{self.alias}: level must be in (0, 100), got {lv}")
