@@ -1051,16 +1051,18 @@ def merge_tables(existing: pd.DataFrame | None, new: pd.DataFrame) -> pd.DataFra
     both = pd.concat(tables, ignore_index=True) if len(tables) > 1 else tables[0].reset_index(drop=True)
     src = np.repeat(np.arange(len(tables)), [len(t) for t in tables])
     key = both[KEY].groupby(KEY, dropna=False, sort=False).ngroup().to_numpy()
-    group = pd.DataFrame({"key": key, "src": src}).groupby(["key", "src"], sort=False).ngroup().to_numpy()
-    stats = (pd.DataFrame({"group": group, "key": key, "failed": both["error"].notna().to_numpy(),
-                           "digest": _row_digest(both)})
-             .groupby("group", sort=False)
-             .agg(key=("key", "first"), failed=("failed", "any"), n=("failed", "size"),
-                  digest=("digest", "sum")))
-    best = (stats.sort_values(["key", "failed", "n", "digest"], ascending=[True, True, False, True],
-                              kind="stable")
-            .drop_duplicates("key").index.to_numpy())
-    out = both[np.isin(group, best)]
+    # per (key, table): any failed row, rows, the sum of the row digests (mod 2**64)
+    group = key * len(tables) + src
+    size = (int(key.max()) + 1) * len(tables)
+    n = np.bincount(group, minlength=size)
+    failed = np.bincount(group, weights=both["error"].notna().to_numpy(), minlength=size) > 0
+    digest = np.zeros(size, dtype=np.uint64)
+    np.add.at(digest, group, _row_digest(both))
+    present = np.flatnonzero(n)
+    # per key, the group first by (not failed, most rows, smallest digest)
+    order = present[np.lexsort((digest[present], -n[present], failed[present], present // len(tables)))]
+    first = np.r_[True, order[1:] // len(tables) != order[:-1] // len(tables)]
+    out = both[np.isin(group, order[first])]
     return out.sort_values(["series_id", "model", "cutoff", "h"], kind="stable", ignore_index=True)
 
 

@@ -30,7 +30,6 @@ non-Sunday occurrences; a holiday the source never shows counts as Sunday-like.
 from __future__ import annotations
 
 import functools
-
 from collections.abc import Sequence
 
 import numpy as np
