@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 
 from seqcast.errors import ModelError
-from seqcast.models.base import Forecaster
+from seqcast.models.base import Forecaster, _day_positions
 
 KEY = ["series_id", "cutoff", "model"]
 BLAS_ENV = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
@@ -173,12 +173,7 @@ class _UnitArrays:
         (the message of :func:`seqcast.models.base._exog_for`)."""
         if self.x is None:
             return None
-        pos = np.minimum(np.searchsorted(self.x_days, want), max(len(self.x_days) - 1, 0))
-        found = (self.x_days[pos] == want) if len(self.x_days) else np.zeros(len(want), bool)
-        if not found.all():
-            missing = pd.DatetimeIndex(want[~found])
-            raise ModelError(f"exogenous features missing for {self.sid!r} on {missing[:3].tolist()}")
-        return self.x[pos]
+        return self.x[_day_positions(self.x_days, want, self.sid)]
 
 
 def _array_origin(unit: WorkUnit, c: np.datetime64, hh: int, lo: np.datetime64 | None) -> dict[str, np.ndarray]:

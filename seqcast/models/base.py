@@ -399,6 +399,19 @@ def check_history(history: pd.DataFrame, *, min_length: int = 1, model: str = "m
     return history
 
 
+def _day_positions(days: np.ndarray, want: np.ndarray, series_id: Any) -> np.ndarray:
+    """Where each day of ``want`` is in ``days`` (sorted, unique ``datetime64[ns]``).
+
+    Raises :class:`ModelError` naming the series and the first missing days.
+    """
+    pos = np.minimum(np.searchsorted(days, want), max(len(days) - 1, 0))
+    found = days[pos] == want if len(days) else np.zeros(len(want), dtype=bool)
+    if not found.all():
+        missing = pd.DatetimeIndex(want[~found])
+        raise ModelError(f"exogenous features missing for {series_id!r} on {missing[:3].tolist()}")
+    return pos
+
+
 def _exog_for(exog: pd.DataFrame, series_id: Any, ds: pd.Series,
               columns: Sequence[str] | None = None) -> np.ndarray:
     """Rows of ``exog`` for one series on the given days, as ``(len(ds), n_features)``;
@@ -417,14 +430,10 @@ def _exog_for(exog: pd.DataFrame, series_id: Any, ds: pd.Series,
         days = days[rows]
     want = np.asarray(pd.to_datetime(pd.Index(ds)).to_numpy(dtype="datetime64[ns]"))
     if len(days) and (days[1:] > days[:-1]).all():  # sorted, one row a day: the usual case
-        pos = np.minimum(np.searchsorted(days, want), len(days) - 1)
-        found = days[pos] == want
-        if found.all():
-            take = rows[pos]  # only these rows are converted (a panel-wide frame costs no more)
-            return (np.column_stack([exog[c].to_numpy()[take].astype(float) for c in feats]) if feats
-                    else np.empty((len(want), 0)))
-        missing = pd.DatetimeIndex(want[~found])
-        raise ModelError(f"exogenous features missing for {series_id!r} on {missing[:3].tolist()}")
+        pos = _day_positions(days, want, series_id)
+        take = rows[pos]  # only these rows are converted (a panel-wide frame costs no more)
+        return (np.column_stack([exog[c].to_numpy()[take].astype(float) for c in feats]) if feats
+                else np.empty((len(want), 0)))
     part = exog[exog["series_id"] == series_id] if "series_id" in exog else exog
     part = part.set_index("ds")[feats]
     missing = pd.Index(ds).difference(part.index)
