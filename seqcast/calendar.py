@@ -29,7 +29,6 @@ non-Sunday occurrences; a holiday the source never shows counts as Sunday-like.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 
 import numpy as np
@@ -239,30 +238,16 @@ def parse_holidays(spec: str | None) -> tuple[str | None, str | None]:
         return None, None
     country, _, subdiv = str(spec).strip().partition("-")
     country, subdiv = country.upper(), (subdiv.upper() or None)
-    problem = _calendar_problem(country, subdiv)
-    if problem:
-        raise InputError(f"holidays {spec!r}: {problem}")
-    return country, subdiv
-
-
-@functools.lru_cache(maxsize=32)
-def _calendar_problem(country: str, subdiv: str | None) -> str | None:
-    """Why ``holidays`` cannot give ``country`` (``subdiv``), or None when it can.
-
-    Looks up that one country's class: ``holidays.list_supported_countries()`` imports
-    every country's module (~0.1 s of the night's critical path, at each call).
-    """
     import holidays
 
-    try:
-        calendar = holidays.country_holidays(country)
-    except NotImplementedError:
-        return (f"unknown country {country!r} (ISO 3166 codes such as US, GB, DE, "
-                "optionally -SUBDIV: US-IL)")
-    known = list(calendar.subdivisions)
-    if subdiv is not None and subdiv not in known:
-        return f"{country} has no subdivision {subdiv!r} (known: {', '.join(known[:12])}...)"
-    return None
+    supported = holidays.list_supported_countries()
+    if country not in supported:
+        raise InputError(f"holidays {spec!r}: unknown country {country!r} (ISO 3166 codes "
+                         "such as US, GB, DE, optionally -SUBDIV: US-IL)")
+    if subdiv is not None and subdiv not in supported[country]:
+        raise InputError(f"holidays {spec!r}: {country} has no subdivision {subdiv!r} "
+                         f"(known: {', '.join(supported[country][:12])}...)")
+    return country, subdiv
 
 
 def known_future(
