@@ -199,6 +199,30 @@ def seeded(seed: int) -> Iterator[None]:
             _SEED_STREAM.rng = previous
 
 
+@contextlib.contextmanager
+def same_dropout_draws(network, seed: int) -> Iterator[None]:
+    """Start the network's dropout layers from draws fixed by ``seed``; put them back on exit.
+
+    Each dropout layer draws from a ``keras.random.SeedGenerator`` whose state (a
+    non-trainable variable) advances at every call and starts, in a loaded model,
+    from a new default seed: without this a second ``predict(level=...)`` of one
+    fitted model, or the same model loaded again, sampled other MC-dropout paths
+    and gave other intervals. Inside, generator ``i`` (in the order of
+    ``network.non_trainable_variables``) starts at ``[random.Random(seed) draw i, 0]``.
+    """
+    states = [v for v in network.non_trainable_variables
+              if v.path.rsplit("/", 1)[-1] == "seed_generator_state"]
+    saved = [np.array(v.numpy()) for v in states]
+    rng = random.Random(int(seed))
+    for v in states:
+        v.assign(np.array([rng.randint(1, int(1e9)), 0], dtype=saved[0].dtype))
+    try:
+        yield
+    finally:
+        for v, value in zip(states, saved, strict=True):
+            v.assign(value)
+
+
 def training_device() -> str:
     """``"GPU:0 (<name>)"`` when the backend sees a GPU, else ``"CPU"`` (TensorFlow or JAX)."""
     import keras

@@ -354,20 +354,22 @@ class NeuralForecaster(LocalForecaster):
     def _forecast(self, state: NeuralState, h: int, known_future: np.ndarray | None,
                   level: tuple[int, ...]) -> dict[str, np.ndarray]:
         """``{"mean": (h, T), "lo-90": (h, T), ...}`` in the data's units."""
-        known = self._known_ahead(state, h, known_future)
-        out = {"mean": self._paths(state, h, known, samples=0)[0]}
-        if level:
-            if not self._has_dropout():
-                raise ModelError(f"{self.alias}: intervals use MC dropout; set dropout > 0")
-            from seqcast import training
+        from seqcast import training
 
-            with training.seeded(int(self.seed)):
-                paths = self._paths(state, h, known, samples=int(self.mc_samples))
-            for lv in level:
-                if not 0 < lv < 100:
-                    raise ModelError(f"{self.alias}: level must be in (0, 100), got {lv}")
-                out[f"lo-{lv}"] = np.quantile(paths, (100 - lv) / 200, axis=0)
-                out[f"hi-{lv}"] = np.quantile(paths, 1 - (100 - lv) / 200, axis=0)
+        known = self._known_ahead(state, h, known_future)
+        if level and not self._has_dropout():
+            raise ModelError(f"{self.alias}: intervals use MC dropout; set dropout > 0")
+        for lv in level:
+            if not 0 < lv < 100:
+                raise ModelError(f"{self.alias}: level must be in (0, 100), got {lv}")
+        with training.same_dropout_draws(state.network, int(self.seed)):  # same paths every call
+            out = {"mean": self._paths(state, h, known, samples=0)[0]}
+            if level:
+                with training.seeded(int(self.seed)):
+                    paths = self._paths(state, h, known, samples=int(self.mc_samples))
+        for lv in level:
+            out[f"lo-{lv}"] = np.quantile(paths, (100 - lv) / 200, axis=0)
+            out[f"hi-{lv}"] = np.quantile(paths, 1 - (100 - lv) / 200, axis=0)
         return out
 
     def _has_dropout(self) -> bool:
