@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import logging
 from datetime import date
 
 import pandas as pd
@@ -178,3 +179,29 @@ def test_a_run_from_the_terminal_sends_no_flow_heartbeats(monkeypatch):
     monkeypatch.setenv("PREFECT_FLOWS_HEARTBEAT_FREQUENCY", "60")  # what Prefect read at start-up stays
     with local_run_settings():
         assert get_current_settings().flows.heartbeat_frequency == before
+
+
+def test_run_flags_reach_the_nightly_parameters(tmp_path, monkeypatch, capsys):
+    """Every runner knob of ``NightlyParams`` a CLI user needs is a flag of ``seqcast run``."""
+    import flows.nightly
+    from seqcast.cli import main
+    from seqcast.errors import InputError
+
+    seen = []
+
+    def fake_nightly(params):
+        seen.append(params)
+        raise InputError("stopped before the night")
+
+    monkeypatch.setattr(flows.nightly, "nightly", fake_nightly)
+    root = logging.getLogger()
+    monkeypatch.setattr(root, "handlers", list(root.handlers))  # the run's log file handler goes
+    rc = main(["run", "--data-dir", str(tmp_path / "d"), "--workers", "3", "--tasks-per-worker", "2",
+               "--runner", "process", "--max-staleness-days", "5"])
+    assert rc == 1 and "stopped before the night" in capsys.readouterr().err
+    (p,) = seen
+    assert (p.workers, p.tasks_per_worker, p.runner, p.max_staleness_days) == (3, 2, "process", 5)
+    main(["run", "--data-dir", str(tmp_path / "d")])
+    assert seen[-1].tasks_per_worker == flows.nightly.NightlyParams().tasks_per_worker
+    with pytest.raises(SystemExit):
+        main(["run", "--tasks-per-worker", "0"])
