@@ -983,14 +983,18 @@ def score_stored(forecasts: pd.DataFrame, data: pd.DataFrame) -> pd.DataFrame:
     """
     if forecasts is None or forecasts.empty:
         return empty_table()
-    obs = data[["series_id", "ds", "y"]]
-    if "is_imputed" in data:
-        obs = obs[~data["is_imputed"].fillna(False).astype(bool).to_numpy()]
-    obs = obs.assign(ds=pd.to_datetime(obs["ds"]).astype("datetime64[ns]"))
-    rows = forecasts.drop(columns=["y", "error"], errors="ignore").merge(obs, on=["series_id", "ds"])
+    rows = forecasts.drop(columns=["y", "error"], errors="ignore").merge(_observed(data), on=["series_id", "ds"])
     rows["error"] = pd.Series(None, index=rows.index, dtype=object)
     levels = sorted({int(c[3:]) for c in rows.columns if c.startswith("lo-")})
     return rows[list(empty_table(levels).columns)]
+
+
+def _observed(data: pd.DataFrame) -> pd.DataFrame:
+    """``series_id, ds, y`` of the days really observed (imputed ones left out), ``ds`` in ns."""
+    obs = data[["series_id", "ds", "y"]]
+    if "is_imputed" in data:
+        obs = obs[~data["is_imputed"].fillna(False).astype(bool).to_numpy()]
+    return obs.assign(ds=pd.to_datetime(obs["ds"]).astype("datetime64[ns]"))
 
 
 def complete_forecasts(forecasts: pd.DataFrame | None, h: int) -> pd.DataFrame:
@@ -1000,6 +1004,101 @@ def complete_forecasts(forecasts: pd.DataFrame | None, h: int) -> pd.DataFrame:
         return pd.DataFrame({k: pd.Series(dtype="datetime64[ns]" if k == "cutoff" else object) for k in keys})
     n = forecasts.groupby(keys, sort=False)["h"].nunique()
     return n[n >= h].reset_index()[keys]
+
+
+def history_digests(data: pd.DataFrame, cutoffs: Sequence[Any], *, panel: bool = False) -> pd.DataFrame:
+    """A digest of each series' history up to each cutoff: what an origin's forecast was made from.
+
+    ``data``: ``series_id, ds, y`` (the clean days, imputed ones included: they are
+    what a model reads). Returns ``series_id, cutoff, digest`` (int64), one row per
+    series and cutoff in ``cutoffs``; a cutoff before a series' first day gets 0.
+    ``panel``: every series' digest is that of the whole panel (a model that learns
+    across series reads them all). Cutoffs after a series' last day get no row (its
+    history up to them is not all there: a replay of an earlier night must not mark
+    a later night's origins as changed). A revised or corrected day changes the digest of
+    every cutoff from that day on, and nothing else: the nightly backtest runs those
+    origins again instead of keeping forecasts made from the old values.
+
+    >>> days = pd.DataFrame({"series_id": "a", "ds": pd.date_range("2024-01-01", periods=4), "y": [1.0, 2, 3, 4]})
+    >>> cut = ["2024-01-02", "2024-01-03"]
+    >>> before = history_digests(days, cut)["digest"]
+    >>> after = history_digests(days.assign(y=[1.0, 2, 30, 4]), cut)["digest"]
+    >>> (before == after).tolist()
+    [True, False]
+    """
+    cut = pd.DatetimeIndex(pd.to_datetime(list(cutoffs))).unique().sort_values().astype("datetime64[ns]")
+    frame = data[["series_id", "ds", "y"]].assign(ds=pd.to_datetime(data["ds"]).astype("datetime64[ns]"))
+    frame = frame.sort_values(["series_id", "ds"], kind="stable", ignore_index=True)
+    rows = pd.util.hash_pandas_object(
+        frame.assign(y=frame["y"].astype(float)), index=False).to_numpy().astype(np.uint64)
+    ids = frame["series_id"].to_numpy()
+    days = frame["ds"].to_numpy()
+    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]]) if len(ids) else np.zeros(0, dtype=int)
+    ends = np.r_[starts[1:], len(ids)]
+    out_ids, out_cut, out_digest, out_last = [], [], [], []
+    with np.errstate(over="ignore"):
+        total = np.cumsum(rows, dtype=np.uint64)  # sums mod 2**64: an order-free digest of a set of days
+        for a, b in zip(starts, ends):
+            base = total[a - 1] if a else np.uint64(0)
+            # days of this series up to each cutoff
+            upto = np.searchsorted(days[a:b], cut.to_numpy(), side="right")
+            digest = np.where(upto > 0, total[a + np.maximum(upto, 1) - 1] - base, np.uint64(0))
+            out_ids.append(np.repeat(ids[a], len(cut)))
+            out_cut.append(cut.to_numpy())
+            out_digest.append(digest.astype(np.uint64))
+            out_last.append(np.repeat(days[b - 1], len(cut)))
+    if not out_ids:
+        return pd.DataFrame({"series_id": pd.Series(dtype=object), "cutoff": pd.Series(dtype="datetime64[ns]"),
+                             "digest": pd.Series(dtype="int64")})
+    digests = np.concatenate(out_digest)
+    if panel:
+        with np.errstate(over="ignore"):
+            whole = digests.reshape(len(out_ids), len(cut)).sum(axis=0, dtype=np.uint64)
+        digests = np.tile(whole, len(out_ids))
+    out = pd.DataFrame({"series_id": np.concatenate(out_ids), "cutoff": np.concatenate(out_cut),
+                        "digest": digests.view(np.int64)})
+    return out[out["cutoff"].to_numpy() <= np.concatenate(out_last)].reset_index(drop=True)
+
+
+def changed_origins(seen: pd.DataFrame | None, now: pd.DataFrame) -> pd.DataFrame:
+    """``series_id, cutoff`` whose history digest in ``now`` differs from ``seen`` (both from
+    :func:`history_digests`); cutoffs only one of them has are not changes."""
+    if seen is None or seen.empty or now.empty:
+        return now[["series_id", "cutoff"]].iloc[:0]
+    both = seen.merge(now, on=["series_id", "cutoff"], suffixes=("_seen", "_now"))
+    return both.loc[both["digest_seen"] != both["digest_now"], ["series_id", "cutoff"]].reset_index(drop=True)
+
+
+def with_current_actuals(table: pd.DataFrame | None, data: pd.DataFrame) -> tuple[pd.DataFrame | None, pd.DataFrame]:
+    """``table``'s scored rows with ``y`` from ``data`` where a day's value was revised.
+
+    An origin whose history is unchanged keeps its forecast, but a day after its cutoff
+    may have been corrected since it was scored: its ``y`` is taken from ``data`` (days
+    ``data`` lacks, or holds imputed, keep theirs). Returns the table and the
+    ``series_id, cutoff`` whose rows changed.
+    """
+    keys = pd.DataFrame({"series_id": pd.Series(dtype=object), "cutoff": pd.Series(dtype="datetime64[ns]")})
+    if table is None or table.empty:
+        return table, keys
+    now = table[["series_id", "ds"]].assign(ds=pd.to_datetime(table["ds"]).astype("datetime64[ns]")).merge(
+        _observed(data), on=["series_id", "ds"], how="left")["y"].to_numpy()
+    old = table["y"].to_numpy(dtype=float)
+    revised = ~np.isnan(now) & ~np.isnan(old) & (now != old)
+    if not revised.any():
+        return table, keys
+    table = table.copy()
+    table.loc[revised, "y"] = now[revised]
+    changed = table.loc[revised, ["series_id", "cutoff"]].drop_duplicates().reset_index(drop=True)
+    return table, changed.astype({"cutoff": "datetime64[ns]"})
+
+
+def without_origins(table: pd.DataFrame | None, origins: pd.DataFrame) -> pd.DataFrame | None:
+    """``table`` without the rows of the ``series_id, cutoff`` pairs in ``origins``."""
+    if table is None or origins.empty or table.empty:
+        return table
+    cut = pd.MultiIndex.from_frame(origins[["series_id", "cutoff"]].astype({"cutoff": "datetime64[ns]"}))
+    keys = pd.MultiIndex.from_arrays([table["series_id"], pd.to_datetime(table["cutoff"]).astype("datetime64[ns]")])
+    return table[~keys.isin(cut)]
 
 
 def anchored_cutoffs(cutoffs: Sequence[Any], refit_every: int, anchor: Any = "1970-01-01") -> pd.DatetimeIndex:

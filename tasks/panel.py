@@ -22,6 +22,7 @@ import time
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import pandas as pd
 from prefect import task
 from prefect.cache_policies import NO_CACHE
@@ -203,14 +204,18 @@ def backtest_bucket(
     """
     from seqcast.backtest import (
         anchored_cutoffs,
+        changed_origins,
         empty_table,
         failures,
+        history_digests,
         incremental_origins,
         merge_tables,
         origin_cutoffs,
         plan_units,
         run_units,
         score_stored,
+        with_current_actuals,
+        without_origins,
     )
     from seqcast.models import build
 
@@ -226,6 +231,15 @@ def backtest_bucket(
     fc_dir = _store_dir(table_dir, label)
     keep_from = pd.Timestamp(start) - pd.Timedelta(days=1 + max(int(refit_every), 1))
     stored = _read_buckets(fc_dir, bucket, sids_all) if store else None
+    # Origins whose history changed since they ran (a corrected or revised day) run
+    # again: their forecasts and scores came from the old values.
+    digest_dir = _digest_dir(table_dir, label)
+    seen = _read_buckets(digest_dir, bucket, sids_all) if incremental else None
+    stale = changed_origins(seen, history_digests(
+        data, _cutoffs_of(existing, stored, seen), panel=model.supports_multivariate))
+    existing, stored = without_origins(existing, stale), without_origins(stored, stale)
+    # the others keep their forecasts, scored against the days as they are now
+    existing, rescored = with_current_actuals(existing, data) if incremental else (existing, stale.iloc[:0])
     promoted = None
     if stored is not None:
         stored = stored[stored["cutoff"] >= keep_from]
@@ -278,10 +292,16 @@ def backtest_bucket(
             new[i] = part = part[part["y"].notna() | part["error"].notna()]
         table = merge_tables(table, part)
     table = table.sort_values(["series_id", "model", "cutoff", "h"], kind="stable", ignore_index=True)
-    paths = _write_buckets(table, label_dir, bucket, force=bool(new) or promoted is not None)
-    if forecasts:
-        _write_buckets(pd.concat(forecasts, ignore_index=True), fc_dir, bucket, force=True,
-                       keep_from=keep_from)
+    replaced = pd.concat([stale, rescored], ignore_index=True)
+    paths = _write_buckets(table, label_dir, bucket, force=bool(new) or promoted is not None or not replaced.empty,
+                           drop=replaced)
+    if forecasts or (store and not stale.empty):
+        _write_buckets(pd.concat(forecasts, ignore_index=True) if forecasts else empty_table(), fc_dir, bucket,
+                       force=True, keep_from=keep_from, drop=stale)
+    if incremental:
+        kept_forecasts = [stored] if stored is not None else []
+        _write_digests(history_digests(data, _cutoffs_of(table, *kept_forecasts, *forecasts),
+                                       panel=model.supports_multivariate), digest_dir, bucket)
     n_new = sum(p[["series_id", "cutoff"]].drop_duplicates().shape[0] for p in new)
     return {"path": str(paths[0]) if paths else str(label_dir), "label": label, "bucket": bucket,
             "new_origins": int(n_new), "failed_origins": int(len(failures(table))), "fit_s": fit_s}
@@ -297,23 +317,57 @@ def _read_buckets(label_dir: Path, bucket: int | None, sids) -> pd.DataFrame | N
     return existing[existing["series_id"].isin(list(sids))]
 
 
+def _cutoffs_of(*tables: pd.DataFrame | None) -> pd.DatetimeIndex:
+    """Every cutoff the tables hold."""
+    parts = [pd.to_datetime(t["cutoff"]).astype("datetime64[ns]").unique() for t in tables
+             if t is not None and len(t)]
+    return pd.DatetimeIndex(np.concatenate(parts) if parts else [], dtype="datetime64[ns]").unique()
+
+
+def _write_digests(digests: pd.DataFrame, digest_dir: Path, bucket: int | None) -> None:
+    """Record the history digest of each origin kept (``series_id, cutoff, digest``),
+    replacing what the bucket file held for the same series and cutoff."""
+    from seqcast.backtest import without_origins
+    from seqcast.partitions import bucket_of
+
+    if digests.empty:
+        return
+    digest_dir.mkdir(parents=True, exist_ok=True)
+    if bucket is not None:
+        parts = [(bucket, digests)]
+    else:
+        parts = [(int(b), p) for b, p in digests.groupby(digests["series_id"].map(bucket_of), sort=True)]
+    for b, part in parts:
+        out = bucket_file(digest_dir, b)
+        with file_lock(digest_dir / f".bucket-{b:04d}.lock"):
+            if out.exists():
+                before = without_origins(pd.read_parquet(out), part)
+                part = pd.concat([before, part], ignore_index=True)
+            part = part.sort_values(["series_id", "cutoff"], kind="stable", ignore_index=True)
+            write_parquet_atomic(part, out)
+
+
 def _write_buckets(table: pd.DataFrame, label_dir: Path, bucket: int | None, force: bool,
-                   keep_from: pd.Timestamp | None = None) -> list[Path]:
+                   keep_from: pd.Timestamp | None = None, drop: pd.DataFrame | None = None) -> list[Path]:
     """Merge the table into its bucket file(s); only when something changed or none exists yet.
     ``keep_from``: drop the file's rows of earlier cutoffs (the forecasts store).
+    ``drop``: ``series_id, cutoff`` whose rows in the file are replaced, not merged (their
+    history changed: the table's rows for them are the only valid ones).
 
     Each file is re-read and merged under its own lock (:func:`seqcast.backtest.merge_tables`:
     the union, whatever the order): a night that runs after a later one (a replay, a
     backfill, two at once) keeps the rows the other scored, the other series of the
     bucket included.
     """
-    from seqcast.backtest import merge_tables
+    from seqcast.backtest import merge_tables, without_origins
     from seqcast.partitions import bucket_of
 
     if bucket is not None:
         parts = [(bucket, table)]
     else:
-        parts = [(int(b), part) for b, part in table.groupby(table["series_id"].map(bucket_of), sort=True)]
+        of = table["series_id"].map(bucket_of)
+        touched = set(of) | (set(drop["series_id"].map(bucket_of)) if drop is not None else set())
+        parts = [(int(b), table[of == b]) for b in sorted(touched)]
     paths = []
     for b, part in parts:
         out = bucket_file(label_dir, b)
@@ -322,6 +376,8 @@ def _write_buckets(table: pd.DataFrame, label_dir: Path, bucket: int | None, for
                 before = pd.read_parquet(out) if out.exists() else None
                 if before is not None and keep_from is not None:
                     before = before[before["cutoff"] >= keep_from]
+                if before is not None and drop is not None:
+                    before = without_origins(before, drop)
                 write_parquet_atomic(merge_tables(before, part), out)
         paths.append(out)
     return paths
@@ -404,6 +460,11 @@ def _no_scores() -> pd.DataFrame:
     from seqcast.backtest import empty_table
 
     return empty_table()
+
+
+def _digest_dir(table_dir: str | Path, label: str) -> Path:
+    """Where the nightly backtest keeps the history digest of ``label``'s origins."""
+    return Path(table_dir).parent / "digests" / _safe(label)
 
 
 def _store_dir(table_dir: str | Path, label: str) -> Path:
