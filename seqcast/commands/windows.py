@@ -65,17 +65,21 @@ def _parse_split(text: str) -> tuple[str, str | None, str | None]:
 
 def specs_from_args(args: argparse.Namespace) -> list:
     """The specs a ``windows build`` command line asks for."""
+    from seqcast.errors import parse_problem
     from seqcast.windows import DEFAULT_SPLITS, WindowSpec, WindowSpecError, specs_from
 
     if args.spec_file:
         with open(args.spec_file, encoding="utf-8") as fh:
             text = fh.read()
-        if args.spec_file.endswith((".yaml", ".yml")):
-            import yaml
+        try:
+            if args.spec_file.endswith((".yaml", ".yml")):
+                import yaml
 
-            data = yaml.safe_load(text)
-        else:
-            data = json.loads(text)
+                data = yaml.safe_load(text)
+            else:
+                data = json.loads(text)
+        except Exception as exc:  # yaml.YAMLError, json.JSONDecodeError: their own classes
+            raise WindowSpecError(f"{args.spec_file}: not valid YAML/JSON ({parse_problem(exc)})") from None
         items = data if isinstance(data, list) else [data]
         if not all(isinstance(i, dict) for i in items):
             raise WindowSpecError(f"{args.spec_file}: expected a spec object or a list of them")

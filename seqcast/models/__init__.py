@@ -23,7 +23,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from seqcast.errors import ModelError
+from seqcast.errors import ModelError, parse_problem
 from seqcast.models.base import Forecaster
 
 # name -> "module:Class". Adding a model: its module plus one line here (docs/models.md).
@@ -179,7 +179,7 @@ def load_models_file(path: str | Path) -> list[dict[str, Any]]:
     except OSError as exc:
         raise ModelError(f"{path}: cannot read the models file ({exc.strerror})") from None
     except yaml.YAMLError as exc:
-        raise ModelError(f"{path}: not valid YAML/JSON ({str(exc).splitlines()[0]})") from None
+        raise ModelError(f"{path}: not valid YAML/JSON ({parse_problem(exc)})") from None
     if isinstance(doc, dict):
         doc = doc.get("models")
     if not isinstance(doc, list) or not doc:
