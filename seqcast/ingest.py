@@ -45,7 +45,7 @@ import pandas as pd
 from pydantic import ConfigDict, ValidationError
 from pydantic.dataclasses import dataclass as pydantic_dataclass
 
-from seqcast.errors import InputError
+from seqcast.errors import InputError, parse_problem
 from seqcast.io import write_bytes_atomic, write_json_atomic
 from seqcast.layout import HASH_LEN, DataDir
 
@@ -305,7 +305,7 @@ def load_mapping(path: str | Path | None) -> Mapping:
 
             data = yaml.safe_load(text)
     except Exception as exc:  # yaml/json both raise their own ValueError subclasses
-        raise InputError(f"{path}: mapping file is not valid YAML/JSON ({exc})") from None
+        raise InputError(f"{path}: mapping file is not valid YAML/JSON ({parse_problem(exc)})") from None
     if not isinstance(data, dict):
         raise InputError(f"{path}: mapping file must hold a mapping of keys to values")
     return Mapping.from_dict(data, origin=str(path))
@@ -363,7 +363,8 @@ def fetch_bytes(
         for attempt in range(1, retries + 2):
             try:
                 with urllib.request.urlopen(src, timeout=FETCH_TIMEOUT_S) as resp:  # noqa: S310 (scheme checked)
-                    return resp.read()
+                    body = resp.read()
+                return _decompressed(body, src)
             except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as exc:
                 transient, error = _download_error(exc)
                 pause = max(wait, _retry_after(exc))
@@ -382,9 +383,27 @@ def fetch_bytes(
     if path.is_dir():
         raise InputError(f"{src}: is a directory, not a CSV or Parquet file")
     try:
-        return path.read_bytes()
+        data = path.read_bytes()
     except OSError as exc:
         raise InputError(f"{src}: cannot read ({exc.strerror})") from None
+    return _decompressed(data, src)
+
+
+def _decompressed(data: bytes, src: str) -> bytes:
+    """The file's content: a gzip-compressed export (``export.csv.gz``) is read as what
+    it holds (found by its magic bytes, whatever its name); an archive of several
+    files (ZIP) is refused with one line, since which member to read is a guess."""
+    if data[:2] == b"\x1f\x8b":
+        import gzip
+        import zlib
+
+        try:
+            return gzip.decompress(data)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise InputError(f"{src}: a gzip file that cannot be decompressed ({exc})") from None
+    if data[:4] == b"PK\x03\x04":
+        raise InputError(f"{src}: a ZIP archive; extract the CSV or Parquet file from it and pass that")
+    return data
 
 
 def _download_error(exc: BaseException) -> tuple[bool, str]:

@@ -153,9 +153,10 @@ def validate(
     parsed = ~typed.index.isin(list(reasons)) & ~after
     schema = raw_schema(mapping, horizon)
     try:
-        schema.validate(typed[parsed], lazy=True)
+        if parsed.any():  # an empty frame fails the dtype checks: nothing is left to check
+            schema.validate(typed[parsed], lazy=True)
     except pa.errors.SchemaErrors as exc:
-        for idx, msg in _pandera_reasons(exc.failure_cases, typed, mapping):
+        for idx, msg in _pandera_reasons(exc.failure_cases, typed, mapping, name):
             found = reasons.setdefault(idx, [])
             if msg not in found:  # a frame-level check reports once per column
                 found.append(msg)
@@ -259,7 +260,10 @@ def parse_numbers(text: pd.Series, mapping: Mapping, *, typed: bool = False) -> 
 
     A cell is a number only if it reads as one under those conventions: with the
     default ``.`` decimal and no thousands separator, ``6,1`` and ``1,234`` are refused,
-    never reinterpreted. Non-finite values (``inf``, ``nan``, ``1e400`` which overflows)
+    never reinterpreted. In a column of whole numbers without a thousands separator
+    set, a cell like ``769.069`` (the decimal mark before groups of three digits) is
+    refused as ambiguous: it is 769069 written with ``.`` grouping thousands far more
+    often than a count with three decimals. Non-finite values (``inf``, ``nan``, ``1e400`` which overflows)
     are refused. Typed Parquet numbers are read as they are.
 
     Returns
@@ -281,6 +285,16 @@ def parse_numbers(text: pd.Series, mapping: Mapping, *, typed: bool = False) -> 
             f"thousands separator {mapping.thousands!r}" if mapping.thousands else "no thousands separator"
         )
         problems[present & ~ok] = f"{{value}} is not a number ({convention}; see decimal/thousands in the mapping)"
+        if not mapping.thousands:
+            # '769.069' in a column of whole numbers is 769069 with '.' grouping thousands far
+            # more often than a count with three decimals: refused, never read as 769.069.
+            grouped = present & ok & text.str.fullmatch(rf"[+-]?\d{{1,3}}(?:{d}\d{{3}})+")
+            marked = present & ok & ~grouped & text.str.contains(mapping.decimal, regex=False)
+            whole = present & ok & ~grouped & ~marked
+            if grouped.any() and not marked.any() and whole.sum() >= 3:
+                problems[grouped] = (
+                    f"{{value}} is ambiguous: every other value is a whole number, so {mapping.decimal!r} may "
+                    f"group thousands here (set thousands: {mapping.decimal!r} in the mapping if it does)")
         cleaned = text.where(ok)
         if mapping.thousands:
             cleaned = cleaned.str.replace(mapping.thousands, "", regex=False)
@@ -323,7 +337,7 @@ def _messages(reason, rows: pd.DataFrame) -> list[str]:
     return [reason] * len(rows)
 
 
-def _pandera_reasons(cases: pd.DataFrame, typed: pd.DataFrame, mapping: Mapping):
+def _pandera_reasons(cases: pd.DataFrame, typed: pd.DataFrame, mapping: Mapping, name: str = "source"):
     """Turn pandera's ``failure_cases`` into ``(row index, message)`` pairs."""
     source_name = {v: k for k, v in mapping.value_columns.items()}
     if mapping.is_long:
@@ -333,7 +347,8 @@ def _pandera_reasons(cases: pd.DataFrame, typed: pd.DataFrame, mapping: Mapping)
         source_name["total"] = mapping.total_column
     for case in cases.itertuples(index=False):
         if pd.isna(case.index):
-            raise InputError(f"schema check failed for the whole table: {case.check} on {case.column}")
+            column = source_name.get(case.column, case.column)
+            raise InputError(f"{name}: schema check failed for the whole table: {case.check} on {column}")
         idx = int(case.index)
         if case.schema_context == "DataFrameSchema":
             yield idx, str(case.check)

@@ -10,6 +10,7 @@ the nightly flow end to end and check what it published.
 from __future__ import annotations
 
 import io
+import re
 from datetime import date
 
 import numpy as np
@@ -60,6 +61,25 @@ def test_decimal_commas_without_the_option_are_refused_not_multiplied(tmp_path):
     csv = _wide_csv(sep=";", fmt=lambda v: f"{v}".replace(".", ","))
     with pytest.raises(InputError, match=r"src.csv: every one of the 60 rows was rejected.*'100,0' is not a number"):
         _run(tmp_path, csv, WIDE + "delimiter: ';'\n")
+
+
+@pytest.mark.parametrize("cell", ["769.069", "1.234", "-12.500"])
+def test_a_grouped_number_among_whole_numbers_is_refused_not_read_as_a_fraction(tmp_path, cell):
+    """'769.069' in a column of counts is 769069 with '.' grouping thousands (a European
+    export), not 769.069 riders: the row goes to the quarantine with the reason
+    (helper's report: a long file published a forecast 20 % low from it)."""
+    rows = [f"2024-01-{d:02d},bus,{700000 + (d * 7919) % 90000}" for d in range(1, 20)] + [f"2024-01-20,bus,{cell}"]
+    out = _run(tmp_path, "date,series,value\n" + "\n".join(rows) + "\n", LONG + "non_negative: false\n")
+    assert len(out.quarantine) == 1 and "is ambiguous: every other value is a whole number" in _reasons(out)[0]
+    assert f"'{cell}'" in _reasons(out)[0] and len(out.clean) == 19
+    # with the separator declared it is the whole number; with decimals elsewhere, a decimal
+    declared = _run(tmp_path, "date,series,value\n" + "\n".join(rows) + "\n",
+                    LONG + "non_negative: false\nthousands: '.'\ndecimal: ','\n")
+    assert declared.quarantine.empty, _reasons(declared)
+    assert declared.clean["y"].iloc[-1] == float(cell.replace(".", ""))
+    decimals = [r + ".5" if i % 2 else r for i, r in enumerate(rows[:-1])] + rows[-1:]
+    mixed = _run(tmp_path, "date,series,value\n" + "\n".join(decimals) + "\n", LONG + "non_negative: false\n")
+    assert not any("ambiguous" in r for r in _reasons(mixed)), _reasons(mixed)
 
 
 def test_decimal_commas_with_the_option_parse_exactly(tmp_path):
@@ -229,6 +249,44 @@ def test_parquet_with_real_date_and_timestamp_columns(tmp_path):
         pd.DataFrame({"Date": col, "v": VALUES}).to_parquet(path)
         out = clean_source(str(path), _mapping(tmp_path, WIDE), today=TODAY)
         assert out.clean["ds"].tolist() == list(DAYS) and out.clean["y"].tolist() == VALUES.tolist(), name
+
+
+@pytest.mark.parametrize("dates, fragment", [
+    (DAYS.strftime("%Y-%m-%d"), "Date: cannot parse '2024-01-01' as %m/%d/%Y"),
+    (DAYS.tz_localize("America/Chicago"), "is an instant, not a day"),
+])
+def test_a_parquet_file_whose_every_row_is_rejected_says_why_and_names_it(tmp_path, dates, fragment):
+    """The Parquet twin of the CSV case: pandera's dtype check on the empty remainder
+    ("dtype('string[pyarrow]') on day_type", no file name) hid the rows' own reasons."""
+    path = tmp_path / "all-bad.parquet"
+    pd.DataFrame({"Date": dates, "day_type": "W", "v": VALUES}).to_parquet(path)
+    mapping = _mapping(tmp_path, WIDE + "date_format: '%m/%d/%Y'\nday_type_column: day_type\n")
+    with pytest.raises(InputError, match=f"all-bad.parquet: every one of the {len(VALUES)} rows was rejected, "
+                                          r"e.g. line \d+: .*" + re.escape(fragment)):
+        clean_source(str(path), mapping, today=TODAY)
+
+
+def test_a_gzip_compressed_export_reads_as_what_it_holds(tmp_path):
+    import gzip
+
+    csv = _wide_csv()
+    plain = _run(tmp_path, csv, WIDE, name="plain.csv")
+    packed = _write(tmp_path, "export.csv.gz", gzip.compress(csv.encode()))
+    out = clean_source(packed, _mapping(tmp_path, WIDE), today=TODAY)
+    pd.testing.assert_frame_equal(out.clean, plain.clean)
+    broken = _write(tmp_path, "broken.csv.gz", gzip.compress(csv.encode())[:40])
+    with pytest.raises(InputError, match="broken.csv.gz: a gzip file that cannot be decompressed"):
+        clean_source(broken, _mapping(tmp_path, WIDE), today=TODAY)
+
+
+def test_a_zip_archive_is_refused_with_one_line(tmp_path):
+    import zipfile
+
+    path = tmp_path / "export.zip"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("a.csv", _wide_csv())
+    with pytest.raises(InputError, match="export.zip: a ZIP archive; extract the CSV"):
+        clean_source(str(path), _mapping(tmp_path, WIDE), today=TODAY)
 
 
 def test_wide_and_long_tables_with_times_of_day_give_the_same_days(tmp_path):
@@ -437,6 +495,51 @@ def test_bad_mapping_on_the_command_line_is_one_line(tmp_path, capsys):
     m = _mapping(tmp_path, WIDE + "encoding: klingon\n")
     rc, err = _cli(capsys, "run", "--source", _write(tmp_path, "a.csv", _wide_csv()), "--mapping", m)
     assert rc == 1 and len(err) == 1 and f"{m}: encoding: unknown text encoding 'klingon'" in err[0]
+
+
+@pytest.mark.parametrize(
+    "flag, name, content, fragment",
+    [
+        ("--mapping", "m.yaml", "date_column: service_date\nseries:\n  - bus\n  non_negative: true\n",
+         "mapping file is not valid YAML/JSON (expected <block end>, but found '?' at line 4, column 3)"),
+        ("--mapping", "m.yaml", "date_column: [service_date\n", "mapping file is not valid YAML/JSON ("),
+        ("--mapping", "m.json", '{"date_column" "d"}', "Expecting ':' delimiter at line 1, column 16"),
+        ("--models-file", "models.yaml", "models:\n  - name: sarima\n   params: {}\n", "not valid YAML/JSON ("),
+    ],
+)
+def test_a_file_that_does_not_parse_is_one_line_with_where(tmp_path, capsys, flag, name, content, fragment):
+    """PyYAML's message spans four lines (context, caret excerpt): the console gets one."""
+    path = _write(tmp_path, name, content)
+    rc, err = _cli(capsys, "run", flag, path, "--data-dir", str(tmp_path / "d"))
+    assert rc == 1 and len(err) == 1, err
+    assert err[0].startswith(f"seqcast: error: {path}: ") and fragment in err[0]
+
+
+def test_a_windows_spec_that_does_not_parse_is_one_line(tmp_path, capsys):
+    spec = _write(tmp_path, "spec.yaml", "input_length: [28\n")
+    rc, err = _cli(capsys, "windows", "build", "--spec-file", spec, "--clean", str(tmp_path / "clean"))
+    assert rc == 1 and len(err) == 1 and err[0].startswith(f"seqcast: error: {spec}: not valid YAML/JSON ("), err
+
+
+def test_every_user_error_reaches_the_console_as_one_line(capsys, monkeypatch):
+    from seqcast import cli
+    from seqcast.errors import InputError
+
+    def handler(args):
+        raise InputError("x.csv: first line\n   second line")
+
+    monkeypatch.setattr(cli, "build_parser", lambda: _parser_with(handler))
+    rc, err = _cli(capsys, "go")
+    assert rc == 1 and err == ["seqcast: error: x.csv: first line second line"]
+
+
+def _parser_with(handler):
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="seqcast")
+    sub = parser.add_subparsers()
+    sub.add_parser("go").set_defaults(handler=handler)
+    return parser
 
 
 def test_forecasts_show_names_an_unknown_series(tmp_path, capsys):
