@@ -412,7 +412,8 @@ def _summary_markdown(s: dict) -> str:
 | source | `{s['source']}` (data `{s['data_hash']}`) |
 | rows in | {s['rows_in']} |
 | kept | {s['rows_kept']} |
-| quarantined | {s['rows_quarantined']} (`{s['quarantine_path']}`) |
+| quarantined | {s['rows_quarantined']} row(s), {s.get('rows_partly_quarantined', 0)} more with some values set aside (`{s['quarantine_path']}`) |
+| series dropped | {"<br>".join(s.get('series_quarantine_reasons') or []) or "none"} |
 | exact duplicates dropped | {s['exact_duplicates_dropped']} |
 | days imputed | {s['days_imputed']} in {s['gaps']} gap(s) |
 | days | {s['days']} ({s['first_day']} .. {s['last_day']}) |

@@ -5,8 +5,11 @@ quarantine *all* rows of a day that appears with different values (the day
 becomes missing); reindex to daily frequency; fill gaps up to
 ``max_gap_days`` by the configured policy (flagged in ``is_imputed``).
 
-A wide table shares one calendar, so a longer gap stops the run with
-:class:`CleaningError`. A long table (one row per series and day) is cleaned
+A wide table shares one calendar, so a longer gap of days stops the run with
+:class:`CleaningError`; a value cell set aside by validation is missing for its
+series only (imputed and flagged like a missing day), and a series left with too
+long a gap or too many imputed days is dropped with the reason while the others
+go on (``series_quarantined``). A long table (one row per series and day) is cleaned
 per series, vectorised over all of them: each series keeps its own first and
 last day, and a series with a longer gap is quarantined whole (every row, with
 the reason) while the others go on; only when no series survives is it an error.
@@ -41,7 +44,7 @@ class CleanPolicy:
 @dataclass
 class Cleaned:
     clean: pd.DataFrame  # series_id, ds, y, day_type, is_imputed
-    quarantine: pd.DataFrame  # line, stage, reason (conflicting duplicates; long: series with a long gap)
+    quarantine: pd.DataFrame  # line, stage, reason, scope (conflicting duplicates; long: series with a long gap)
     report: dict = field(default_factory=dict)
 
 
@@ -93,6 +96,7 @@ def clean(valid: pd.DataFrame, mapping: Mapping, policy: CleanPolicy | None = No
                 f"conflicting duplicate: {d:%Y-%m-%d} appears with different values"
                 for d in df.loc[conflict, "ds"]
             ],
+            "scope": "row",
         }
     )
     df = df[~conflict].set_index("ds")
@@ -103,33 +107,30 @@ def clean(valid: pd.DataFrame, mapping: Mapping, policy: CleanPolicy | None = No
         raise CleaningError(not_daily(step, len(df), df.index.min(), df.index.max()))
 
     full = pd.date_range(df.index.min(), df.index.max(), freq="D")
+    absent = ~full.isin(df.index)  # days with no row: every series misses them
     df = df.reindex(full)
-    missing = df[sids[0]].isna().to_numpy()
-    share = missing.mean()
-    if share > mapping.max_imputed_share:
-        raise CleaningError(
-            f"{missing.sum()} of {len(full)} days ({share:.0%}) would be imputed, more than "
-            f"max_imputed_share {mapping.max_imputed_share:g} (set it in the mapping to accept more)"
-        )
-    runs = _runs(missing)
-    longest = max((b - a for a, b in runs), default=0)
-    if runs and (policy.fill == "none" or longest > policy.max_gap_days):
-        a, b = max(runs, key=lambda r: r[1] - r[0])
-        limit = 0 if policy.fill == "none" else policy.max_gap_days
-        raise CleaningError(
-            f"gap of {b - a} missing day(s) from {full[a]:%Y-%m-%d} to {full[b - 1]:%Y-%m-%d} "
-            f"exceeds the limit of {limit} (CleanPolicy.max_gap_days / fill='{policy.fill}')"
-        )
-    for sid in sids:
+    problem = _imputation_problem(absent, full, mapping, policy)
+    if problem:
+        raise CleaningError(problem)
+    dropped = {}
+    for sid in sids:  # a cell set aside by validation is missing for its series only
+        problem = _imputation_problem(df[sid].isna().to_numpy(), full, mapping, policy)
+        if problem:
+            dropped[sid] = f"series {sid}: {problem}"
+    kept = [sid for sid in sids if sid not in dropped]
+    if not kept:
+        raise CleaningError(f"no series survives cleaning, e.g. {next(iter(dropped.values()))}")
+    missing = df[kept].isna()
+    for sid in kept:
         df[sid] = _fill(df[sid], policy.fill)
-    df.loc[missing, "day_type"] = day_types(full[missing])
+    df.loc[absent, "day_type"] = day_types(full[absent])
 
     long = (
         df.rename_axis("ds")
         .reset_index()
-        .melt(id_vars=["ds", "day_type"], value_vars=sids, var_name="series_id", value_name="y")
+        .melt(id_vars=["ds", "day_type"], value_vars=kept, var_name="series_id", value_name="y")
     )
-    long["is_imputed"] = np.tile(missing, len(sids))
+    long["is_imputed"] = missing.to_numpy().T.reshape(-1)
     long = long[["series_id", "ds", "y", "day_type", "is_imputed"]]
     long = long.sort_values(["series_id", "ds"], kind="stable").reset_index(drop=True)
     long["series_id"] = long["series_id"].astype(str)
@@ -141,14 +142,36 @@ def clean(valid: pd.DataFrame, mapping: Mapping, policy: CleanPolicy | None = No
         "exact_duplicates_dropped": int(exact.sum()),
         "conflicting_duplicate_rows": int(conflict.sum()),
         "days": int(len(full)),
-        "gaps": len(runs),
-        "days_imputed": int(missing.sum()),
+        "gaps": len(_runs(missing.any(axis=1).to_numpy())),
+        "days_imputed": int(missing.any(axis=1).sum()),
+        "values_imputed": int(missing.to_numpy().sum()),
         "first_day": f"{full[0]:%Y-%m-%d}",
         "last_day": f"{full[-1]:%Y-%m-%d}",
-        "series": list(sids),
+        "series": kept,
+        "series_quarantined": list(dropped),
+        "series_quarantine_reasons": list(dropped.values()),
         "policy": asdict(policy),
     }
     return Cleaned(long, quarantine.reset_index(drop=True), report)
+
+
+def _imputation_problem(missing: np.ndarray, full: pd.DatetimeIndex, mapping: Mapping,
+                        policy: CleanPolicy) -> str | None:
+    """Why the ``missing`` days of a wide table (or one of its series) cannot be imputed, or None."""
+    if missing.all():
+        return f"no value on any of the {len(full)} days (every cell was quarantined)"
+    share = missing.mean()
+    if share > mapping.max_imputed_share:
+        return (f"{missing.sum()} of {len(full)} days ({share:.0%}) would be imputed, more than "
+                f"max_imputed_share {mapping.max_imputed_share:g} (set it in the mapping to accept more)")
+    runs = _runs(missing)
+    longest = max((b - a for a, b in runs), default=0)
+    if runs and (policy.fill == "none" or longest > policy.max_gap_days):
+        a, b = max(runs, key=lambda r: r[1] - r[0])
+        limit = 0 if policy.fill == "none" else policy.max_gap_days
+        return (f"gap of {b - a} missing day(s) from {full[a]:%Y-%m-%d} to {full[b - 1]:%Y-%m-%d} "
+                f"exceeds the limit of {limit} (CleanPolicy.max_gap_days / fill='{policy.fill}')")
+    return None
 
 
 # --------------------------------------------------------------------------- long tables
@@ -206,10 +229,12 @@ def _clean_long(valid: pd.DataFrame, mapping: Mapping, policy: CleanPolicy) -> C
         "days": int(len(np.unique(ds))),
         "gaps": int(keep[run_code].sum()),
         "days_imputed": int(missing.sum()),
+        "values_imputed": int(missing.sum()),
         "first_day": str(ds.min()),
         "last_day": str(ds.max()),
         "series": sids[keep].tolist(),
         "series_quarantined": sids[~keep].tolist(),
+        "series_quarantine_reasons": [reasons[c] for c in bad_codes],
         "policy": asdict(policy),
     }
     return Cleaned(out, quarantine, report)
@@ -348,7 +373,8 @@ def _too_long(starts, ends, run_code, grid: _Grid, limit: int, policy: CleanPoli
 
 
 def _quarantine_rows(rows: pd.DataFrame, reasons: list[str]) -> pd.DataFrame:
-    return pd.DataFrame({"line": rows["line"].to_numpy(np.int64), "stage": "clean", "reason": reasons})
+    return pd.DataFrame({"line": rows["line"].to_numpy(np.int64), "stage": "clean", "reason": reasons,
+                         "scope": "row"})
 
 
 def _fill_long(y: np.ndarray, grid: _Grid, how: str) -> np.ndarray:

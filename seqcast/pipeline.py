@@ -31,7 +31,7 @@ from seqcast.ingest import (
 from seqcast.io import write_json_atomic, write_parquet_atomic
 from seqcast.layout import DataDir
 from seqcast.partitions import write_partitioned
-from seqcast.validate import CleanSchema, validate
+from seqcast.validate import ROW, CleanSchema, validate
 
 
 @dataclass
@@ -71,7 +71,7 @@ def _validate_and_clean(raw, mapping, name, as_of, today, policy) -> CleanOutcom
         "source": name,
         "rows_in": checked.rows_in,
         "rows_after_as_of": checked.rows_after_as_of,
-        "rows_quarantined": int(len(quarantine)),
+        **_quarantined(quarantine),
         "rows_kept": _rows_kept(checked.rows_in, checked.rows_after_as_of, quarantine, cleaned),
         **cleaned.report,
     }
@@ -118,7 +118,7 @@ def run_validate(
         "as_of": effective.isoformat(),
         "rows_in": checked.rows_in,
         "rows_after_as_of": checked.rows_after_as_of,
-        "rows_quarantined": int(len(checked.quarantine)),
+        **_quarantined(checked.quarantine),
         "valid_path": str(valid_path),
         "parsed_path": str(parsed_path),
         "quarantine_path": str(quarantine_path),
@@ -146,7 +146,7 @@ def run_clean(validated: dict, *, mapping: str | Path | None = None, policy: Cle
     clean_path = write_partitioned(cleaned.clean, stage / "clean")
     report = {
         **{k: v for k, v in validated.items() if not k.endswith("_path") and k != "snapshot_dir"},
-        "rows_quarantined": int(len(quarantine)),
+        **_quarantined(quarantine),
         "rows_kept": _rows_kept(validated["rows_in"], validated["rows_after_as_of"], quarantine, cleaned),
         **cleaned.report,
         "clean_path": str(clean_path),
@@ -172,9 +172,22 @@ def _with_conflicts(quarantine: pd.DataFrame, cleaned, raw: pd.DataFrame) -> pd.
     return pd.concat([quarantine, conflicts], ignore_index=True).sort_values("line")
 
 
+def _quarantined(quarantine: pd.DataFrame) -> dict:
+    """``rows_quarantined`` (rejected whole) and ``rows_partly_quarantined`` (wide rows some of
+    whose value cells were set aside, the others kept)."""
+    whole = _whole_rows(quarantine)
+    return {"rows_quarantined": int(whole.sum()), "rows_partly_quarantined": int((~whole).sum())}
+
+
+def _whole_rows(quarantine: pd.DataFrame) -> np.ndarray:
+    if "scope" not in quarantine:
+        return np.ones(len(quarantine), dtype=bool)
+    return quarantine["scope"].fillna(ROW).astype(str).eq(ROW).to_numpy()
+
+
 def _rows_kept(rows_in: int, after_as_of: int, quarantine: pd.DataFrame, cleaned) -> int:
-    """Rows in, less those not yet known, quarantined, or dropped as exact duplicates."""
-    return int(rows_in - after_as_of - len(quarantine) - cleaned.report["exact_duplicates_dropped"])
+    """Rows in, less those not yet known, quarantined whole, or dropped as exact duplicates."""
+    return int(rows_in - after_as_of - _whole_rows(quarantine).sum() - cleaned.report["exact_duplicates_dropped"])
 
 
 def _write_quarantine(quarantine: pd.DataFrame, snapshot: Snapshot, as_of: date) -> Path:

@@ -1,10 +1,13 @@
 """Validate: parse the raw strings, check them with pandera, quarantine what fails.
 
-Row-level problems (an unparseable date, text in a numeric column, a negative
-count, an unknown day type, a total that is not the sum of its parts, a date in
-the future, an empty series id in a long table) send that row to the quarantine
-with every reason found, and the run continues on the rest. Structural problems
-raise :class:`InputError`.
+Row-level problems (an unparseable date, an unknown day type, a total that is not
+the sum of its parts, a date in the future, an empty series id in a long table)
+send that row to the quarantine with every reason found, and the run continues on
+the rest. In a wide table a bad *value* (text, empty, negative, above
+``max_value``, implausible) sets aside that series' cell only: the row's other
+series keep their values, and the quarantine row names the columns set aside in
+``scope`` (``row`` when the whole row was rejected). Structural problems raise
+:class:`InputError`.
 """
 
 from __future__ import annotations
@@ -21,7 +24,8 @@ from seqcast.errors import InputError
 from seqcast.ingest import Mapping
 
 DAY_TYPES = ("W", "A", "U")
-QUARANTINE_COLUMNS = ["line", "stage", "reason"]
+QUARANTINE_COLUMNS = ["line", "stage", "reason", "scope"]
+ROW = "row"  # the scope of a quarantine row that was rejected whole
 
 
 @dataclass
@@ -30,7 +34,10 @@ class Validated:
 
     ``valid`` is the typed frame: wide ``line, ds, day_type, <series ids...>[, total]``,
     or for a long mapping ``line, ds, day_type, series_id, y`` (one row per series and day).
-    ``quarantine`` has ``line, stage, reason`` plus the row's raw text columns.
+    ``quarantine`` has ``line, stage, reason, scope`` plus the row's raw text columns;
+    ``scope`` is ``row`` for a rejected row, else the source value columns whose cells were
+    set aside (wide tables), comma-separated, the row's other values kept in ``valid`` (the
+    set-aside cells NaN there).
     ``parsed`` is every row as parsed (NaN where a cell could not be), for reports.
     """
 
@@ -59,16 +66,17 @@ def raw_schema(mapping: Mapping, as_of: date | None) -> pa.DataFrameSchema:
     if mapping.is_long:
         columns["series_id"] = pa.Column(str, nullable=False)
         columns["y"] = pa.Column(float, checks=bounded(mapping.value_column), nullable=False)
-    for src, sid in mapping.value_columns.items():
-        columns[sid] = pa.Column(float, checks=bounded(src), nullable=False)
+    for src, sid in mapping.value_columns.items():  # NaN: a cell set aside, reported already
+        columns[sid] = pa.Column(float, checks=bounded(src), nullable=True)
     checks = []
     if mapping.total_column:
         sids = mapping.series_ids
         columns["total"] = pa.Column(float, checks=value, nullable=False)
         checks.append(
             pa.Check(
-                lambda df: pd.Series(
-                    np.isclose(df["total"], df[sids].sum(axis=1), rtol=0, atol=0.5), index=df.index
+                lambda df: pd.Series(  # not checkable where a part was set aside
+                    np.isclose(df["total"], df[sids].sum(axis=1), rtol=0, atol=0.5)
+                    | df[sids].isna().any(axis=1).to_numpy(), index=df.index
                 ),
                 error=f"{mapping.total_column} != {' + '.join(mapping.value_columns)}",
             )
@@ -95,15 +103,20 @@ def validate(
         or the real date.
     """
     rejected = raw.attrs.get("rejected") or []  # rows the reader could not split into the columns
+    kinds = raw.attrs.get("typed", {})
+    raw = raw.reset_index(drop=True)  # reasons are keyed by position (a Parquet index may repeat)
     rows_in = len(raw) + len(rejected)
-    reasons: dict[int, list[str]] = {}
+    reasons: dict[int, list[str]] = {}  # rows rejected whole
+    cells: dict[int, dict[str, list[str]]] = {}  # wide tables: row -> {series id: reasons}
 
-    def flag(mask: pd.Series, reason) -> None:
+    def flag(mask: pd.Series, reason, sid: str | None = None) -> None:
         for idx, msg in zip(raw.index[mask], _messages(reason, raw.loc[mask])):
-            reasons.setdefault(idx, []).append(msg)
+            if sid is None:
+                reasons.setdefault(idx, []).append(msg)
+            else:
+                cells.setdefault(idx, {}).setdefault(sid, []).append(msg)
 
     typed = pd.DataFrame({"line": raw["line"].astype(int)}, index=raw.index)
-    kinds = raw.attrs.get("typed", {})
     ds_text = raw[mapping.date_column].astype(str).str.strip()
     days, date_problems = parse_days(ds_text, mapping, typed=kinds.get(mapping.date_column) == "instant")
     typed["ds"] = days
@@ -126,54 +139,75 @@ def validate(
     targets = {mapping.value_column: "y"} if mapping.is_long else dict(mapping.value_columns)
     if mapping.total_column:
         targets[mapping.total_column] = "total"
+    # a wide table's value cell is set aside alone; the total and a long table's value are the row's
+    cell_of = {} if mapping.is_long else {src: sid for src, sid in mapping.value_columns.items()}
     for src, dst in targets.items():
         text = raw[src].astype(str).str.strip()
         values, problems = parse_numbers(text, mapping, typed=kinds.get(src) == "number")
         typed[dst] = values
-        flag(text == "", f"{src}: missing value")
+        flag(text == "", f"{src}: missing value", cell_of.get(src))
         for problem in problems.dropna().unique():
-            flag(problems == problem, lambda r, s=src, p=problem: f"{s}: " + p.replace("{value}", repr(r[s])))
+            flag(problems == problem, lambda r, s=src, p=problem: f"{s}: " + p.replace("{value}", repr(r[s])),
+                 cell_of.get(src))
 
     # Replays: days after as_of do not exist yet.
     after = typed["ds"] > pd.Timestamp(as_of) if as_of else pd.Series(False, index=typed.index)
     if mapping.outlier_z is not None:
-        known = ~after & ~typed.index.isin(list(reasons))
         for src, dst in targets.items():
             if dst == "total":
                 continue
+            known = ~after & ~typed.index.isin(list(reasons)) & ~typed.index.isin(
+                [i for i, bad_cells in cells.items() if dst in bad_cells])
             groups = typed.loc[known, "series_id"] if mapping.is_long else None
             z = robust_z(typed.loc[known, dst], groups)
-            out = z > mapping.outlier_z
-            for idx in z.index[out]:
-                reasons.setdefault(idx, []).append(
-                    f"{src}: {raw.at[idx, src]!r} is implausible (robust z-score {z[idx]:.3g} > "
-                    f"outlier_z {mapping.outlier_z:g}; set outlier_z or max_value in the mapping)"
-                )
+            out = pd.Series(False, index=typed.index)
+            out[z.index[z > mapping.outlier_z]] = True
+            flag(out, lambda r, s=src, zs=z: (
+                f"{s}: {r[s]!r} is implausible (robust z-score {zs[r.name]:.3g} > outlier_z "
+                f"{mapping.outlier_z:g}; set outlier_z or max_value in the mapping)"), cell_of.get(src))
     horizon = today or as_of or date.today()
+    checkable = typed.copy()
+    for idx, bad_cells in cells.items():  # set-aside cells are NaN for the contract
+        checkable.loc[idx, list(bad_cells)] = np.nan
     parsed = ~typed.index.isin(list(reasons)) & ~after
     schema = raw_schema(mapping, horizon)
     try:
         if parsed.any():  # an empty frame fails the dtype checks: nothing is left to check
-            schema.validate(typed[parsed], lazy=True)
+            schema.validate(checkable[parsed], lazy=True)
     except pa.errors.SchemaErrors as exc:
-        for idx, msg in _pandera_reasons(exc.failure_cases, typed, mapping, name):
-            found = reasons.setdefault(idx, [])
+        for idx, column, msg in _pandera_reasons(exc.failure_cases, typed, mapping, name):
+            found = (cells.setdefault(idx, {}).setdefault(column, []) if column in mapping.series_ids
+                     and not mapping.is_long else reasons.setdefault(idx, []))
             if msg not in found:  # a frame-level check reports once per column
                 found.append(msg)
+    for idx in list(cells):  # a row with no value left, or rejected anyway, is rejected whole
+        if idx in reasons or len(cells[idx]) == len(mapping.series_ids):
+            reasons.setdefault(idx, []).extend(m for sid in mapping.series_ids for m in cells[idx].get(sid, []))
+            del cells[idx]
+    for idx, bad_cells in cells.items():
+        checkable.loc[idx, list(bad_cells)] = np.nan
 
-    bad = typed.index.isin(list(reasons))
-    quarantine = raw[bad].copy()
+    bad = typed.index.isin(list(reasons)) & ~after.to_numpy()  # a day not yet known is set aside, not judged
+    partly = typed.index.isin(list(cells)) & ~after.to_numpy()
+    source_of = {sid: src for src, sid in mapping.value_columns.items()}
+    quarantine = raw[bad | partly].copy()
     quarantine.insert(1, "stage", "validate")
-    quarantine.insert(2, "reason", ["; ".join(reasons[i]) for i in quarantine.index])
+    quarantine.insert(2, "reason", [
+        "; ".join(reasons[i] if i in reasons else
+                  [m for sid in mapping.series_ids for m in cells[i].get(sid, [])])
+        for i in quarantine.index])
+    quarantine.insert(3, "scope", [
+        ROW if i in reasons else ", ".join(source_of[sid] for sid in mapping.series_ids if sid in cells[i])
+        for i in quarantine.index])
     if rejected:
-        cells = [c for c in raw.columns if c != "line"]
+        columns = [c for c in raw.columns if c != "line"]
         unreadable = pd.DataFrame(
-            [{"line": line, "stage": "read", "reason": reason,
-              **{c: (fields[k] if k < len(fields) else "") for k, c in enumerate(cells)}}
+            [{"line": line, "stage": "read", "reason": reason, "scope": ROW,
+              **{c: (fields[k] if k < len(fields) else "") for k, c in enumerate(columns)}}
              for line, reason, fields in rejected]
         )
         quarantine = pd.concat([quarantine, unreadable], ignore_index=True).sort_values("line", kind="stable")
-    valid = typed[~bad & ~after.to_numpy()].reset_index(drop=True)
+    valid = checkable[~typed.index.isin(list(reasons)) & ~after.to_numpy()].reset_index(drop=True)
     if valid.empty:
         first = quarantine.iloc[0] if len(quarantine) else None
         raise InputError(
@@ -338,7 +372,7 @@ def _messages(reason, rows: pd.DataFrame) -> list[str]:
 
 
 def _pandera_reasons(cases: pd.DataFrame, typed: pd.DataFrame, mapping: Mapping, name: str = "source"):
-    """Turn pandera's ``failure_cases`` into ``(row index, message)`` pairs."""
+    """Turn pandera's ``failure_cases`` into ``(row index, typed column or None, message)``."""
     source_name = {v: k for k, v in mapping.value_columns.items()}
     if mapping.is_long:
         source_name.update({"series_id": mapping.series_column, "y": mapping.value_column})
@@ -351,10 +385,10 @@ def _pandera_reasons(cases: pd.DataFrame, typed: pd.DataFrame, mapping: Mapping,
             raise InputError(f"{name}: schema check failed for the whole table: {case.check} on {column}")
         idx = int(case.index)
         if case.schema_context == "DataFrameSchema":
-            yield idx, str(case.check)
+            yield idx, None, str(case.check)
             continue
         column = source_name.get(case.column, case.column)
-        yield idx, f"{column}: {case.check} ({case.failure_case!r})"
+        yield idx, case.column, f"{column}: {case.check} ({case.failure_case!r})"
 
 
 def _daily(df: pd.DataFrame) -> bool:

@@ -55,7 +55,8 @@ def validate_task(
     logger = get_run_logger()
     result = pipeline.run_validate(snapshot_dir, data_dir, mapping=mapping, as_of=as_of)
     logger.info(
-        "%(rows_in)s rows in, %(rows_quarantined)s quarantined, %(rows_after_as_of)s after as-of",
+        "%(rows_in)s rows in, %(rows_quarantined)s quarantined, %(rows_partly_quarantined)s with some "
+        "values set aside, %(rows_after_as_of)s after as-of",
         result,
     )
     return _checkpoint(result, data_dir, mapping, as_of, artifact) if checkpoint else result

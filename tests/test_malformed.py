@@ -40,6 +40,19 @@ def _edit(line_no: int, **cells) -> bytes:
     return b"".join(lines)
 
 
+def _edit_all(**cells) -> bytes:
+    """The sample with the named columns set to the same text on every data line."""
+    lines = _lines()
+    cols = lines[0].decode().strip().split(",")
+    out = [lines[0]]
+    for line in lines[1:]:
+        values = line.decode().strip().split(",")
+        for k, v in cells.items():
+            values[cols.index(k)] = v
+        out.append((",".join(values) + "\n").encode())
+    return b"".join(out)
+
+
 def _drop_days(first: int, n: int) -> bytes:
     lines = _lines()
     return b"".join(lines[:first] + lines[first + n :])
@@ -55,7 +68,8 @@ def _conflicting_duplicate() -> bytes:
 
 FUTURE = (date.today() + timedelta(days=400)).strftime("%m/%d/%Y")
 
-# (case id, bytes, "error" or "quarantine", expected message fragment, rows quarantined)
+# (case id, bytes, "error", "quarantine" (whole rows) or "cell" (values set aside), expected message
+# fragment, rows quarantined; None: every row)
 CORPUS = [
     ("empty-file", b"", "error", "file is empty", None),
     ("header-only", HEADER, "error", "no data rows", None),
@@ -65,11 +79,13 @@ CORPUS = [
     ("every-row-bad", HEADER + b"yesterday,W,1,2,3\nsoon,W,1,2,3\n", "error", "every one of the 2 rows was rejected", None),
     ("gap-40-days", _drop_days(200, 40), "error", "gap of 40 missing day(s)", None),
     ("unparseable-date", _edit(10, service_date="13/45/2021"), "quarantine", "cannot parse '13/45/2021'", 1),
-    ("text-in-numeric", _edit(11, bus="n/a"), "quarantine", "bus: 'n/a' is not a number", 1),
+    # a bad value sets aside that series' cell; the row's other series keep theirs (scope names the column)
+    ("text-in-numeric", _edit(11, bus="n/a"), "cell", "bus: 'n/a' is not a number", 1),
     ("negative-count", _edit(12, rail_boardings="-5", total_rides="-5"), "quarantine", "negative value", 1),
     ("unknown-day-type", _edit(13, day_type="X"), "quarantine", "unknown day type", 1),
     ("total-mismatch", _edit(14, total_rides="1"), "quarantine", "total_rides != bus + rail_boardings", 1),
-    ("missing-value", _edit(15, bus=""), "quarantine", "bus: missing value", 1),
+    ("missing-value", _edit(15, bus=""), "cell", "bus: missing value", 1),
+    ("rail-column-empty", _edit_all(rail_boardings=""), "cell", "rail_boardings: missing value", None),
     ("conflicting-duplicate", _conflicting_duplicate(), "quarantine", "conflicting duplicate", 2),
     ("future-dated-row", sample_bytes() + f"{FUTURE},W,1,2,3\n".encode(), "quarantine", "date after", 1),
 ]
@@ -114,8 +130,30 @@ def test_malformed_input(tmp_path, baseline, case, data, outcome, message, n_qua
 
     summary = nightly(params)
     quarantine = pd.read_parquet(summary["quarantine_path"])
-    assert len(quarantine) == n_quarantined == summary["rows_quarantined"]
     assert quarantine["reason"].str.contains(message, regex=False).all(), quarantine["reason"].tolist()
     assert summary["rows_kept"] + summary["rows_quarantined"] + summary["exact_duplicates_dropped"] == summary["rows_in"]
     table = read_published_file(summary["published"])
-    assert len(table) == 2 * 14 and table["mean"].notna().all()
+    if outcome == "quarantine":
+        assert len(quarantine) == n_quarantined == summary["rows_quarantined"]
+        assert (quarantine["scope"] == "row").all()
+        assert len(table) == 2 * 14 and table["mean"].notna().all()
+        return
+    # a cell: the row stays for the other series, nothing of theirs is imputed
+    column = message.split(":")[0]
+    assert summary["rows_quarantined"] == 0
+    assert summary["rows_kept"] + summary["exact_duplicates_dropped"] == summary["rows_in"]
+    assert (quarantine["scope"] == column).all()
+    assert len(quarantine) == summary["rows_partly_quarantined"] == (n_quarantined or summary["rows_in"])
+    clean = pd.read_parquet(summary["clean_path"]).set_index(["series_id", "ds"])
+    other = "rail" if column == "bus" else "bus"
+    days = pd.to_datetime(quarantine["service_date"], format="%m/%d/%Y")
+    assert not clean.loc[[(other, d) for d in days], "is_imputed"].any()  # its real values, kept
+    clean = clean.reset_index()
+    if n_quarantined is None:  # the whole column: that series is dropped with the reason, the other published
+        assert summary["series_quarantined"] == ["rail"]
+        assert "no value on any" in summary["series_quarantine_reasons"][0]
+        assert len(table) == 14 and set(table["series_id"]) == {"bus"}
+    else:
+        imputed = clean[clean["is_imputed"]]
+        assert (imputed["series_id"] == column).sum() == (imputed["series_id"] == other).sum() + 1
+        assert len(table) == 2 * 14 and table["mean"].notna().all()

@@ -614,3 +614,70 @@ def test_read_table_reads_bytes_not_only_files():
     df = read_table(io.BytesIO(b"Date,v\n2024-01-01,1\n").getvalue(), Mapping(date_column="Date",
                     value_columns={"v": "v"}), "mem.csv")
     assert df["v"].tolist() == ["1"] and df["line"].tolist() == [2]
+
+
+# ----------------------------------------------------------------- wide tables: one bad cell, one bad column
+
+
+def _two_columns(a: list[str], b: list[str]) -> str:
+    return "Date,a,b\n" + "".join(f"{d:%Y-%m-%d},{x},{y}\n" for d, x, y in zip(DAYS, a, b))
+
+
+TWO = "date_column: Date\nvalue_columns: [a, b]\nmax_value: {a: 1000, b: 1000}\n"
+
+
+def test_a_bad_value_in_a_wide_table_sets_aside_that_cell_only(tmp_path):
+    """Text, a negative count, a value above max_value and an implausible value each set
+    aside their own cell; the same row's other series keeps its real value (not imputed);
+    a row with no value left is rejected whole."""
+    a = [f"{v}" for v in VALUES]
+    b = [f"{v + 50}" for v in VALUES]
+    a[5], b[12], a[20], b[30], a[40], b[40] = "n/a", "-3", "5000", "", "x", "y"
+    out = _run(tmp_path, _two_columns(a, b), TWO + "max_imputed_share: 0.5\n")
+    q = out.quarantine.set_index("line")
+    assert q["scope"].to_dict() == {7: "a", 14: "b", 22: "a", 32: "b", 42: "row"}
+    assert "a: 'n/a' is not a number" in q.at[7, "reason"] and "negative value" in q.at[14, "reason"]
+    assert "above max_value 1000" in q.at[22, "reason"] and "b: missing value" in q.at[32, "reason"]
+    assert "a: 'x'" in q.at[42, "reason"] and "b: 'y'" in q.at[42, "reason"]
+    assert (out.report["rows_quarantined"], out.report["rows_partly_quarantined"]) == (1, 4)
+    assert out.report["rows_kept"] == 59
+    clean = out.clean.set_index(["series_id", "ds"])
+    for sid, i in [("b", 5), ("a", 12), ("b", 20), ("a", 30)]:  # the row's other value: real, kept
+        assert not clean.at[(sid, DAYS[i]), "is_imputed"]
+        assert clean.at[(sid, DAYS[i]), "y"] == float((a if sid == "a" else b)[i])
+    for sid, i in [("a", 5), ("b", 12), ("a", 20), ("b", 30), ("a", 40), ("b", 40)]:
+        assert clean.at[(sid, DAYS[i]), "is_imputed"]
+    assert out.report["values_imputed"] == 6 and out.report["days_imputed"] == 5
+
+
+def test_one_broken_column_of_a_wide_table_does_not_block_the_others(tmp_path):
+    a = [f"{v}" for v in VALUES]
+    out = _run(tmp_path, _two_columns(a, ["broken"] * len(a)), TWO)
+    assert out.report["series"] == ["a"] and out.report["series_quarantined"] == ["b"]
+    assert "series b: no value on any of the 60 days" in out.report["series_quarantine_reasons"][0]
+    assert out.clean["y"].tolist() == VALUES.tolist() and not out.clean["is_imputed"].any()
+    assert (out.quarantine["scope"] == "b").all() and len(out.quarantine) == 60
+    # a long stretch of one column: that series dropped with its gap, the other kept
+    b = [f"{v}" for v in VALUES]
+    b[10:25] = [""] * 15
+    out = _run(tmp_path, _two_columns(a, b), TWO + "max_imputed_share: 0.5\n")
+    assert out.report["series"] == ["a"]
+    assert "series b: gap of 15 missing day(s) from 2024-01-11" in out.report["series_quarantine_reasons"][0]
+    # every column broken: one clear error
+    with pytest.raises(InputError, match="src.csv: every one of the 60 rows was rejected, e.g. line 2: a: '-'"):
+        _run(tmp_path, _two_columns(["-"] * 60, ["?"] * 60), TWO)
+    b = [f"{v}" for v in VALUES]
+    b[1::2] = [""] * 30  # every other day: each row keeps a value, series b has too many gaps
+    a[::2] = [""] * 30
+    with pytest.raises(CleaningError, match="src.csv: no series survives cleaning, e.g. series a: 30 of 60"):
+        _run(tmp_path, _two_columns(a, b), TWO)
+
+
+def test_a_repeated_parquet_index_does_not_mix_up_rows(tmp_path):
+    frame = pd.DataFrame({"Date": DAYS, "a": VALUES, "b": VALUES + 50}, index=[0, 1] * 30)
+    frame.iloc[3, frame.columns.get_loc("a")] = -1.0  # a Parquet file's "line" is its row number
+    path = tmp_path / "src.parquet"
+    frame.to_parquet(path)
+    out = clean_source(str(path), _mapping(tmp_path, TWO), today=TODAY)
+    assert out.quarantine["line"].tolist() == [4] and out.quarantine["scope"].tolist() == ["a"]
+    assert out.clean.loc[out.clean["is_imputed"], "series_id"].tolist() == ["a"]

@@ -110,8 +110,12 @@ def handle(args: argparse.Namespace) -> int:
         raise type(exc)(f"{exc} (details: {log_path})") from None
     table = read_forecasts(args.data_dir, run_date=summary["run_date"])
     print()
-    print(f"rows in {summary['rows_in']}, kept {summary['rows_kept']}, quarantined {summary['rows_quarantined']}, "
-          f"days imputed {summary.get('days_imputed', 0)}")
+    partly = summary.get("rows_partly_quarantined") or 0
+    print(f"rows in {summary['rows_in']}, kept {summary['rows_kept']}, quarantined {summary['rows_quarantined']}"
+          + (f" (and {partly} with some values set aside)" if partly else "")
+          + f", days imputed {summary.get('days_imputed', 0)}")
+    for reason in summary.get("series_quarantine_reasons") or []:
+        print(f"warning: dropped {reason}")
     fresh = summary.get("freshness") or {}
     if fresh.get("stale"):
         worst = max(fresh["stale"], key=lambda r: r["days_stale"])
