@@ -1,7 +1,7 @@
 """Scale-out benchmark: the nightly flow on a synthetic panel, on 1 and on 2 Dask workers.
 
     python benchmarks/scale.py                      # 1,000 series x 3 years, 1 and 2 workers
-    python benchmarks/scale.py --series 200 --workers 1,2 --nights 2
+    python benchmarks/scale.py --series 200 --workers 1,2 --nights 1 --rounds 3
 
 For each worker count, a fresh process (the flow's own process, measured) starts a
 temporary Prefect server, then runs the nightly flow on a ``distributed.LocalCluster``
@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -112,6 +113,8 @@ def main() -> None:
     ap.add_argument("--workers", default="1,2", help="comma-separated Dask worker counts")
     ap.add_argument("--nights", type=int, default=2, help="consecutive nights (1st: empty backtest)")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="rounds of every worker count, the order alternating each round; medians printed")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--source", help=argparse.SUPPRESS)
     ap.add_argument("--data-dir", help=argparse.SUPPRESS)
@@ -131,28 +134,36 @@ def main() -> None:
                              seed=args.seed)
     print(f"panel: {args.series} series {start}..2024-12-31, {source.stat().st_size / 1e6:.1f} MB CSV "
           f"({time.perf_counter() - t0:.1f} s to generate); work dir {work}", flush=True)
-    results = []
-    for w in [int(x) for x in args.workers.split(",")]:
-        env = {**os.environ, "PREFECT_HOME": str(work / f"prefect-{w}"),
-               "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_LOGGING_LEVEL": "WARNING",
-               "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-        cmd = [sys.executable, __file__, "--child", "--workers", str(w), "--source", str(source),
-               "--data-dir", str(work / f"data-{w}"), "--nights", str(args.nights)]
-        print(f"\n== {w} Dask worker(s) ==", flush=True)
-        proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=ROOT)
-        line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
-        if proc.returncode or line is None:
-            print(proc.stdout[-3000:], proc.stderr[-5000:])
-            raise SystemExit(f"run with {w} worker(s) failed")
-        res = json.loads(line[len("RESULT "):])
-        results.append(res)
-        _report(res)
-    if len(results) >= 2:
-        a, b = results[0], results[-1]
-        print(f"\nspeed-up {a['workers']} -> {b['workers']} workers (wall-time ratio, same data):")
-        for na, nb in zip(a["nights"], b["nights"], strict=True):
-            print(f"  night {na['as_of']}: {na['wall_s']:.0f} s -> {nb['wall_s']:.0f} s = "
-                  f"{na['wall_s'] / nb['wall_s']:.2f}x")
+    counts = [int(x) for x in args.workers.split(",")]
+    walls: dict[int, list[list[float]]] = {w: [] for w in counts}
+    for r in range(args.rounds):
+        order = counts if r % 2 == 0 else counts[::-1]  # alternate: neither side always runs first
+        for w in order:
+            tag = f"{w}-{r}"
+            env = {**os.environ, "PREFECT_HOME": str(work / f"prefect-{tag}"),
+                   "PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_LOGGING_LEVEL": "WARNING",
+                   "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+            cmd = [sys.executable, __file__, "--child", "--workers", str(w), "--source", str(source),
+                   "--data-dir", str(work / f"data-{tag}"), "--nights", str(args.nights)]
+            print(f"\n== {w} Dask worker(s), round {r + 1}/{args.rounds}; load average "
+                  f"{os.getloadavg()[0]:.1f} ==", flush=True)
+            proc = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=ROOT)
+            line = next((ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")), None)
+            if proc.returncode or line is None:
+                print(proc.stdout[-3000:], proc.stderr[-5000:])
+                raise SystemExit(f"run with {w} worker(s) failed")
+            res = json.loads(line[len("RESULT "):])
+            walls[w].append([n["wall_s"] for n in res["nights"]])
+            _report(res)
+    print(f"\n# load average at the end {os.getloadavg()[0]:.1f}")
+    if len(counts) >= 2:
+        a, b = counts[0], counts[-1]
+        print(f"speed-up {a} -> {b} workers (ratio of median wall times over {args.rounds} round(s), same data):")
+        for night in range(args.nights):
+            ta = statistics.median(x[night] for x in walls[a])
+            tb = statistics.median(x[night] for x in walls[b])
+            print(f"  night {night + 1}: {ta:.0f} s -> {tb:.0f} s = {ta / tb:.2f}x "
+                  f"(rounds: {[round(x[night]) for x in walls[a]]} vs {[round(x[night]) for x in walls[b]]})")
 
 
 def _report(res: dict) -> None:
