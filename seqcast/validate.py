@@ -143,7 +143,8 @@ def validate(
     cell_of = {} if mapping.is_long else {src: sid for src, sid in mapping.value_columns.items()}
     for src, dst in targets.items():
         text = raw[src].astype(str).str.strip()
-        values, problems = parse_numbers(text, mapping, typed=kinds.get(src) == "number")
+        values, problems = parse_numbers(text, mapping, typed=kinds.get(src) == "number",
+                                         groups=typed["series_id"] if mapping.is_long else None)
         typed[dst] = values
         flag(text == "", f"{src}: missing value", cell_of.get(src))
         for problem in problems.dropna().unique():
@@ -289,7 +290,8 @@ def _check_day_first(text: pd.Series, problems: pd.Series, mapping: Mapping, nam
         )
 
 
-def parse_numbers(text: pd.Series, mapping: Mapping, *, typed: bool = False) -> tuple[pd.Series, pd.Series]:
+def parse_numbers(text: pd.Series, mapping: Mapping, *, typed: bool = False,
+                  groups: pd.Series | None = None) -> tuple[pd.Series, pd.Series]:
     """Parse numeric cells under the file's conventions (``mapping.decimal``/``thousands``).
 
     A cell is a number only if it reads as one under those conventions: with the
@@ -297,7 +299,9 @@ def parse_numbers(text: pd.Series, mapping: Mapping, *, typed: bool = False) -> 
     never reinterpreted. In a column of whole numbers without a thousands separator
     set, a cell like ``769.069`` (the decimal mark before groups of three digits) is
     refused as ambiguous: it is 769069 written with ``.`` grouping thousands far more
-    often than a count with three decimals. Non-finite values (``inf``, ``nan``, ``1e400`` which overflows)
+    often than a count with three decimals; with ``groups`` (a long table's series ids) that
+    is judged per series, so one series written with decimals does not hide another's.
+    Non-finite values (``inf``, ``nan``, ``1e400`` which overflows)
     are refused. Typed Parquet numbers are read as they are.
 
     Returns
@@ -325,8 +329,13 @@ def parse_numbers(text: pd.Series, mapping: Mapping, *, typed: bool = False) -> 
             grouped = present & ok & text.str.fullmatch(rf"[+-]?\d{{1,3}}(?:{d}\d{{3}})+")
             marked = present & ok & ~grouped & text.str.contains(mapping.decimal, regex=False)
             whole = present & ok & ~grouped & ~marked
-            if grouped.any() and not marked.any() and whole.sum() >= 3:
-                problems[grouped] = (
+            ambiguous = grouped & False
+            if grouped.any():  # judged per series where a long table has several
+                key = groups.to_numpy() if groups is not None else np.zeros(len(text), dtype=np.int8)
+                counts = pd.DataFrame({"m": marked, "w": whole}, index=text.index).groupby(key).transform("sum")
+                ambiguous = grouped & (counts["m"] == 0) & (counts["w"] >= 3)
+            if ambiguous.any():
+                problems[ambiguous] = (
                     f"{{value}} is ambiguous: every other value is a whole number, so {mapping.decimal!r} may "
                     f"group thousands here (set thousands: {mapping.decimal!r} in the mapping if it does)")
         cleaned = text.where(ok)

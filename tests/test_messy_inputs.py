@@ -681,3 +681,12 @@ def test_a_repeated_parquet_index_does_not_mix_up_rows(tmp_path):
     out = clean_source(str(path), _mapping(tmp_path, TWO), today=TODAY)
     assert out.quarantine["line"].tolist() == [4] and out.quarantine["scope"].tolist() == ["a"]
     assert out.clean.loc[out.clean["is_imputed"], "series_id"].tolist() == ["a"]
+
+
+def test_the_thousands_ambiguity_is_judged_per_series_in_a_long_table(tmp_path):
+    """A series written with decimals must not hide another series' '769.069'."""
+    rows = [f"2024-01-{d:02d},bus,{700000 + (d * 7919) % 90000}" for d in range(1, 20)] + ["2024-01-20,bus,769.069"]
+    rows += [f"2024-01-{d:02d},temp,{d}.5" for d in range(1, 21)]
+    out = _run(tmp_path, "date,series,value\n" + "\n".join(rows) + "\n", LONG + "non_negative: false\n")
+    assert len(out.quarantine) == 1 and "'769.069' is ambiguous" in _reasons(out)[0]
+    assert out.clean.groupby("series_id").size().to_dict() == {"bus": 19, "temp": 20}
