@@ -87,6 +87,7 @@ def clean(valid: pd.DataFrame, mapping: Mapping, policy: CleanPolicy | None = No
     df = valid.sort_values(["ds", "line"], kind="stable")
     exact = df.duplicated(subset=keep, keep="first")
     df = df[~exact]
+    df, merged = _merge_agreeing(df, [c for c in keep if c != "ds"])
     conflict = df["ds"].duplicated(keep=False)
     quarantine = pd.DataFrame(
         {
@@ -112,26 +113,29 @@ def clean(valid: pd.DataFrame, mapping: Mapping, policy: CleanPolicy | None = No
     problem = _imputation_problem(absent, full, mapping, policy)
     if problem:
         raise CleaningError(problem)
-    dropped = {}
-    for sid in sids:  # a cell set aside by validation is missing for its series only
-        problem = _imputation_problem(df[sid].isna().to_numpy(), full, mapping, policy)
+    # A cell set aside by validation is missing for its series only. Each series spans its
+    # own first to last value (blanks at either end are not filled: its data ends there,
+    # and the freshness check must see it); a series that cannot be imputed is dropped.
+    df.loc[absent, "day_type"] = day_types(full[absent])
+    dropped, parts = {}, []
+    for sid in sids:
+        present = df[sid].notna().to_numpy()
+        if not present.any():
+            dropped[sid] = f"series {sid}: no value on any of the {len(full)} days (every cell was quarantined)"
+            continue
+        first, last = np.flatnonzero(present)[[0, -1]]
+        span = slice(first, last + 1)
+        problem = _imputation_problem(~present[span], full[span], mapping, policy)
         if problem:
             dropped[sid] = f"series {sid}: {problem}"
+            continue
+        parts.append(pd.DataFrame({"series_id": sid, "ds": full[span], "y": _fill(df[sid].iloc[span], policy.fill).to_numpy(),
+                                   "day_type": df["day_type"].iloc[span].to_numpy(), "is_imputed": ~present[span]}))
     kept = [sid for sid in sids if sid not in dropped]
     if not kept:
         raise CleaningError(f"no series survives cleaning, e.g. {next(iter(dropped.values()))}")
-    missing = df[kept].isna()
-    for sid in kept:
-        df[sid] = _fill(df[sid], policy.fill)
-    df.loc[absent, "day_type"] = day_types(full[absent])
-
-    long = (
-        df.rename_axis("ds")
-        .reset_index()
-        .melt(id_vars=["ds", "day_type"], value_vars=kept, var_name="series_id", value_name="y")
-    )
-    long["is_imputed"] = missing.to_numpy().T.reshape(-1)
-    long = long[["series_id", "ds", "y", "day_type", "is_imputed"]]
+    long = pd.concat(parts, ignore_index=True)
+    by_day = long.groupby("ds")["is_imputed"].any()
     long = long.sort_values(["series_id", "ds"], kind="stable").reset_index(drop=True)
     long["series_id"] = long["series_id"].astype(str)
     long["day_type"] = long["day_type"].astype(str)
@@ -140,13 +144,14 @@ def clean(valid: pd.DataFrame, mapping: Mapping, policy: CleanPolicy | None = No
     report = {
         "rows_valid": int(len(valid)),
         "exact_duplicates_dropped": int(exact.sum()),
+        "duplicates_merged": merged,
         "conflicting_duplicate_rows": int(conflict.sum()),
         "days": int(len(full)),
-        "gaps": len(_runs(missing.any(axis=1).to_numpy())),
-        "days_imputed": int(missing.any(axis=1).sum()),
-        "values_imputed": int(missing.to_numpy().sum()),
-        "first_day": f"{full[0]:%Y-%m-%d}",
-        "last_day": f"{full[-1]:%Y-%m-%d}",
+        "gaps": len(_runs(by_day.to_numpy())),
+        "days_imputed": int(by_day.sum()),
+        "values_imputed": int(long["is_imputed"].sum()),
+        "first_day": f"{long['ds'].min():%Y-%m-%d}",
+        "last_day": f"{long['ds'].max():%Y-%m-%d}",
         "series": kept,
         "series_quarantined": list(dropped),
         "series_quarantine_reasons": list(dropped.values()),
@@ -155,11 +160,25 @@ def clean(valid: pd.DataFrame, mapping: Mapping, policy: CleanPolicy | None = No
     return Cleaned(long, quarantine.reset_index(drop=True), report)
 
 
+def _merge_agreeing(df: pd.DataFrame, columns: list[str]) -> tuple[pd.DataFrame, int]:
+    """Rows of one day that agree on every value they hold (one has a cell set aside, the
+    other not) become one row; returns the frame and how many rows were merged away."""
+    dup = df["ds"].duplicated(keep=False).to_numpy()
+    if not dup.any():
+        return df, 0
+    agree = df[dup].groupby("ds")[columns].nunique(dropna=True).le(1).all(axis=1)
+    days = agree.index[agree]
+    rows = dup & df["ds"].isin(days).to_numpy()
+    if not rows.any():
+        return df, 0
+    merged = df[rows].groupby("ds", as_index=False, sort=True).first()[df.columns]
+    out = pd.concat([df[~rows], merged], ignore_index=True).sort_values(["ds", "line"], kind="stable")
+    return out, int(rows.sum() - len(merged))
+
+
 def _imputation_problem(missing: np.ndarray, full: pd.DatetimeIndex, mapping: Mapping,
                         policy: CleanPolicy) -> str | None:
     """Why the ``missing`` days of a wide table (or one of its series) cannot be imputed, or None."""
-    if missing.all():
-        return f"no value on any of the {len(full)} days (every cell was quarantined)"
     share = missing.mean()
     if share > mapping.max_imputed_share:
         return (f"{missing.sum()} of {len(full)} days ({share:.0%}) would be imputed, more than "
@@ -259,7 +278,8 @@ def _dedup_long(valid: pd.DataFrame, mapping: Mapping):
         f"conflicting duplicate: series {sids[c]}: {d:%Y-%m-%d} appears with different values"
         for c, d in zip(rows["_code"], rows["ds"])
     ]
-    counts = {"exact_duplicates_dropped": int(exact.sum()), "conflicting_duplicate_rows": int(conflict.sum())}
+    counts = {"exact_duplicates_dropped": int(exact.sum()), "duplicates_merged": 0,
+              "conflicting_duplicate_rows": int(conflict.sum())}
     return sids, df[~conflict], counts, _quarantine_rows(rows, reasons)
 
 

@@ -71,17 +71,21 @@ def raw_schema(mapping: Mapping, as_of: date | None) -> pa.DataFrameSchema:
     checks = []
     if mapping.total_column:
         sids = mapping.series_ids
-        columns["total"] = pa.Column(float, checks=value, nullable=False)
+        columns["total"] = pa.Column(float, checks=value, nullable=True)  # NaN: set aside
         checks.append(
             pa.Check(
                 lambda df: pd.Series(  # not checkable where a part was set aside
                     np.isclose(df["total"], df[sids].sum(axis=1), rtol=0, atol=0.5)
-                    | df[sids].isna().any(axis=1).to_numpy(), index=df.index
+                    | df[[*sids, "total"]].isna().any(axis=1).to_numpy(), index=df.index
                 ),
-                error=f"{mapping.total_column} != {' + '.join(mapping.value_columns)}",
+                error=_total_error(mapping),
             )
         )
     return pa.DataFrameSchema(columns, checks=checks, strict=False, coerce=False)
+
+
+def _total_error(mapping: Mapping) -> str:
+    return f"{mapping.total_column} != {' + '.join(mapping.value_columns)}"
 
 
 def validate(
@@ -139,8 +143,11 @@ def validate(
     targets = {mapping.value_column: "y"} if mapping.is_long else dict(mapping.value_columns)
     if mapping.total_column:
         targets[mapping.total_column] = "total"
-    # a wide table's value cell is set aside alone; the total and a long table's value are the row's
-    cell_of = {} if mapping.is_long else {src: sid for src, sid in mapping.value_columns.items()}
+    # a wide table's value cell is set aside alone (its total too: derived, dropped after the
+    # cross-check); a long table's value is the row's
+    cell_of = {} if mapping.is_long else {**mapping.value_columns, **dict.fromkeys(
+        [mapping.total_column] if mapping.total_column else [], "total")}
+    cell_order = [*mapping.series_ids, "total"]
     for src, dst in targets.items():
         text = raw[src].astype(str).str.strip()
         values, problems = parse_numbers(text, mapping, typed=kinds.get(src) == "number",
@@ -177,28 +184,33 @@ def validate(
             schema.validate(checkable[parsed], lazy=True)
     except pa.errors.SchemaErrors as exc:
         for idx, column, msg in _pandera_reasons(exc.failure_cases, typed, mapping, name):
-            found = (cells.setdefault(idx, {}).setdefault(column, []) if column in mapping.series_ids
+            found = (cells.setdefault(idx, {}).setdefault(column, []) if column in cell_order
                      and not mapping.is_long else reasons.setdefault(idx, []))
             if msg not in found:  # a frame-level check reports once per column
                 found.append(msg)
+    if mapping.total_column and not mapping.is_long:
+        for idx in [i for i in reasons if i in cells]:  # the total is not checkable without its parts
+            reasons[idx] = [m for m in reasons[idx] if m != _total_error(mapping)]
+            if not reasons[idx]:
+                del reasons[idx]
     for idx in list(cells):  # a row with no value left, or rejected anyway, is rejected whole
-        if idx in reasons or len(cells[idx]) == len(mapping.series_ids):
-            reasons.setdefault(idx, []).extend(m for sid in mapping.series_ids for m in cells[idx].get(sid, []))
+        if idx in reasons or all(sid in cells[idx] for sid in mapping.series_ids):
+            reasons.setdefault(idx, []).extend(m for sid in cell_order for m in cells[idx].get(sid, []))
             del cells[idx]
     for idx, bad_cells in cells.items():
         checkable.loc[idx, list(bad_cells)] = np.nan
 
     bad = typed.index.isin(list(reasons)) & ~after.to_numpy()  # a day not yet known is set aside, not judged
     partly = typed.index.isin(list(cells)) & ~after.to_numpy()
-    source_of = {sid: src for src, sid in mapping.value_columns.items()}
+    source_of = {sid: src for src, sid in mapping.value_columns.items()} | {"total": mapping.total_column}
     quarantine = raw[bad | partly].copy()
     quarantine.insert(1, "stage", "validate")
     quarantine.insert(2, "reason", [
         "; ".join(reasons[i] if i in reasons else
-                  [m for sid in mapping.series_ids for m in cells[i].get(sid, [])])
+                  [m for sid in cell_order for m in cells[i].get(sid, [])])
         for i in quarantine.index])
     quarantine.insert(3, "scope", [
-        ROW if i in reasons else ", ".join(source_of[sid] for sid in mapping.series_ids if sid in cells[i])
+        ROW if i in reasons else ", ".join(source_of[sid] for sid in cell_order if sid in cells[i])
         for i in quarantine.index])
     if rejected:
         columns = [c for c in raw.columns if c != "line"]

@@ -81,7 +81,7 @@ CORPUS = [
     ("unparseable-date", _edit(10, service_date="13/45/2021"), "quarantine", "cannot parse '13/45/2021'", 1),
     # a bad value sets aside that series' cell; the row's other series keep theirs (scope names the column)
     ("text-in-numeric", _edit(11, bus="n/a"), "cell", "bus: 'n/a' is not a number", 1),
-    ("negative-count", _edit(12, rail_boardings="-5", total_rides="-5"), "quarantine", "negative value", 1),
+    ("negative-count", _edit(12, rail_boardings="-5"), "cell", "rail_boardings: negative value", 1),
     ("unknown-day-type", _edit(13, day_type="X"), "quarantine", "unknown day type", 1),
     ("total-mismatch", _edit(14, total_rides="1"), "quarantine", "total_rides != bus + rail_boardings", 1),
     ("missing-value", _edit(15, bus=""), "cell", "bus: missing value", 1),
@@ -145,7 +145,8 @@ def test_malformed_input(tmp_path, baseline, case, data, outcome, message, n_qua
     assert (quarantine["scope"] == column).all()
     assert len(quarantine) == summary["rows_partly_quarantined"] == (n_quarantined or summary["rows_in"])
     clean = pd.read_parquet(summary["clean_path"]).set_index(["series_id", "ds"])
-    other = "rail" if column == "bus" else "bus"
+    sid = {"bus": "bus", "rail_boardings": "rail"}[column]
+    other = "rail" if sid == "bus" else "bus"
     days = pd.to_datetime(quarantine["service_date"], format="%m/%d/%Y")
     assert not clean.loc[[(other, d) for d in days], "is_imputed"].any()  # its real values, kept
     clean = clean.reset_index()
@@ -155,5 +156,5 @@ def test_malformed_input(tmp_path, baseline, case, data, outcome, message, n_qua
         assert len(table) == 14 and set(table["series_id"]) == {"bus"}
     else:
         imputed = clean[clean["is_imputed"]]
-        assert (imputed["series_id"] == column).sum() == (imputed["series_id"] == other).sum() + 1
+        assert (imputed["series_id"] == sid).sum() == (imputed["series_id"] == other).sum() + 1
         assert len(table) == 2 * 14 and table["mean"].notna().all()

@@ -669,7 +669,7 @@ def test_one_broken_column_of_a_wide_table_does_not_block_the_others(tmp_path):
     b = [f"{v}" for v in VALUES]
     b[1::2] = [""] * 30  # every other day: each row keeps a value, series b has too many gaps
     a[::2] = [""] * 30
-    with pytest.raises(CleaningError, match="src.csv: no series survives cleaning, e.g. series a: 30 of 60"):
+    with pytest.raises(CleaningError, match="src.csv: no series survives cleaning, e.g. series a: 29 of 59"):
         _run(tmp_path, _two_columns(a, b), TWO)
 
 
@@ -690,3 +690,58 @@ def test_the_thousands_ambiguity_is_judged_per_series_in_a_long_table(tmp_path):
     out = _run(tmp_path, "date,series,value\n" + "\n".join(rows) + "\n", LONG + "non_negative: false\n")
     assert len(out.quarantine) == 1 and "'769.069' is ambiguous" in _reasons(out)[0]
     assert out.clean.groupby("series_id").size().to_dict() == {"bus": 19, "temp": 20}
+
+
+def test_blanks_at_either_end_of_a_wide_column_are_not_filled(tmp_path):
+    """A series whose column starts late or stops early spans its own values: its last
+    real day stays its last day (the freshness check sees it), nothing made up before or after."""
+    a = [f"{v}" for v in VALUES]
+    b = [f"{v}" for v in VALUES]
+    b[:3], b[-5:] = [""] * 3, [""] * 5
+    out = _run(tmp_path, _two_columns(a, b), TWO)
+    spans = out.clean.groupby("series_id")["ds"].agg(["min", "max", "size"])
+    assert spans.loc["a"].tolist() == [DAYS[0], DAYS[-1], 60]
+    assert spans.loc["b"].tolist() == [DAYS[3], DAYS[-6], 52]
+    assert not out.clean["is_imputed"].any() and out.report["values_imputed"] == 0
+
+
+def test_a_repeated_day_that_differs_only_by_a_set_aside_cell_is_one_day(tmp_path):
+    a = [f"{v}" for v in VALUES]
+    b = [f"{v}" for v in VALUES]
+    csv = _two_columns(a, b) + f"{DAYS[20]:%Y-%m-%d},{a[20]},\n"  # the same day again, b blank
+    out = _run(tmp_path, csv, TWO)
+    assert out.report["conflicting_duplicate_rows"] == 0 and out.report["duplicates_merged"] == 1
+    assert not out.clean["is_imputed"].any()
+    assert out.quarantine["scope"].tolist() == ["b"] and out.report["rows_quarantined"] == 0
+    # a real disagreement is still a conflict: both rows out, the day imputed
+    out = _run(tmp_path, _two_columns(a, b) + f"{DAYS[20]:%Y-%m-%d},{a[20]},999\n", TWO)
+    assert out.report["conflicting_duplicate_rows"] == 2
+
+
+TOTAL = "date_column: Date\nvalue_columns: [a, b]\ntotal_column: t\n"
+
+
+def _with_total(a: list[str], b: list[str], t: list[str]) -> str:
+    return "Date,a,b,t\n" + "".join(f"{d:%Y-%m-%d},{x},{y},{z}\n" for d, x, y, z in zip(DAYS, a, b, t))
+
+
+def test_a_bad_total_or_a_bad_part_keeps_the_other_values(tmp_path):
+    """The total is derived (dropped after the cross-check): a blank or unparseable total sets
+    aside only itself; a negative part with the total unchanged sets aside only that part
+    (the total cannot be checked without it); a total that disagrees with good parts still
+    rejects the row (which part is wrong is unknown)."""
+    a = [f"{v:.0f}" for v in VALUES * 10]
+    b = [f"{v:.0f}" for v in VALUES * 5]
+    t = [str(int(x) + int(y)) for x, y in zip(a, b)]
+    t[4], t[6], t[8] = "", "n/a", "1"
+    b[10] = "-" + b[10]
+    out = _run(tmp_path, _with_total(a, b, t), TOTAL)
+    q = out.quarantine.set_index("line")
+    assert q["scope"].to_dict() == {6: "t", 8: "t", 10: "row", 12: "b"}
+    assert q.at[10, "reason"] == "t != a + b" and "b: negative value" in q.at[12, "reason"]
+    clean = out.clean.set_index(["series_id", "ds"])
+    imputed = clean.index[clean["is_imputed"]].tolist()
+    assert sorted(imputed) == sorted([("a", DAYS[8]), ("b", DAYS[8]), ("b", DAYS[10])])
+    # the whole total column blank: the parts publish, every row noted
+    out = _run(tmp_path, _with_total(a, b, [""] * 60), TOTAL)
+    assert len(out.clean) == 120 and out.report["rows_partly_quarantined"] == 60
