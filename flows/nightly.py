@@ -254,8 +254,10 @@ def nightly_stages(params: NightlyParams, run_id: str, progress: str | None = No
         raise ModelError(_nothing_to_publish(not_published))
     published = publish_task.submit(str(stage / "champions"), p.data_dir, run_date, run_id,
                                     report["data_hash"]).result()
+    dropped = dict(zip(report.get("series_quarantined") or [], report.get("series_quarantine_reasons") or [],
+                       strict=False))
     freshness = freshness_task.submit(clean_path, p.data_dir, run_date, p.max_staleness_days,
-                                      run_id=run_id).result()
+                                      run_id=run_id, dropped=dropped).result()
     plot = plot_task.submit(clean_path, published, p.data_dir)
     drift = None
     if p.monitor:

@@ -122,9 +122,15 @@ def check_freshness(
     run_date: str | pd.Timestamp,
     max_staleness_days: int = 3,
     run_id: str = "local",
+    dropped: dict[str, str] | None = None,
 ) -> pd.DataFrame:
     """Open a ``stale_data`` alert for each series whose newest day is more than
     ``max_staleness_days`` before ``run_date``; clear it once the series is fresh again.
+
+    ``dropped``: series the source named but cleaning dropped tonight (``series_id ->
+    reason``, e.g. a column blank throughout): no usable day at all, so a critical
+    ``stale_data`` alert whose ``window`` gives the reason (``statistic`` NaN); readers of
+    the latest forecast per series would otherwise keep reading an old one unwarned.
 
     ``last_days``: the newest day of each series (index ``series_id``). Rows go to
     ``published/alerts/freshness_<run_date>.parquet`` (one file per run date, replaced
@@ -140,6 +146,7 @@ def check_freshness(
     [['b', 'stale_data', 11.0, 'open']]
     """
     run_date = pd.Timestamp(run_date).normalize()
+    dropped = {str(k): v for k, v in (dropped or {}).items()}
     days = (run_date - pd.to_datetime(last_days)).dt.days
     stale = days[days > int(max_staleness_days)].sort_index()
     earlier = [p for night, p in _freshness_files(data_dir) if night < run_date]
@@ -156,10 +163,16 @@ def check_freshness(
         for sid, n in stale.items() if str(sid) not in was_open
     ]
     rows += [
+        {"series_id": sid, "detected_at": run_date, "kind": STALE, "statistic": np.nan,
+         "threshold": float(max_staleness_days), "window": f"dropped: {reason}"[:500],
+         "severity": "critical", "run_id": run_id, "status": "open"}
+        for sid, reason in sorted(dropped.items()) if sid not in was_open
+    ]
+    rows += [
         {"series_id": sid, "detected_at": run_date, "kind": STALE, "statistic": float(days.get(sid, np.nan)),
          "threshold": float(max_staleness_days), "window": "fresh again", "severity": "warning",
          "run_id": run_id, "status": "cleared"}
-        for sid in sorted(was_open - set(map(str, stale.index)))
+        for sid in sorted(was_open - set(map(str, stale.index)) - set(dropped))
     ]
     table = _conform(pd.DataFrame(rows).assign(run_date=run_date)) if rows else _empty()
     d = alerts_dir(data_dir)

@@ -213,12 +213,14 @@ def monitor_task(
 
 @task(name="freshness", cache_policy=NO_CACHE)
 def freshness_task(clean_path: str, data_dir: str, run_date: date | str, max_staleness_days: int = 3,
-                   run_id: str = "local") -> dict[str, Any]:
+                   run_id: str = "local", dropped: dict[str, str] | None = None) -> dict[str, Any]:
     """Open a ``stale_data`` alert for each series whose newest day is older than
-    ``max_staleness_days`` before the run date (:func:`seqcast.alerts.check_freshness`)."""
+    ``max_staleness_days`` before the run date, and for each series cleaning dropped
+    (``dropped``: id -> reason) (:func:`seqcast.alerts.check_freshness`)."""
     clean = read_clean(clean_path, columns=["series_id", "ds"])
     last_days = clean.groupby("series_id")["ds"].max()
-    stale = alerts.check_freshness(data_dir, last_days, run_date, max_staleness_days, run_id=run_id)
+    stale = alerts.check_freshness(data_dir, last_days, run_date, max_staleness_days, run_id=run_id,
+                                   dropped=dropped)
     newest = pd.Timestamp(last_days.max()).date()
     out = {"run_date": str(pd.Timestamp(run_date).date()), "newest_day": str(newest),
            "max_staleness_days": int(max_staleness_days), "series": int(len(last_days)),

@@ -154,6 +154,10 @@ def test_malformed_input(tmp_path, baseline, case, data, outcome, message, n_qua
         assert summary["series_quarantined"] == ["rail"]
         assert "no value on any" in summary["series_quarantine_reasons"][0]
         assert len(table) == 14 and set(table["series_id"]) == {"bus"}
+        from seqcast.alerts import read_alerts  # readers of the latest rail forecast are warned
+        alert = read_alerts(data_dir).query("series_id == 'rail' and status == 'open'")
+        assert alert[["kind", "severity"]].values.tolist() == [["stale_data", "critical"]]
+        assert alert["window"].iloc[0].startswith("dropped: series rail: no value on any")
     else:
         imputed = clean[clean["is_imputed"]]
         assert (imputed["series_id"] == sid).sum() == (imputed["series_id"] == other).sum() + 1
