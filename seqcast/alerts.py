@@ -102,6 +102,7 @@ def read_alerts(data_dir: str | os.PathLike, as_of: str | pd.Timestamp | None = 
 
 # -- freshness ----------------------------------------------------------------------------
 STALE = "stale_data"
+_DROPPED = "dropped: "  # the window of a stale_data alert for a series cleaning dropped
 _FRESHNESS = "freshness_"
 
 
@@ -150,29 +151,33 @@ def check_freshness(
     days = (run_date - pd.to_datetime(last_days)).dt.days
     stale = days[days > int(max_staleness_days)].sort_index()
     earlier = [p for night, p in _freshness_files(data_dir) if night < run_date]
-    was_open: set[str] = set()
+    was_open: dict[str, bool] = {}  # series -> whether its open alert is for a dropped series
     if earlier:
         import pyarrow.dataset as pads
 
         past = _sorted(_conform(pads.dataset([str(p) for p in earlier], format="parquet").to_table().to_pandas()))
-        was_open = set(open_alerts(past)["series_id"].astype(str))
+        still = open_alerts(past)
+        was_open = dict(zip(still["series_id"].astype(str), still["window"].astype(str).str.startswith(_DROPPED),
+                            strict=True))
+    # an open alert stays as it is while its condition lasts; a change between stale and
+    # dropped replaces it (a new open row), so the open alert always says what is true now
     rows = [
         {"series_id": sid, "detected_at": run_date, "kind": STALE, "statistic": float(n),
          "threshold": float(max_staleness_days), "window": f"newest day {pd.Timestamp(last_days[sid]).date()}",
          "severity": "critical" if n > 4 * max_staleness_days else "warning", "run_id": run_id, "status": "open"}
-        for sid, n in stale.items() if str(sid) not in was_open
+        for sid, n in stale.items() if str(sid) not in dropped and was_open.get(str(sid), True)
     ]
     rows += [
         {"series_id": sid, "detected_at": run_date, "kind": STALE, "statistic": np.nan,
-         "threshold": float(max_staleness_days), "window": f"dropped: {reason}"[:500],
+         "threshold": float(max_staleness_days), "window": f"{_DROPPED}{reason}"[:500],
          "severity": "critical", "run_id": run_id, "status": "open"}
-        for sid, reason in sorted(dropped.items()) if sid not in was_open
+        for sid, reason in sorted(dropped.items()) if not was_open.get(sid, False)
     ]
     rows += [
         {"series_id": sid, "detected_at": run_date, "kind": STALE, "statistic": float(days.get(sid, np.nan)),
          "threshold": float(max_staleness_days), "window": "fresh again", "severity": "warning",
          "run_id": run_id, "status": "cleared"}
-        for sid in sorted(was_open - set(map(str, stale.index)) - set(dropped))
+        for sid in sorted(set(was_open) - set(map(str, stale.index)) - set(dropped))
     ]
     table = _conform(pd.DataFrame(rows).assign(run_date=run_date)) if rows else _empty()
     d = alerts_dir(data_dir)

@@ -67,6 +67,7 @@ def _validate_and_clean(raw, mapping, name, as_of, today, policy) -> CleanOutcom
     cleaned = _clean_named(checked.valid, mapping, policy, name)
     CleanSchema.validate(cleaned.clean, lazy=True)
     quarantine = _with_conflicts(checked.quarantine, cleaned, raw)
+    _note_lost_series(cleaned, checked.parsed, quarantine)
     report = {
         "source": name,
         "rows_in": checked.rows_in,
@@ -142,6 +143,9 @@ def run_clean(validated: dict, *, mapping: str | Path | None = None, policy: Cle
         snapshot = open_snapshot(validated["snapshot_dir"])
         quarantine = _with_conflicts(quarantine, cleaned, read_snapshot(snapshot, m))
         _write_quarantine(quarantine, snapshot, date.fromisoformat(validated["as_of"]))
+    if m.is_long:
+        _note_lost_series(cleaned, pd.read_parquet(validated["parsed_path"], columns=["line", "series_id"]),
+                          quarantine)
     stage = Path(validated["valid_path"]).parent
     clean_path = write_partitioned(cleaned.clean, stage / "clean")
     report = {
@@ -162,6 +166,26 @@ def _clean_named(valid: pd.DataFrame, mapping: Mapping, policy, name: str):
         return clean(valid, mapping, policy)
     except CleaningError as exc:
         raise CleaningError(f"{name}: {exc}") from None
+
+
+def _note_lost_series(cleaned, parsed: pd.DataFrame, quarantine: pd.DataFrame) -> None:
+    """Add to ``cleaned.report``'s ``series_quarantined`` (with reasons) the series of a long
+    table whose every row validation rejected: they never reached cleaning, and must not
+    vanish unreported (a warning, a stale_data alert)."""
+    if "series_id" not in parsed or not len(parsed):
+        return
+    report = cleaned.report
+    known = set(report.get("series", [])) | set(report.get("series_quarantined", []))
+    lost = {}
+    for sid, lines in parsed.groupby("series_id", sort=True)["line"]:
+        if sid == "" or sid in known:
+            continue
+        why = quarantine.loc[quarantine["line"].isin(lines), "reason"]
+        lost[sid] = (f"series {sid}: every one of its {len(lines)} rows was quarantined"
+                     + (f", e.g. {why.iloc[0]}" if len(why) else ""))
+    if lost:
+        report["series_quarantined"] = [*report.get("series_quarantined", []), *lost]
+        report["series_quarantine_reasons"] = [*report.get("series_quarantine_reasons", []), *lost.values()]
 
 
 def _with_conflicts(quarantine: pd.DataFrame, cleaned, raw: pd.DataFrame) -> pd.DataFrame:

@@ -391,3 +391,25 @@ def test_monitor_replay_command_equals_night_by_night_runs(tmp_path, capsys):
     assert main(["monitor", "replay", "--source", str(src), "--start", start, "--end", end,
                  "--data-dir", str(tmp_path / "replay"), "--replace"]) == 0
     pd.testing.assert_frame_equal(_rows(read_alerts(tmp_path / "replay")), _rows(nightly))
+
+
+def test_the_open_stale_alert_says_what_is_true_now(tmp_path):
+    """stale -> dropped -> dropped -> back but stale -> fresh: a change between stale and
+    dropped replaces the open alert; an unchanged condition adds no row."""
+    from seqcast.alerts import check_freshness
+
+    def night(day, last, dropped=None):
+        check_freshness(tmp_path, pd.Series(pd.to_datetime(list(last.values())), index=list(last)), day,
+                        dropped=dropped)
+        a = read_alerts(tmp_path)
+        return a[a["series_id"] == "b"][["severity", "window", "status"]].values.tolist()
+
+    assert night("2024-07-01", {"a": "2024-06-30", "b": "2024-06-20"})[-1] == [
+        "warning", "newest day 2024-06-20", "open"]
+    assert night("2024-07-02", {"a": "2024-07-01"}, {"b": "series b: no value"})[-1] == [
+        "critical", "dropped: series b: no value", "open"]
+    assert len(night("2024-07-03", {"a": "2024-07-02"}, {"b": "series b: no value"})) == 2
+    assert night("2024-07-04", {"a": "2024-07-03", "b": "2024-06-28"})[-1] == [
+        "warning", "newest day 2024-06-28", "open"]
+    assert night("2024-07-05", {"a": "2024-07-04", "b": "2024-07-04"})[-1] == [
+        "warning", "fresh again", "cleared"]

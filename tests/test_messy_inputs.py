@@ -745,3 +745,11 @@ def test_a_bad_total_or_a_bad_part_keeps_the_other_values(tmp_path):
     # the whole total column blank: the parts publish, every row noted
     out = _run(tmp_path, _with_total(a, b, [""] * 60), TOTAL)
     assert len(out.clean) == 120 and out.report["rows_partly_quarantined"] == 60
+
+
+def test_a_long_series_whose_every_row_is_bad_is_reported_not_silently_gone(tmp_path):
+    rows = [f"2024-01-{d:02d},ok,{100 + d}" for d in range(1, 21)] + [f"2024-01-{d:02d},zed,oops" for d in range(1, 21)]
+    out = _run(tmp_path, "date,series,value\n" + "\n".join(rows) + "\n", LONG)
+    assert out.report["series"] == ["ok"] and out.report["series_quarantined"] == ["zed"]
+    assert out.report["series_quarantine_reasons"][0].startswith(
+        "series zed: every one of its 20 rows was quarantined, e.g. value: 'oops' is not a number")

@@ -113,6 +113,8 @@ def handle(args: argparse.Namespace) -> int:
     partly = summary.get("rows_partly_quarantined") or 0
     print(f"rows in {summary['rows_in']}, kept {summary['rows_kept']}, quarantined {summary['rows_quarantined']}"
           + (f" (and {partly} with some values set aside)" if partly else "")
+          + (f", exact duplicates dropped {summary['exact_duplicates_dropped']}"
+             if summary.get("exact_duplicates_dropped") else "")
           + f", days imputed {summary.get('days_imputed', 0)}")
     for reason in summary.get("series_quarantine_reasons") or []:
         print(f"warning: dropped {reason}")
