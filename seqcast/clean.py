@@ -1,9 +1,11 @@
 """Clean: one row per series and day, daily frequency, short gaps filled and flagged.
 
 Steps, in order: sort; drop the derived total; drop exact duplicate rows;
-quarantine *all* rows of a day that appears with different values (the day
-becomes missing); reindex to daily frequency; fill gaps up to
-``max_gap_days`` by the configured policy (flagged in ``is_imputed``).
+set aside a day that appears with different values (its rows quarantined, the
+day missing; in a wide table per series: rows of one day that agree on a
+series' value, or differ only where a cell was set aside, keep it, and only a
+differing day type rejects the rows whole); reindex to daily frequency; fill
+gaps up to ``max_gap_days`` by the configured policy (flagged in ``is_imputed``).
 
 A wide table shares one calendar, so a longer gap of days stops the run with
 :class:`CleaningError`; a value cell set aside by validation is missing for its
@@ -87,8 +89,9 @@ def clean(valid: pd.DataFrame, mapping: Mapping, policy: CleanPolicy | None = No
     df = valid.sort_values(["ds", "line"], kind="stable")
     exact = df.duplicated(subset=keep, keep="first")
     df = df[~exact]
-    df, merged = _merge_agreeing(df, [c for c in keep if c != "ds"])
-    conflict = df["ds"].duplicated(keep=False)
+    others = ["day_type", *mapping.categorical_columns]
+    df, merged, cell_conflicts = _merge_duplicates(df, list(sids), others, mapping)
+    conflict = df["ds"].duplicated(keep=False)  # left: days whose day type (or category) differs
     quarantine = pd.DataFrame(
         {
             "line": df.loc[conflict, "line"].astype(int),
@@ -100,6 +103,7 @@ def clean(valid: pd.DataFrame, mapping: Mapping, policy: CleanPolicy | None = No
             "scope": "row",
         }
     )
+    quarantine = pd.concat([quarantine, cell_conflicts], ignore_index=True).sort_values("line", kind="stable")
     df = df[~conflict].set_index("ds")
     if df.empty:
         raise CleaningError("no day survives cleaning: every day appears with conflicting values")
@@ -145,7 +149,7 @@ def clean(valid: pd.DataFrame, mapping: Mapping, policy: CleanPolicy | None = No
         "rows_valid": int(len(valid)),
         "exact_duplicates_dropped": int(exact.sum()),
         "duplicates_merged": merged,
-        "conflicting_duplicate_rows": int(conflict.sum()),
+        "conflicting_duplicate_rows": int(conflict.sum()) + int(cell_conflicts["line"].nunique()),
         "days": int(len(full)),
         "gaps": len(_runs(by_day.to_numpy())),
         "days_imputed": int(by_day.sum()),
@@ -160,20 +164,43 @@ def clean(valid: pd.DataFrame, mapping: Mapping, policy: CleanPolicy | None = No
     return Cleaned(long, quarantine.reset_index(drop=True), report)
 
 
-def _merge_agreeing(df: pd.DataFrame, columns: list[str]) -> tuple[pd.DataFrame, int]:
-    """Rows of one day that agree on every value they hold (one has a cell set aside, the
-    other not) become one row; returns the frame and how many rows were merged away."""
+def _merge_duplicates(df: pd.DataFrame, sids: list[str], others: list[str],
+                      mapping: Mapping) -> tuple[pd.DataFrame, int, pd.DataFrame]:
+    """Make one row of each repeated day of a wide table whose day type (and categories) agree.
+
+    A series whose non-missing values agree keeps that value (one copy had the cell set
+    aside, or both say the same); a series whose values differ has that day set aside for
+    it alone (the other series keep theirs), every row of the day quarantined for it
+    (``scope`` its column). Returns the frame, how many rows were merged away, and those
+    quarantine rows. Days whose day type differs are left repeated (the caller rejects them).
+    """
+    empty = pd.DataFrame(columns=["line", "stage", "reason", "scope"])
     dup = df["ds"].duplicated(keep=False).to_numpy()
     if not dup.any():
-        return df, 0
-    agree = df[dup].groupby("ds")[columns].nunique(dropna=True).le(1).all(axis=1)
-    days = agree.index[agree]
-    rows = dup & df["ds"].isin(days).to_numpy()
+        return df, 0, empty
+    n = df[dup].groupby("ds")[[*others, *sids]].nunique(dropna=True)
+    mergeable = n[others].le(1).all(axis=1) if others else pd.Series(True, index=n.index)
+    rows = dup & df["ds"].isin(n.index[mergeable]).to_numpy()
     if not rows.any():
-        return df, 0
-    merged = df[rows].groupby("ds", as_index=False, sort=True).first()[df.columns]
+        return df, 0, empty
+    part = df[rows]
+    merged = part.groupby("ds", as_index=False, sort=True).first()[df.columns]
+    source = {sid: src for src, sid in mapping.value_columns.items()}
+    found: dict[int, list[tuple[str, pd.Timestamp]]] = {}
+    for sid in sids:
+        days = n.index[mergeable & (n[sid] > 1)]
+        if len(days):
+            merged.loc[merged["ds"].isin(days), sid] = np.nan
+            for line, day in part.loc[part["ds"].isin(days), ["line", "ds"]].itertuples(index=False):
+                found.setdefault(int(line), []).append((sid, day))
+    conflicts = pd.DataFrame(
+        [{"line": line, "stage": "clean",
+          "reason": "; ".join(f"conflicting duplicate: series {sid}: {day:%Y-%m-%d} appears with different values"
+                              for sid, day in cells),
+          "scope": ", ".join(source.get(sid, sid) for sid, _ in cells)}
+         for line, cells in sorted(found.items())], columns=empty.columns)
     out = pd.concat([df[~rows], merged], ignore_index=True).sort_values(["ds", "line"], kind="stable")
-    return out, int(rows.sum() - len(merged))
+    return out, int(rows.sum() - len(merged)), conflicts
 
 
 def _imputation_problem(missing: np.ndarray, full: pd.DatetimeIndex, mapping: Mapping,

@@ -197,21 +197,22 @@ def _with_conflicts(quarantine: pd.DataFrame, cleaned, raw: pd.DataFrame) -> pd.
 
 
 def _quarantined(quarantine: pd.DataFrame) -> dict:
-    """``rows_quarantined`` (rejected whole) and ``rows_partly_quarantined`` (wide rows some of
-    whose value cells were set aside, the others kept)."""
-    whole = _whole_rows(quarantine)
-    return {"rows_quarantined": int(whole.sum()), "rows_partly_quarantined": int((~whole).sum())}
+    """``rows_quarantined`` (lines rejected whole) and ``rows_partly_quarantined`` (lines of a
+    wide table some of whose value cells were set aside, the others kept)."""
+    whole = _whole_lines(quarantine)
+    return {"rows_quarantined": len(whole),
+            "rows_partly_quarantined": int((~quarantine["line"].drop_duplicates().isin(whole)).sum())}
 
 
-def _whole_rows(quarantine: pd.DataFrame) -> np.ndarray:
+def _whole_lines(quarantine: pd.DataFrame) -> set:
     if "scope" not in quarantine:
-        return np.ones(len(quarantine), dtype=bool)
-    return quarantine["scope"].fillna(ROW).astype(str).eq(ROW).to_numpy()
+        return set(quarantine["line"])
+    return set(quarantine.loc[quarantine["scope"].fillna(ROW).astype(str).eq(ROW), "line"])
 
 
 def _rows_kept(rows_in: int, after_as_of: int, quarantine: pd.DataFrame, cleaned) -> int:
     """Rows in, less those not yet known, quarantined whole, or dropped as exact duplicates."""
-    return int(rows_in - after_as_of - _whole_rows(quarantine).sum() - cleaned.report["exact_duplicates_dropped"])
+    return int(rows_in - after_as_of - len(_whole_lines(quarantine)) - cleaned.report["exact_duplicates_dropped"])
 
 
 def _write_quarantine(quarantine: pd.DataFrame, snapshot: Snapshot, as_of: date) -> Path:

@@ -716,6 +716,12 @@ def test_a_repeated_day_that_differs_only_by_a_set_aside_cell_is_one_day(tmp_pat
     # a real disagreement is still a conflict: both rows out, the day imputed
     out = _run(tmp_path, _two_columns(a, b) + f"{DAYS[20]:%Y-%m-%d},{a[20]},999\n", TWO)
     assert out.report["conflicting_duplicate_rows"] == 2
+    # ... for its own series only: a keeps its value that day, b is set aside and imputed
+    assert out.quarantine["scope"].tolist() == ["b", "b"] and out.report["rows_quarantined"] == 0
+    assert "conflicting duplicate: series b" in _reasons(out)[0]
+    clean = out.clean.set_index(["series_id", "ds"])
+    assert not clean.at[("a", DAYS[20]), "is_imputed"] and clean.at[("a", DAYS[20]), "y"] == float(a[20])
+    assert clean.at[("b", DAYS[20]), "is_imputed"]
 
 
 TOTAL = "date_column: Date\nvalue_columns: [a, b]\ntotal_column: t\n"
@@ -753,3 +759,12 @@ def test_a_long_series_whose_every_row_is_bad_is_reported_not_silently_gone(tmp_
     assert out.report["series"] == ["ok"] and out.report["series_quarantined"] == ["zed"]
     assert out.report["series_quarantine_reasons"][0].startswith(
         "series zed: every one of its 20 rows was quarantined, e.g. value: 'oops' is not a number")
+
+
+def test_a_repeated_day_with_another_day_type_is_rejected_whole(tmp_path):
+    """Which copy is the real day is unknown when the day type differs: both rows out."""
+    body = "".join(f"{d:%Y-%m-%d},{'W' if d.dayofweek < 5 else 'U'},{v},{v + 1}\n" for d, v in zip(DAYS, VALUES))
+    csv = "Date,dt,a,b\n" + body + f"{DAYS[22]:%Y-%m-%d},A,{VALUES[22]},{VALUES[22] + 1}\n"  # a Tuesday
+    out = _run(tmp_path, csv, TWO + "day_type_column: dt\n")
+    assert out.quarantine["scope"].tolist() == ["row", "row"] and out.report["rows_quarantined"] == 2
+    assert "conflicting duplicate: " + f"{DAYS[22]:%Y-%m-%d}" in _reasons(out)[0]
