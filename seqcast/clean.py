@@ -34,9 +34,12 @@ from seqcast.sample import day_types
 class CleanPolicy:
     """How gaps are filled.
 
-    ``seasonal``: the mean of the same weekday one week before and after (whichever
-    exist), falling back to linear interpolation; ``linear``: straight line between
-    neighbours; ``none``: any gap is an error.
+    ``seasonal``: the same weekday one week before — the past only, so a backtest origin
+    after the gap never reads a value filled from its own future (the mean of the weeks
+    before and after did: a seasonal naive forecast of the day a week after the gap
+    contained that day's actual); linear interpolation where no earlier week exists.
+    ``linear``: straight line between neighbours (reads the next observed value: not for
+    backtests of the days right after a gap); ``none``: any gap is an error.
     """
 
     fill: Literal["seasonal", "linear", "none"] = "seasonal"
@@ -361,8 +364,11 @@ def _fill(y: pd.Series, how: str) -> pd.Series:
     linear = y.interpolate(method="linear", limit_direction="both")
     if how == "linear":
         return linear
-    week = pd.concat([y.shift(7), y.shift(-7)], axis=1).mean(axis=1)
-    return y.fillna(week).fillna(linear)
+    out = y.copy()
+    for i in np.flatnonzero(y.isna().to_numpy()):  # in order: a filled day can feed the next week's
+        if i >= 7 and pd.notna(out.iloc[i - 7]):
+            out.iloc[i] = out.iloc[i - 7]
+    return out.fillna(linear)
 
 
 class _Grid:
@@ -434,12 +440,11 @@ def _fill_long(y: np.ndarray, grid: _Grid, how: str) -> np.ndarray:
     out[missing] = np.interp(cells[missing], cells[~missing], y[~missing])
     if how == "linear":
         return out
-    n = grid.length[grid.code]
-    before = np.where(grid.position >= 7, y[np.maximum(cells - 7, 0)], np.nan)
-    after = np.where(grid.position + 7 < n, y[np.minimum(cells + 7, len(y) - 1)], np.nan)
-    pair = np.stack([before, after])
-    count = (~np.isnan(pair)).sum(axis=0)
-    week = np.where(count > 0, np.nansum(pair, axis=0) / np.maximum(count, 1), np.nan)
-    use = missing & ~np.isnan(week)
-    out[use] = week[use]
+    # the same weekday a week before (the past only); in day order, so a cell filled first
+    # feeds the one a week later in a long gap
+    seasonal = y.copy()
+    for i in np.flatnonzero(missing & (grid.position >= 7)):
+        seasonal[i] = seasonal[i - 7]
+    use = missing & ~np.isnan(seasonal)
+    out[use] = seasonal[use]
     return out

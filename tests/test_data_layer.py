@@ -38,10 +38,10 @@ def test_sample_cleans_to_one_row_per_day(tmp_path):
     assert (r["rows_in"], r["exact_duplicates_dropped"], r["days"], r["days_imputed"]) == (1491, 31, 1461, 1)
     imputed = out.clean[out.clean["is_imputed"]]
     assert set(imputed["ds"]) == {pd.Timestamp(MISSING_DAY)}
-    # the seasonal fill is the mean of the same weekday one week before and after
+    # the seasonal fill is the same weekday one week before: the past only, never the week after
     rail = out.clean[out.clean.series_id == "rail"].set_index("ds")["y"]
     day = pd.Timestamp(MISSING_DAY)
-    assert rail[day] == pytest.approx((rail[day - pd.Timedelta(days=7)] + rail[day + pd.Timedelta(days=7)]) / 2)
+    assert rail[day] == rail[day - pd.Timedelta(days=7)]
 
 
 def test_ingest_snapshot_is_content_keyed_and_idempotent(tmp_path):
