@@ -62,6 +62,22 @@ def clean_source(
     return _validate_and_clean(raw, mapping, str(source), as_of, today, policy)
 
 
+def dropped_series_problem(outcome: CleanOutcome, wanted, name: str) -> str | None:
+    """The message for series asked for by name that cleaning dropped (with its reason), or None.
+
+    >>> out = CleanOutcome(pd.DataFrame(), pd.DataFrame(), {"series_quarantined": ["rail"],
+    ...                    "series_quarantine_reasons": ["series rail: no value on any of the 9 days"]})
+    >>> dropped_series_problem(out, ["rail"], "x.csv")
+    'x.csv: series rail was dropped while cleaning: series rail: no value on any of the 9 days'
+    """
+    reasons = dict(zip(outcome.report.get("series_quarantined", []),
+                       outcome.report.get("series_quarantine_reasons", []), strict=False))
+    lost = [str(s) for s in wanted or [] if str(s) in reasons]
+    if not lost:
+        return None
+    return f"{name}: series {', '.join(lost)} was dropped while cleaning: " + "; ".join(reasons[s] for s in lost)
+
+
 def _validate_and_clean(raw, mapping, name, as_of, today, policy) -> CleanOutcome:
     checked = validate(raw, mapping, as_of=as_of, today=today, name=name)
     cleaned = _clean_named(checked.valid, mapping, policy, name)

@@ -768,3 +768,29 @@ def test_a_repeated_day_with_another_day_type_is_rejected_whole(tmp_path):
     out = _run(tmp_path, csv, TWO + "day_type_column: dt\n")
     assert out.quarantine["scope"].tolist() == ["row", "row"] and out.report["rows_quarantined"] == 2
     assert "conflicting duplicate: " + f"{DAYS[22]:%Y-%m-%d}" in _reasons(out)[0]
+
+
+def test_a_filled_day_reads_only_the_past(tmp_path):
+    """The seasonal fill is the same weekday a week before: changing any later value leaves
+    it as it is (the mean of the weeks before and after leaked the week after's actual into
+    the seasonal-naive backtest forecast of that day)."""
+    a = [f"{v}" for v in VALUES]
+    b = [f"{v + 7 * i}" for i, v in enumerate(VALUES)]
+    b[20] = ""
+    out = _run(tmp_path, _two_columns(a, b), TWO)
+    later = list(b)
+    later[27] = "999"
+    again = _run(tmp_path, _two_columns(a, later), TWO)
+    for o in (out, again):
+        got = o.clean.set_index(["series_id", "ds"]).loc[("b", DAYS[20])]
+        assert got["is_imputed"] and got["y"] == float(b[13])
+
+
+def test_asking_for_a_dropped_series_says_why_it_was_dropped(tmp_path, capsys):
+    a = [f"{v}" for v in VALUES]
+    src = _write(tmp_path, "broken.csv", _two_columns(a, ["x"] * 60))
+    mapping = _mapping(tmp_path, TWO)
+    code, lines = _cli(capsys, "backtest", "--source", src, "--mapping", mapping, "--series", "b",
+                       "--model", "naive", "--start", "2024-02-01", "--end", "2024-02-10", "--h", "1")
+    assert code == 1 and lines == [f"seqcast: error: {src}: series b was dropped while cleaning: series b: "
+                                   "no value on any of the 60 days (every cell was quarantined)"]

@@ -107,13 +107,18 @@ def handle(args: argparse.Namespace) -> int:
     from seqcast.pipeline import clean_source
 
     models = None if args.grid else build_models(args)  # a bad --param stops before reading data
-    data_all = clean_source(args.source, mapping=args.mapping).clean
+    outcome = clean_source(args.source, mapping=args.mapping)
+    data_all = outcome.clean
     data = data_all
     if args.series:
         data = data[data["series_id"].isin(args.series)]
         if data.empty:
             from seqcast.errors import InputError
+            from seqcast.pipeline import dropped_series_problem
 
+            problem = dropped_series_problem(outcome, args.series, args.source)
+            if problem:
+                raise InputError(problem)
             raise InputError(f"{args.source}: no series {', '.join(args.series)} (the file has "
                              f"{_some(data_all['series_id'].unique())})")
     exog = calendar_exog(data, args) if (args.calendar or args.day_type or args.holidays) else None

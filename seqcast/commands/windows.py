@@ -111,9 +111,15 @@ def handle_build(args: argparse.Namespace) -> int:
 
         frame = read_clean(args.clean)
     else:
-        from seqcast.pipeline import clean_source
+        from seqcast.errors import InputError
+        from seqcast.pipeline import clean_source, dropped_series_problem
 
-        frame = clean_source(args.source).clean
+        outcome = clean_source(args.source)
+        frame = outcome.clean
+        for spec in specs:
+            problem = dropped_series_problem(outcome, spec.series, args.source)
+            if problem:
+                raise InputError(problem)
     for spec in specs:
         path, rebuilt = ensure_dataset(frame, spec, args.out, force=args.force)
         splits = read_metadata(path)["splits"]
