@@ -22,6 +22,7 @@ from seqcast.errors import ModelError
 from seqcast.io import file_lock
 from seqcast.layout import DataDir
 from seqcast.partitions import bucket_groups, series_in
+from seqcast.pipeline import dropped_series
 from seqcast.trained import trained_label
 from tasks.data import clean_task, gx_task, ingest_task, sample_task, validate_task
 from tasks.database import database_url, publish_database_task
@@ -254,10 +255,8 @@ def nightly_stages(params: NightlyParams, run_id: str, progress: str | None = No
         raise ModelError(_nothing_to_publish(not_published))
     published = publish_task.submit(str(stage / "champions"), p.data_dir, run_date, run_id,
                                     report["data_hash"]).result()
-    dropped = dict(zip(report.get("series_quarantined") or [], report.get("series_quarantine_reasons") or [],
-                       strict=False))
     freshness = freshness_task.submit(clean_path, p.data_dir, run_date, p.max_staleness_days,
-                                      run_id=run_id, dropped=dropped).result()
+                                      run_id=run_id, dropped=dropped_series(report)).result()
     plot = plot_task.submit(clean_path, published, p.data_dir)
     drift = None
     if p.monitor:

@@ -364,11 +364,20 @@ def _fill(y: pd.Series, how: str) -> pd.Series:
     linear = y.interpolate(method="linear", limit_direction="both")
     if how == "linear":
         return linear
+    values = y.to_numpy(dtype=float)
+    week = _week_before(values, np.isnan(values), np.arange(len(values)))
+    return pd.Series(week, index=y.index).fillna(linear)
+
+
+def _week_before(y: np.ndarray, missing: np.ndarray, position: np.ndarray) -> np.ndarray:
+    """``y`` with each missing cell set to the same weekday a week before in its series (the
+    past only; NaN where no earlier week exists). Cells are filled in day order, so one
+    filled first feeds the cell a week later in a long gap. ``position``: the day within
+    the series of each cell."""
     out = y.copy()
-    for i in np.flatnonzero(y.isna().to_numpy()):  # in order: a filled day can feed the next week's
-        if i >= 7 and pd.notna(out.iloc[i - 7]):
-            out.iloc[i] = out.iloc[i - 7]
-    return out.fillna(linear)
+    for i in np.flatnonzero(missing & (position >= 7)):
+        out[i] = out[i - 7]
+    return out
 
 
 class _Grid:
@@ -440,11 +449,7 @@ def _fill_long(y: np.ndarray, grid: _Grid, how: str) -> np.ndarray:
     out[missing] = np.interp(cells[missing], cells[~missing], y[~missing])
     if how == "linear":
         return out
-    # the same weekday a week before (the past only); in day order, so a cell filled first
-    # feeds the one a week later in a long gap
-    seasonal = y.copy()
-    for i in np.flatnonzero(missing & (grid.position >= 7)):
-        seasonal[i] = seasonal[i - 7]
+    seasonal = _week_before(y, missing, grid.position)
     use = missing & ~np.isnan(seasonal)
     out[use] = seasonal[use]
     return out

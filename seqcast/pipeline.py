@@ -62,6 +62,12 @@ def clean_source(
     return _validate_and_clean(raw, mapping, str(source), as_of, today, policy)
 
 
+def dropped_series(report: dict) -> dict[str, str]:
+    """The series cleaning dropped, ``series_id -> reason``, from a clean or run report."""
+    return dict(zip(report.get("series_quarantined") or [], report.get("series_quarantine_reasons") or [],
+                    strict=False))
+
+
 def dropped_series_problem(outcome: CleanOutcome, wanted, name: str) -> str | None:
     """The message for series asked for by name that cleaning dropped (with its reason), or None.
 
@@ -70,8 +76,7 @@ def dropped_series_problem(outcome: CleanOutcome, wanted, name: str) -> str | No
     >>> dropped_series_problem(out, ["rail"], "x.csv")
     'x.csv: series rail was dropped while cleaning: series rail: no value on any of the 9 days'
     """
-    reasons = dict(zip(outcome.report.get("series_quarantined", []),
-                       outcome.report.get("series_quarantine_reasons", []), strict=False))
+    reasons = dropped_series(outcome.report)
     lost = [str(s) for s in wanted or [] if str(s) in reasons]
     if not lost:
         return None

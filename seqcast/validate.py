@@ -84,6 +84,11 @@ def raw_schema(mapping: Mapping, as_of: date | None) -> pa.DataFrameSchema:
     return pa.DataFrameSchema(columns, checks=checks, strict=False, coerce=False)
 
 
+def _in_order(cell_reasons: dict[str, list[str]], order: list[str]) -> list[str]:
+    """A row's set-aside cells' messages, series in the mapping's order, the total last."""
+    return [m for sid in order for m in cell_reasons.get(sid, [])]
+
+
 def _total_error(mapping: Mapping) -> str:
     return f"{mapping.total_column} != {' + '.join(mapping.value_columns)}"
 
@@ -195,7 +200,7 @@ def validate(
                 del reasons[idx]
     for idx in list(cells):  # a row with no value left, or rejected anyway, is rejected whole
         if idx in reasons or all(sid in cells[idx] for sid in mapping.series_ids):
-            reasons.setdefault(idx, []).extend(m for sid in cell_order for m in cells[idx].get(sid, []))
+            reasons.setdefault(idx, []).extend(_in_order(cells[idx], cell_order))
             del cells[idx]
     for idx, bad_cells in cells.items():
         checkable.loc[idx, list(bad_cells)] = np.nan
@@ -206,8 +211,7 @@ def validate(
     quarantine = raw[bad | partly].copy()
     quarantine.insert(1, "stage", "validate")
     quarantine.insert(2, "reason", [
-        "; ".join(reasons[i] if i in reasons else
-                  [m for sid in cell_order for m in cells[i].get(sid, [])])
+        "; ".join(reasons[i] if i in reasons else _in_order(cells[i], cell_order))
         for i in quarantine.index])
     quarantine.insert(3, "scope", [
         ROW if i in reasons else ", ".join(source_of[sid] for sid in cell_order if sid in cells[i])
@@ -341,12 +345,10 @@ def parse_numbers(text: pd.Series, mapping: Mapping, *, typed: bool = False,
             grouped = present & ok & text.str.fullmatch(rf"[+-]?\d{{1,3}}(?:{d}\d{{3}})+")
             marked = present & ok & ~grouped & text.str.contains(mapping.decimal, regex=False)
             whole = present & ok & ~grouped & ~marked
-            ambiguous = grouped & False
             if grouped.any():  # judged per series where a long table has several
                 key = groups.to_numpy() if groups is not None else np.zeros(len(text), dtype=np.int8)
                 counts = pd.DataFrame({"m": marked, "w": whole}, index=text.index).groupby(key).transform("sum")
                 ambiguous = grouped & (counts["m"] == 0) & (counts["w"] >= 3)
-            if ambiguous.any():
                 problems[ambiguous] = (
                     f"{{value}} is ambiguous: every other value is a whole number, so {mapping.decimal!r} may "
                     f"group thousands here (set thousands: {mapping.decimal!r} in the mapping if it does)")
