@@ -68,15 +68,16 @@ def dropped_series(report: dict) -> dict[str, str]:
                     strict=False))
 
 
-def dropped_series_problem(outcome: CleanOutcome, wanted, name: str) -> str | None:
+def dropped_series_problem(outcome: CleanOutcome | dict, wanted, name: str) -> str | None:
     """The message for series asked for by name that cleaning dropped (with its reason), or None.
+    ``outcome``: a clean outcome or its report.
 
     >>> out = CleanOutcome(pd.DataFrame(), pd.DataFrame(), {"series_quarantined": ["rail"],
     ...                    "series_quarantine_reasons": ["series rail: no value on any of the 9 days"]})
     >>> dropped_series_problem(out, ["rail"], "x.csv")
     'x.csv: series rail was dropped while cleaning: series rail: no value on any of the 9 days'
     """
-    reasons = dropped_series(outcome.report)
+    reasons = dropped_series(outcome.report if isinstance(outcome, CleanOutcome) else outcome)
     lost = [str(s) for s in wanted or [] if str(s) in reasons]
     if not lost:
         return None

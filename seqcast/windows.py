@@ -83,6 +83,31 @@ DEFAULT_SPLITS: tuple[tuple[str, str | None, str | None], ...] = (
     ("valid", "2019-01-01", "2019-05-31"),
     ("test", "2019-06-01", None),
 )
+
+
+def default_splits(first: Any, last: Any) -> tuple[tuple[str, str, str | None], ...]:
+    """The splits ``windows build`` uses when none are given, for data on ``first..last``.
+
+    The chapter's CTA splits (:data:`DEFAULT_SPLITS`) where the data cover their
+    train and valid days; otherwise the days in order, 70 % train, 15 % valid,
+    the rest test (the chronological split of e.g. Géron's chapter and Keras'
+    time-series examples), so any daily table gets a dataset.
+
+    >>> default_splits("2022-01-01", "2022-04-10")
+    (('train', '2022-01-01', '2022-03-11'), ('valid', '2022-03-12', '2022-03-26'), ('test', '2022-03-27', None))
+    """
+    lo, hi = pd.Timestamp(first).normalize(), pd.Timestamp(last).normalize()
+    if lo <= pd.Timestamp(DEFAULT_SPLITS[0][1]) and hi >= pd.Timestamp(DEFAULT_SPLITS[1][2]):
+        return DEFAULT_SPLITS
+    n = (hi - lo).days + 1
+    n_train, n_valid = int(n * 0.70), int(n * 0.15)
+    day = pd.Timedelta(days=1)
+    t_end, v_end = lo + (n_train - 1) * day, lo + (n_train + n_valid - 1) * day
+    iso = lambda d: d.strftime("%Y-%m-%d")  # noqa: E731
+    return (("train", iso(lo), iso(t_end)), ("valid", iso(t_end + day), iso(v_end)),
+            ("test", iso(v_end + day), None))
+
+
 #: Fixed one-hot categories, so the feature count never depends on which days a
 #: data version happens to hold; other text columns take their sorted values.
 CATEGORIES: dict[str, tuple[str, ...]] = {"day_type": ("A", "U", "W")}

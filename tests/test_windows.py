@@ -462,3 +462,66 @@ def test_input_window_matches_the_training_window_with_the_same_cutoff(kind):
         W.input_window(past, ds)
     with pytest.raises(WindowSpecError, match="are not all in the data"):
         W.input_window(past, ds, cutoff=frame["ds"].min() + pd.Timedelta(days=3), known_next=known_next)
+
+
+def test_default_splits_follow_the_data():
+    # the chapter's splits where the data cover them, else 70/15/15 % of the days in order
+    from seqcast.windows import DEFAULT_SPLITS, default_splits
+
+    assert default_splits("2001-01-01", "2021-11-30") == DEFAULT_SPLITS
+    splits = default_splits("2024-01-01", "2024-04-09")  # 100 days
+    assert splits == (("train", "2024-01-01", "2024-03-10"), ("valid", "2024-03-11", "2024-03-25"),
+                      ("test", "2024-03-26", None))
+
+
+def test_cli_defaults_fit_data_outside_the_chapters_years(tmp_path, capsys):
+    # before: the fixed 2016-2018 train split failed every file from other years, and the
+    # target defaulted to 'rail' whatever the file held
+    from seqcast.cli import main
+
+    clean = tmp_path / "clean.parquet"
+    make_frame(200, series=("temp",)).to_parquet(clean)
+    assert main(["windows", "build", "--clean", str(clean), "--out", str(tmp_path / "w"),
+                 "--input-length", "14"]) == 0
+    out = capsys.readouterr().out
+    # 200 days: train 140 (126 windows of 14 + 1), valid 30 (16), test 30 (16)
+    assert "train 126 (2024-01-01..2024-05-19)" in out and "valid 16 (2024-05-20..2024-06-18)" in out
+    assert "temp" in out
+    ds = read_dataset(next((tmp_path / "w").glob("*.parquet")))
+    assert ds.spec.targets == ("temp",) and ds.spec.scaling == "standard"
+    # several series, none of them rail: say which, do not guess
+    make_frame(200, series=("a", "b")).to_parquet(clean)
+    assert main(["windows", "build", "--clean", str(clean), "--out", str(tmp_path / "w")]) == 1
+    err = capsys.readouterr().err
+    assert err.strip() == "seqcast: error: the data has 2 series (a, b): choose the targets with --targets"
+
+
+def test_cli_bad_clean_path_is_one_line(tmp_path, capsys):
+    from seqcast.cli import main
+
+    for path, expected in [(tmp_path / "nope", "no such file or folder"),
+                           (tmp_path / "bad.parquet", "not a clean Parquet table")]:
+        if path.suffix:
+            path.write_text("x")
+        assert main(["windows", "build", "--clean", str(path), "--out", str(tmp_path / "w")]) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(f"seqcast: error: {path}: {expected}")
+    pd.DataFrame({"day": [1]}).to_parquet(tmp_path / "other.parquet")
+    assert main(["windows", "build", "--clean", str(tmp_path / "other.parquet")]) == 1
+    assert "missing column(s) series_id, ds, y" in capsys.readouterr().err
+
+
+def test_cli_source_with_a_mapping(tmp_path, capsys):
+    # windows build and train read any daily table through its mapping file
+    from pathlib import Path
+
+    from seqcast.cli import main
+
+    days = pd.date_range("2023-01-01", periods=150)
+    src = tmp_path / "temps.csv"
+    pd.DataFrame({"Date": days.strftime("%Y-%m-%d"),
+                  "Temp": (15 + 10 * np.sin(np.arange(150) / 9)).round(1)}).to_csv(src, index=False)
+    mapping = Path(__file__).resolve().parents[1] / "data" / "mappings" / "date_temp.yaml"
+    assert main(["windows", "build", "--source", str(src), "--mapping", str(mapping),
+                 "--out", str(tmp_path / "w"), "--input-length", "7"]) == 0
+    assert "-temp-" in capsys.readouterr().out

@@ -5,7 +5,8 @@
         --epochs 300 --param units=64 --out data/models
     seqcast train --model rnn --source cta.csv --lr-find        # learning-rate range test only
 
-Splits default to the chapter's (train 2016-01..2018-12, valid 2019-01..2019-05);
+Splits default to the chapter's (train 2016-01..2018-12, valid 2019-01..2019-05) where
+the data cover them, else 70/15/15 % of the days in order;
 ``--split train=:2018-12-31 --split valid=2019-01-01:`` changes them. An epoch
 bar goes to stderr; the summary (validation MAE per step, epochs, windows/s,
 device, saved path) to stdout.
@@ -22,16 +23,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a neural model (lstm, gru, rnn, ...) and save it")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--clean", help="clean long Parquet (series_id, ds, y, day_type, ...)")
-    src.add_argument("--source", help="raw source (CSV) to clean in memory first")
+    src.add_argument("--source", help="raw source (CSV/Parquet, path or URL) to clean in memory first")
+    p.add_argument("--mapping", help="column mapping file of --source (default: the CTA mapping)")
     src.add_argument("--windows", help="a windowed Parquet dataset (seqcast windows build)")
     p.add_argument("--model", required=True, help="registered model name, e.g. lstm, rnn_seq2seq")
-    p.add_argument("--targets", default="rail", help="target series of a univariate model")
+    p.add_argument("--targets", help="target series (default: rail where the data has it, else the only series)")
     p.add_argument("--input-length", type=int, help="input days (default: the model's, 56)")
     p.add_argument("--horizon", type=int, help="steps the network is trained for")
     p.add_argument("--epochs", type=int, help="epoch budget (early stopping ends sooner)")
-    p.add_argument("--scaling", default="constant", help="none | constant (/1e6) | standard")
+    p.add_argument("--scaling", help="none | constant (/1e6, the chapter's CTA recipe) | standard "
+                   "(default: the model's, standard)")
     p.add_argument("--split", action="append", metavar="NAME=START:END",
-                   help="repeatable (default: the chapter's train/valid/test splits)")
+                   help="repeatable (default: the chapter's train/valid/test splits where the data "
+                        "cover 2016-01-01..2019-05-31, else 70/15/15 %% of the days in order)")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                    help="other hyperparameters (JSON values): units=64, dropout=0.2, cell=\"gru\"")
     p.add_argument("--out", default="data/models", help="models folder (default data/models)")
@@ -55,7 +59,8 @@ def _params(args: argparse.Namespace) -> dict:
     for key in ("input_length", "horizon", "epochs"):
         if getattr(args, key) is not None:
             params[key] = getattr(args, key)
-    params.setdefault("scaling", args.scaling)
+    if args.scaling is not None:
+        params.setdefault("scaling", args.scaling)
     return params
 
 
@@ -84,25 +89,30 @@ def epoch_bar(stream=None, width: int = 30):
 def handle(args: argparse.Namespace) -> int:
     import contextlib
 
+    import pandas as pd
+
     from seqcast import trained, training
-    from seqcast.commands.windows import _parse_split
-    from seqcast.windows import DEFAULT_SPLITS, build_windows, read_dataset
+    from seqcast.commands.windows import (
+        _default_targets,
+        _parse_split,
+        check_not_dropped,
+        load_frame,
+    )
+    from seqcast.windows import DEFAULT_SPLITS, build_windows, default_splits, read_dataset
 
     params = _params(args)
     if args.windows:
         dataset = read_dataset(args.windows)
     else:
-
-        if args.clean:
-            from seqcast.partitions import read as read_clean
-
-            frame = read_clean(args.clean)
+        frame, report = load_frame(args)
+        if args.split:
+            splits = tuple(_parse_split(s) for s in args.split)
         else:
-            from seqcast.pipeline import clean_source
-
-            frame = clean_source(args.source).clean
-        splits = tuple(_parse_split(s) for s in args.split) if args.split else DEFAULT_SPLITS
-        targets = tuple(t.strip() for t in args.targets.split(",") if t.strip())
+            ds = pd.to_datetime(frame["ds"]) if len(frame) else None
+            splits = DEFAULT_SPLITS if ds is None else default_splits(ds.min(), ds.max())
+        targets = tuple(t.strip() for t in (args.targets or "").split(",") if t.strip())
+        targets = targets or _default_targets(frame, report)
+        check_not_dropped(args, report, targets)
         spec = trained.model_window_spec(args.model, params, targets=targets, splits=splits)
         dataset = build_windows(frame, spec)
     if args.lr_find:

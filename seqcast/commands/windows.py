@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+
+import pandas as pd
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,7 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     src = build.add_mutually_exclusive_group(required=True)
     src.add_argument("--clean", help="clean long Parquet (series_id, ds, y, day_type, ...)")
-    src.add_argument("--source", help="raw source (CSV) to clean in memory first")
+    src.add_argument("--source", help="raw source (CSV/Parquet, path or URL) to clean in memory first")
+    build.add_argument("--mapping", help="column mapping file of --source (default: the CTA mapping)")
     build.add_argument("--out", default="data/windows", help="output folder (default data/windows)")
     build.add_argument(
         "--spec-file", help="JSON or YAML: one spec or a list of specs (WindowSpec fields)"
@@ -29,15 +33,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     build.add_argument("--kind", default="seq2vec", help="seq2vec | seq2seq | encoder_decoder")
     build.add_argument("--input-length", type=int, default=56, help="days of history in each input window")
     build.add_argument("--h", type=int, default=1, help="steps ahead (default 1)")
-    build.add_argument("--targets", default="rail", help="comma-separated series ids")
+    build.add_argument(
+        "--targets",
+        help="comma-separated series ids (default: rail where the data has it, else the only series)",
+    )
     build.add_argument("--inputs", help="comma-separated input series (default: the targets)")
     build.add_argument("--known-future", default="", help="e.g. day_type (one-hot of the next day)")
     build.add_argument("--stride", type=int, default=1, help="days between the starts of consecutive windows")
-    build.add_argument("--scaling", default="constant", help="none | constant | standard")
+    build.add_argument(
+        "--scaling", default="standard",
+        help="none | constant (divide by --scale; the chapter's CTA recipe) | standard (per series, "
+             "fitted on the train split: any data's units)")
     build.add_argument("--scale", type=float, default=1e6, help="divisor for constant scaling")
     build.add_argument(
         "--split", action="append", metavar="NAME=START:END",
-        help="repeatable; empty START/END = data bounds (default: the chapter's CTA splits)",
+        help="repeatable; empty START/END = data bounds (default: the chapter's CTA splits where "
+        "the data cover 2016-01-01..2019-05-31, else 70/15/15 %% of the days in order)",
     )
     build.add_argument("--name", help="file stem (default: derived from the spec)")
     build.add_argument("--force", action="store_true", help="rebuild even when up to date")
@@ -63,10 +74,79 @@ def _parse_split(text: str) -> tuple[str, str | None, str | None]:
     return name, start or None, end or None
 
 
-def specs_from_args(args: argparse.Namespace) -> list:
-    """The specs a ``windows build`` command line asks for."""
+def _default_targets(frame, report=None) -> tuple[str, ...]:
+    """``rail`` where the data has it (the chapter's target), else the only series; the
+    series cleaning dropped (``report``, the cleaning report) count as the data's."""
+    from seqcast.pipeline import dropped_series
+    from seqcast.windows import WindowSpecError
+
+    if frame is None:
+        return ("rail",)
+    dropped = dropped_series(report or {})
+    series = sorted(set(frame["series_id"].astype(str).unique()) | {str(s) for s in dropped})
+    if "rail" in series:
+        return ("rail",)
+    if len(series) == 1:
+        return (series[0],)
+    shown = ", ".join(series[:10]) + (", ..." if len(series) > 10 else "")
+    raise WindowSpecError(f"the data has {len(series)} series ({shown}): choose the targets with --targets")
+
+
+def load_frame(args: argparse.Namespace):
+    """The clean long table a ``windows build`` / ``train`` command reads: ``--clean``
+    (a clean Parquet file or bucketed folder) or ``--source`` cleaned in memory with
+    ``--mapping``. Returns ``(frame, dropped)``, ``dropped`` the series cleaning
+    dropped and why. Raises :class:`seqcast.errors.InputError` for a missing or
+    unreadable ``--clean`` path or a table without ``series_id, ds, y``."""
+    from seqcast.errors import InputError
+
+    if args.clean:
+        from seqcast.partitions import read as read_clean
+
+        path = args.clean
+        if not os.path.exists(path):
+            raise InputError(f"{path}: no such file or folder")
+        try:
+            if os.path.isfile(path):
+                import pyarrow.parquet as pq
+
+                names = pq.read_schema(path).names
+                missing = [c for c in ("series_id", "ds", "y") if c not in names]
+                if missing:
+                    raise InputError(f"{path}: not a clean table, missing column(s) {', '.join(missing)} "
+                                     "(give the raw export with --source)")
+            frame = read_clean(path)
+        except (OSError, ValueError) as exc:  # pyarrow.ArrowInvalid is a ValueError
+            raise InputError(f"{path}: not a clean Parquet table ({str(exc).splitlines()[0]})") from None
+        return frame, {}
+    from seqcast.pipeline import clean_source
+
+    outcome = clean_source(args.source, mapping=getattr(args, "mapping", None))
+    return outcome.clean, outcome.report
+
+
+def check_not_dropped(args: argparse.Namespace, report: dict, series) -> None:
+    """Raise InputError when a series asked for was dropped while cleaning ``--source``."""
+    from seqcast.errors import InputError
+    from seqcast.pipeline import dropped_series_problem
+
+    problem = dropped_series_problem(report, series, args.source)
+    if problem:
+        raise InputError(problem)
+
+
+def specs_from_args(args: argparse.Namespace, frame=None, report=None) -> list:
+    """The specs a ``windows build`` command line asks for; defaults that depend on the
+    data (targets, splits) are read from ``frame`` (the clean long table) when given,
+    ``report`` its cleaning report (the series cleaning dropped)."""
     from seqcast.errors import parse_problem
-    from seqcast.windows import DEFAULT_SPLITS, WindowSpec, WindowSpecError, specs_from
+    from seqcast.windows import (
+        DEFAULT_SPLITS,
+        WindowSpec,
+        WindowSpecError,
+        default_splits,
+        specs_from,
+    )
 
     if args.spec_file:
         with open(args.spec_file, encoding="utf-8") as fh:
@@ -84,16 +164,22 @@ def specs_from_args(args: argparse.Namespace) -> list:
         if not all(isinstance(i, dict) for i in items):
             raise WindowSpecError(f"{args.spec_file}: expected a spec object or a list of them")
         return specs_from(items)
+    splits = DEFAULT_SPLITS
+    if args.split:
+        splits = tuple(_parse_split(s) for s in args.split)
+    elif frame is not None and len(frame):
+        ds = pd.to_datetime(frame["ds"])
+        splits = default_splits(ds.min(), ds.max())
     return [
         WindowSpec(
             input_length=args.input_length,
             h=args.h,
             kind=args.kind,
-            targets=_csv(args.targets) or (),
+            targets=_csv(args.targets) or _default_targets(frame, report),
             inputs=_csv(args.inputs),
             known_future=_csv(args.known_future) or (),
             stride=args.stride,
-            splits=tuple(_parse_split(s) for s in args.split) if args.split else DEFAULT_SPLITS,
+            splits=splits,
             scaling=args.scaling,
             scale=args.scale,
             name=args.name,
@@ -105,25 +191,16 @@ def handle_build(args: argparse.Namespace) -> int:
 
     from seqcast.windows import ensure_dataset, read_metadata
 
-    specs = specs_from_args(args)
-    if args.clean:
-        from seqcast.partitions import read as read_clean
-
-        frame = read_clean(args.clean)
-    else:
-        from seqcast.errors import InputError
-        from seqcast.pipeline import clean_source, dropped_series_problem
-
-        outcome = clean_source(args.source)
-        frame = outcome.clean
-        for spec in specs:
-            problem = dropped_series_problem(outcome, spec.series, args.source)
-            if problem:
-                raise InputError(problem)
+    frame, report = load_frame(args)
+    specs = specs_from_args(args, frame, report)
+    for spec in specs:
+        check_not_dropped(args, report, spec.series)
     for spec in specs:
         path, rebuilt = ensure_dataset(frame, spec, args.out, force=args.force)
         splits = read_metadata(path)["splits"]
-        counts = ", ".join(f"{k} {v['n_windows']}" for k, v in splits.items())
+        counts = ", ".join(
+            f"{k} {splits[k]['n_windows']} ({splits[k]['start']}..{splits[k]['end']})"
+            for k, _, _ in spec.splits)
         print(f"{'built' if rebuilt else 'up to date'}: {path} (windows: {counts})")
     return 0
 
