@@ -509,6 +509,9 @@ class WindowedDataset:
     data_hash: str
     known_names: tuple[str, ...] = ()
     path: Path | None = None
+    #: per split, days per series whose value cleaning imputed (the clean table's
+    #: ``is_imputed``); None where the data did not say
+    imputed_days: dict[str, dict[str, int]] | None = None
 
     def __getitem__(self, name: str) -> WindowSplit:
         try:
@@ -533,7 +536,8 @@ class WindowedDataset:
             "known_names": list(self.known_names),
             "splits": {
                 name: {"start": str(s.ds[0]), "end": str(s.ds[-1]), "n_days": len(s.ds),
-                       "n_windows": s.n_windows}
+                       "n_windows": s.n_windows,
+                       **({"imputed_days": self.imputed_days[name]} if self.imputed_days else {})}
                 for name, s in self.splits.items()
             },
         }
@@ -566,6 +570,7 @@ def _build(spec: WindowSpec, wide: _Wide) -> WindowedDataset:
             f"window spec: input_length + h = {need} days exceeds the series ({len(ds)} days)"
         )
     parts = {}
+    imputed: dict[str, dict[str, int]] = {}
     for name, (lo, hi) in _resolve_splits(spec, ds).items():
         rows = slice(lo, hi + 1)
         seg = values[rows]
@@ -575,6 +580,8 @@ def _build(spec: WindowSpec, wide: _Wide) -> WindowedDataset:
                 f"split {name!r}: series {col!r} has no value on {day}; clean the data first"
             )
         parts[name] = (ds[rows], seg, known[rows])
+        if wide.imputed is not None:
+            imputed[name] = {s: int(n) for s, n in zip(spec.series, wide.imputed[rows].sum(axis=0), strict=True)}
     if spec.scaling != "none":
         scaler = Scaler.fit(spec.scaling, parts[spec.fit_split][1], spec.series, spec.scale)
     else:
@@ -584,7 +591,8 @@ def _build(spec: WindowSpec, wide: _Wide) -> WindowedDataset:
         n_windows = (len(d) - need) // spec.stride + 1
         starts = np.arange(n_windows, dtype=np.int64) * spec.stride
         splits[name] = WindowSplit(name, d, seg, kn, starts, spec, scaler, wide.known_names)
-    return WindowedDataset(spec, splits, scaler, wide.digest, wide.known_names)
+    return WindowedDataset(spec, splits, scaler, wide.digest, wide.known_names,
+                           imputed_days=imputed if wide.imputed is not None else None)
 
 
 @dataclass(frozen=True, eq=False)
@@ -596,6 +604,7 @@ class _Wide:
     values: np.ndarray
     known: np.ndarray
     known_names: tuple[str, ...]
+    imputed: np.ndarray | None = None  # (n, n_series) bool: cleaning imputed the value
 
     @cached_property
     def digest(self) -> str:
@@ -603,6 +612,8 @@ class _Wide:
         h = hashlib.sha256(str(self.days[0] if len(self.days) else "").encode())
         for part in (self.values, self.known, "|".join(self.known_names).encode()):
             h.update(part if isinstance(part, bytes) else np.ascontiguousarray(part).tobytes())
+        if self.imputed is not None and self.imputed.any():  # (no imputed day: the hash as before)
+            h.update(np.packbits(self.imputed).tobytes())
         return h.hexdigest()[:16]
 
     @classmethod
@@ -635,7 +646,12 @@ class _Wide:
         # A missing known-future value makes the day unusable, like a missing y.
         values[np.isnan(known).any(axis=1)] = np.nan
         days = first + np.arange(n).astype("timedelta64[D]")
-        return cls(days, values, known.astype(np.float32), tuple(names))
+        imputed = None
+        if "is_imputed" in frame.columns:
+            imputed = np.zeros(n * k, dtype=bool)
+            imputed[flat] = frame["is_imputed"].fillna(False).to_numpy(dtype=bool)[keep]
+            imputed = imputed.reshape(n, k)
+        return cls(days, values, known.astype(np.float32), tuple(names), imputed)
 
 
 def _known_block(
@@ -777,7 +793,10 @@ def read_dataset(path: str | os.PathLike[str]) -> WindowedDataset:
         splits[name] = WindowSplit(name, ds[rows], values[rows], known[rows], starts, spec, scaler,
                                    known_names)
         row += info["n_days"]
-    return WindowedDataset(spec, splits, scaler, meta["data_hash"], known_names, Path(path))
+    imputed = {name: meta["splits"][name]["imputed_days"] for name, _, _ in spec.splits
+               if "imputed_days" in meta["splits"][name]}
+    return WindowedDataset(spec, splits, scaler, meta["data_hash"], known_names, Path(path),
+                           imputed_days=imputed or None)
 
 
 def is_current(path: str | os.PathLike[str], spec: WindowSpec, data_digest: str) -> bool:

@@ -317,7 +317,7 @@ def test_metadata_describes_the_dataset_and_rebuilds_only_on_change(tmp_path):
     meta = read_metadata(path)
     assert meta["spec"] == spec.to_dict() and meta["spec_key"] == spec.key
     assert meta["splits"]["train"] == {"start": "2024-01-01", "end": "2024-02-29",
-                                       "n_days": 60, "n_windows": 49}
+                                       "n_days": 60, "n_windows": 49, "imputed_days": {"rail": 0}}
     assert meta["splits"]["valid"]["end"] == "2024-04-09"
     assert set(meta["scaler"]["loc"]) == {"rail"}
     mtime = path.stat().st_mtime_ns
@@ -525,3 +525,33 @@ def test_cli_source_with_a_mapping(tmp_path, capsys):
     assert main(["windows", "build", "--source", str(src), "--mapping", str(mapping),
                  "--out", str(tmp_path / "w"), "--input-length", "7"]) == 0
     assert "-temp-" in capsys.readouterr().out
+
+
+def test_imputed_days_are_counted_per_split_and_series(tmp_path, capsys):
+    # a value cleaning filled enters the windows like a real one: the dataset says how many
+    from seqcast.cli import main
+
+    frame = make_frame(200, series=("bus", "rail"))
+    frame["is_imputed"] = False
+    day = pd.Timestamp("2024-01-01")
+    frame.loc[(frame.series_id == "rail") & frame.ds.isin([day + pd.Timedelta(days=d) for d in (10, 11)]),
+              "is_imputed"] = True
+    frame.loc[(frame.series_id == "bus") & (frame.ds == day + pd.Timedelta(days=150)), "is_imputed"] = True
+    spec = WindowSpec(input_length=7, targets=("bus", "rail"),
+                      splits=(("train", None, "2024-04-30"), ("valid", "2024-05-01", None)))
+    ds = build_windows(frame, spec)
+    assert ds.imputed_days == {"train": {"bus": 0, "rail": 2}, "valid": {"bus": 1, "rail": 0}}
+    path = write_dataset(ds, tmp_path / "d.parquet")
+    assert read_dataset(path).imputed_days == ds.imputed_days
+    assert read_metadata(path)["splits"]["train"]["imputed_days"] == {"bus": 0, "rail": 2}
+    # the same values without a flag hash differently (a rebuild picks the flag up) ...
+    assert build_windows(frame.assign(is_imputed=False), spec).data_hash != ds.data_hash
+    # ... and a table without the column keeps the hash it always had
+    assert build_windows(frame.drop(columns="is_imputed"), spec).data_hash == \
+        build_windows(frame.assign(is_imputed=False), spec).data_hash
+    clean = tmp_path / "clean.parquet"
+    frame.to_parquet(clean)
+    assert main(["windows", "build", "--clean", str(clean), "--out", str(tmp_path / "w"), "--targets",
+                 "bus,rail", "--input-length", "7", "--split", "train=:2024-04-30",
+                 "--split", "valid=2024-05-01:"]) == 0
+    assert "days cleaning imputed, in windows as values: train: rail 2; valid: bus 1" in capsys.readouterr().out

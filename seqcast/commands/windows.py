@@ -201,7 +201,11 @@ def handle_build(args: argparse.Namespace) -> int:
         counts = ", ".join(
             f"{k} {splits[k]['n_windows']} ({splits[k]['start']}..{splits[k]['end']})"
             for k, _, _ in spec.splits)
-        print(f"{'built' if rebuilt else 'up to date'}: {path} (windows: {counts})")
+        imputed = "; ".join(
+            f"{k}: " + ", ".join(f"{sid} {n}" for sid, n in splits[k]["imputed_days"].items() if n)
+            for k, _, _ in spec.splits if any(splits[k].get("imputed_days", {}).values()))
+        note = f"; days cleaning imputed, in windows as values: {imputed}" if imputed else ""
+        print(f"{'built' if rebuilt else 'up to date'}: {path} (windows: {counts}){note}")
     return 0
 
 
