@@ -12,16 +12,21 @@ and per ``k``, and the load average.
 
     .venv/bin/python benchmarks/sarima_outliers.py                 # ~2.5 min on 2 cores
 
-Measured 2 December 2026 (load 0.5-2.3): h=1 MAE, plain -> k=3 (``--start plain``;
-``--start default`` in brackets):
+Measured 2 December 2026 (load 0.5-2.3), h=1 MAE, plain and k=3:
 
-| series | Mar-May 2018 | Sep-Nov 2018 | Mar-May 2019 |
+| series, variant | Mar-May 2018 | Sep-Nov 2018 | Mar-May 2019 |
 |---|---|---|---|
-| bus | 25,710 -> 25,060 (26,884) | 37,384 -> 34,579 (33,231) | 27,327 -> 27,170 (31,257) |
-| rail | 24,326 -> 21,136 (22,324) | 34,142 -> 31,426 (30,326) | 23,723 -> 22,538 (25,166) |
+| bus plain | 25,710 | 37,384 | 27,327 |
+| bus, first draft (flags re-made from the raw series each round) | 25,060 | 34,579 | 27,170 |
+| bus, ``--start plain`` (flags accumulated) | 26,698 | 34,796 | 30,062 |
+| bus, ``--start default`` | 26,884 | 33,231 | 31,257 |
+| rail plain | 24,326 | 34,142 | 23,723 |
+| rail, first draft | 21,136 | 31,426 | 22,538 |
+| rail, ``--start plain`` | 21,912 | 32,778 | 25,161 |
+| rail, ``--start default`` | 22,324 | 30,326 | 25,166 |
 
-The gain depends on where the optimizer starts, so it is not a property of the model
-that could be relied on. Not landed: written into the product's SARIMA as an *online* rejection filter (a day
+The sign of the change on 2019 flips with details of the procedure, so it is not a
+property of the model that could be relied on. Not landed: written into the product's SARIMA as an *online* rejection filter (a day
 judged from the days before it, at most 2 in a row) the same check gave bus 30,318 and
 rail 26,161 against plain 27,480 / 23,968 (2019, daily refits). The difference is the
 estimate, not the filter: statsmodels' L-BFGS barely moves the variance (~7e9 on bus)
