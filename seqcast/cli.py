@@ -13,7 +13,7 @@ import importlib
 import sys
 
 from seqcast import __version__
-from seqcast.errors import SeqcastError, one_line
+from seqcast.errors import SeqcastError, UsageError, one_line
 
 # Sub-command modules, in the order --help lists them.
 COMMANDS = ("run", "forecasts", "backtest", "windows", "train", "alerts", "monitor", "docs")
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.handler(args) or 0)
     except SeqcastError as exc:
         print(f"seqcast: error: {one_line(str(exc))}", file=sys.stderr)
-        return 1
+        return 2 if isinstance(exc, UsageError) else 1
     except KeyboardInterrupt:
         print("seqcast: error: interrupted", file=sys.stderr)
         return 130

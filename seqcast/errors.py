@@ -21,6 +21,11 @@ class ModelError(SeqcastError):
     """A model cannot be fitted or asked for a forecast with the given inputs."""
 
 
+class UsageError(SeqcastError):
+    """Command-line options that do not go together (the CLI exits with status 2, as for
+    argparse's own usage errors)."""
+
+
 def parse_problem(exc: Exception) -> str:
     """One line for a YAML or JSON parse error: the problem and where (line, column; 1-based).
 

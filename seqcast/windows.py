@@ -85,11 +85,12 @@ DEFAULT_SPLITS: tuple[tuple[str, str | None, str | None], ...] = (
 )
 
 
-def default_splits(first: Any, last: Any) -> tuple[tuple[str, str, str | None], ...]:
+def default_splits(first: Any, last: Any, need: int = 1) -> tuple[tuple[str, str, str | None], ...]:
     """The splits ``windows build`` uses when none are given, for data on ``first..last``.
 
     The chapter's CTA splits (:data:`DEFAULT_SPLITS`) where the data cover their
-    train and valid days; otherwise the days in order, 70 % train, 15 % valid,
+    train and valid days and ``need`` days (input_length + h: one window) of the
+    test split after them; otherwise the days in order, 70 % train, 15 % valid,
     the rest test (the chronological split of e.g. Géron's chapter and Keras'
     time-series examples), so any daily table gets a dataset.
 
@@ -97,10 +98,13 @@ def default_splits(first: Any, last: Any) -> tuple[tuple[str, str, str | None], 
     (('train', '2022-01-01', '2022-03-11'), ('valid', '2022-03-12', '2022-03-26'), ('test', '2022-03-27', None))
     """
     lo, hi = pd.Timestamp(first).normalize(), pd.Timestamp(last).normalize()
-    if lo <= pd.Timestamp(DEFAULT_SPLITS[0][1]) and hi >= pd.Timestamp(DEFAULT_SPLITS[1][2]):
+    test_start = pd.Timestamp(DEFAULT_SPLITS[2][1])
+    if lo <= pd.Timestamp(DEFAULT_SPLITS[0][1]) and hi >= test_start + pd.Timedelta(days=max(need, 1) - 1):
         return DEFAULT_SPLITS
     n = (hi - lo).days + 1
     n_train, n_valid = int(n * 0.70), int(n * 0.15)
+    if n_valid < 1:
+        raise WindowSpecError(f"{n} days of data: too few to split into train, valid and test")
     day = pd.Timedelta(days=1)
     t_end, v_end = lo + (n_train - 1) * day, lo + (n_train + n_valid - 1) * day
     iso = lambda d: d.strftime("%Y-%m-%d")  # noqa: E731
@@ -759,7 +763,14 @@ def read_metadata(path: str | os.PathLike[str]) -> dict[str, Any]:
     """The metadata a dataset file records (spec, data hash, splits, scaler)."""
     import pyarrow.parquet as pq
 
-    meta = pq.read_schema(path).metadata or {}
+    if not os.path.exists(path):
+        raise WindowSpecError(f"{path}: no such file")
+    if os.path.isdir(path):
+        raise WindowSpecError(f"{path}: a folder, not a windows dataset file (seqcast windows build writes one)")
+    try:
+        meta = pq.read_schema(path).metadata or {}
+    except (OSError, ValueError) as exc:  # pyarrow.ArrowInvalid is a ValueError
+        raise WindowSpecError(f"{path}: not a Parquet file ({str(exc).splitlines()[0]})") from None
     if META_KEY not in meta:
         raise WindowSpecError(f"{path}: not a seqcast windows dataset (no {META_KEY.decode()} metadata)")
     return json.loads(meta[META_KEY])

@@ -93,3 +93,13 @@ def test_cli_train(clean_path, tmp_path, capsys):
     assert (tmp_path / "rnn-rail" / "network-0.keras").exists()
     rc = main(["train", "--model", "nope", "--clean", clean_path])
     assert rc == 1
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as usage:  # argparse's usage error
+        main(["train", "--model", "rnn", "--clean", clean_path, "--epochs", "0"])
+    assert usage.value.code == 2
+    assert "--epochs: must be at least 1, got 0" in capsys.readouterr().err
+    # without a valid split there is nothing to stop early on or to report: say so, save nothing
+    assert main(["train", "--model", "rnn", "--clean", clean_path, "--split", "train=:2022-05-31",
+                 "--out", str(tmp_path / "none")]) == 1
+    assert "one named 'valid' is needed" in capsys.readouterr().err
+    assert not (tmp_path / "none").exists()

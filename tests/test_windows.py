@@ -493,7 +493,7 @@ def test_cli_defaults_fit_data_outside_the_chapters_years(tmp_path, capsys):
     make_frame(200, series=("a", "b")).to_parquet(clean)
     assert main(["windows", "build", "--clean", str(clean), "--out", str(tmp_path / "w")]) == 1
     err = capsys.readouterr().err
-    assert err.strip() == "seqcast: error: the data has 2 series (a, b): choose the targets with --targets"
+    assert err.strip() == f"seqcast: error: {clean}: the data has 2 series (a, b): choose the targets with --targets"
 
 
 def test_cli_bad_clean_path_is_one_line(tmp_path, capsys):
@@ -555,3 +555,38 @@ def test_imputed_days_are_counted_per_split_and_series(tmp_path, capsys):
                  "bus,rail", "--input-length", "7", "--split", "train=:2024-04-30",
                  "--split", "valid=2024-05-01:"]) == 0
     assert "days cleaning imputed, in windows as values: train: rail 2; valid: bus 1" in capsys.readouterr().out
+
+
+def test_cli_errors_name_the_data_and_say_what_to_do(tmp_path, capsys):
+    # found by a new user trying the commands (helper 15): each was a traceback, a split
+    # the tool invented, or a line that did not say which file
+    from seqcast.cli import main
+    from seqcast.windows import DEFAULT_SPLITS, default_splits
+
+    def err(argv, rc=1):
+        assert main(argv) == rc
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("seqcast: error: "), lines
+        return lines[0]
+
+    for path, expected in [("nope.parquet", "no such file"), (".", "a folder, not a windows dataset"),
+                           ("x.csv", "not a Parquet file")]:
+        if path == "x.csv":
+            (tmp_path / path).write_text("a,b\n1,2\n")
+        assert expected in err(["windows", "info", str(tmp_path / path)])
+    clean = tmp_path / "clean.parquet"
+    make_frame(6, series=("temp",)).to_parquet(clean)
+    assert err(["windows", "build", "--clean", str(clean)]) == \
+        f"seqcast: error: {clean}: 6 days of data: too few to split into train, valid and test"
+    make_frame(300, series=("temp",)).to_parquet(clean)
+    line = err(["windows", "build", "--clean", str(clean), "--out", str(tmp_path / "w")])
+    assert line.startswith(f"seqcast: error: {clean}: split 'valid'") and "--split NAME=START:END" in line
+    line = err(["windows", "build", "--clean", str(clean), "--split", "train=:2024-03-31",
+                "--split", "valid=2024-03-01:"])
+    assert "--split: 'train' and 'valid' overlap (2024-03-01..2024-03-31)" in line
+    assert "--mapping applies to --source only" in err(
+        ["windows", "build", "--clean", str(clean), "--mapping", "m.yaml"], rc=2)
+    # data ending inside the chapter's test split: not the chapter's splits, whose test
+    # split would hold no window
+    assert default_splits("2015-01-01", "2019-06-10", need=57) != DEFAULT_SPLITS
+    assert default_splits("2015-01-01", "2019-07-31", need=57) == DEFAULT_SPLITS

@@ -28,9 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--windows", help="a windowed Parquet dataset (seqcast windows build)")
     p.add_argument("--model", required=True, help="registered model name, e.g. lstm, rnn_seq2seq")
     p.add_argument("--targets", help="target series (default: rail where the data has it, else the only series)")
-    p.add_argument("--input-length", type=int, help="input days (default: the model's, 56)")
-    p.add_argument("--horizon", type=int, help="steps the network is trained for")
-    p.add_argument("--epochs", type=int, help="epoch budget (early stopping ends sooner)")
+    p.add_argument("--input-length", type=_positive_int, help="input days (default: the model's, 56)")
+    p.add_argument("--horizon", type=_positive_int, help="steps the network is trained for")
+    p.add_argument("--epochs", type=_positive_int, help="epoch budget (early stopping ends sooner)")
     p.add_argument("--scaling", help="none | constant (/1e6, the chapter's CTA recipe) | standard "
                    "(default: the model's, standard)")
     p.add_argument("--split", action="append", metavar="NAME=START:END",
@@ -64,6 +64,30 @@ def _params(args: argparse.Namespace) -> dict:
     return params
 
 
+def _figure(value: float) -> str:
+    """An error in the data's units: whole numbers from 1,000 up (ridership), four
+    significant digits below (temperatures, rates).
+
+    >>> _figure(20164.4), _figure(0.20681), _figure(float("nan"))
+    ('20,164', '0.2068', 'nan')
+    """
+    import math
+
+    if not math.isfinite(value):
+        return "nan"
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def epoch_bar(stream=None, width: int = 30):
     """A progress callback drawing ``label [#####.....] 12/300 loss ... val_mae ...``.
 
@@ -89,41 +113,46 @@ def epoch_bar(stream=None, width: int = 30):
 def handle(args: argparse.Namespace) -> int:
     import contextlib
 
-    import pandas as pd
-
     from seqcast import trained, training
     from seqcast.commands.windows import (
         _default_targets,
-        _parse_split,
+        check_mapping_use,
         check_not_dropped,
+        data_splits,
         load_frame,
+        naming_the_data,
     )
-    from seqcast.windows import DEFAULT_SPLITS, build_windows, default_splits, read_dataset
+    from seqcast.errors import ModelError
+    from seqcast.windows import DEFAULT_SPLITS, build_windows, read_dataset
 
+    check_mapping_use(args)
     params = _params(args)
     if args.windows:
         dataset = read_dataset(args.windows)
     else:
         frame, report = load_frame(args)
-        if args.split:
-            splits = tuple(_parse_split(s) for s in args.split)
-        else:
-            ds = pd.to_datetime(frame["ds"]) if len(frame) else None
-            splits = DEFAULT_SPLITS if ds is None else default_splits(ds.min(), ds.max())
         targets = tuple(t.strip() for t in (args.targets or "").split(",") if t.strip())
-        targets = targets or _default_targets(frame, report)
+        with naming_the_data(args):
+            targets = targets or _default_targets(frame, report)
         check_not_dropped(args, report, targets)
-        spec = trained.model_window_spec(args.model, params, targets=targets, splits=splits)
-        dataset = build_windows(frame, spec)
+        with naming_the_data(args):
+            # the model's window (input_length + horizon) decides which default splits fit
+            shape = trained.model_window_spec(args.model, params, targets=targets, splits=DEFAULT_SPLITS)
+            splits = data_splits(args, frame, shape.input_length + shape.h)
+            spec = trained.model_window_spec(args.model, params, targets=targets, splits=splits)
+            dataset = build_windows(frame, spec)
     if args.lr_find:
         return _lr_find(args.model, params, dataset)
+    if "valid" not in dataset.splits:
+        raise ModelError(f"train: the splits are {list(dataset.splits)}; one named 'valid' is needed "
+                         "(early stopping and the validation MAE read it)")
     hook = contextlib.nullcontext() if args.quiet else training.progress_hook(epoch_bar())
     with hook:
         summary = trained.train_and_save(args.model, dataset, args.out, params)
     m = summary["metrics"]
     steps = {k.rsplit("_", 1)[-1]: v for k, v in m.items() if "_t+" in k}
-    print(f"{summary['label']}: valid MAE {m.get('valid_mae', float('nan')):,.0f} "
-          f"({', '.join(f'{k} {v:,.0f}' for k, v in list(steps.items())[:14])})")
+    print(f"{summary['label']}: valid MAE {_figure(m.get('valid_mae', float('nan')))} "
+          f"({', '.join(f'{k} {_figure(v)}' for k, v in list(steps.items())[:14])})")
     print(f"epochs {summary['epochs_run']} (best {summary['best_epoch']}), "
           f"{summary['windows_per_s']:,.0f} windows/s, {summary['seconds']:.1f} s on {summary['device']}")
     print(f"saved: {summary['path']}")

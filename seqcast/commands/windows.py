@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 
@@ -135,18 +136,72 @@ def check_not_dropped(args: argparse.Namespace, report: dict, series) -> None:
         raise InputError(problem)
 
 
+def data_splits(args: argparse.Namespace, frame, need: int) -> tuple:
+    """``--split`` as given, else :func:`seqcast.windows.default_splits` of the data's
+    days (``need``: input_length + h, the days of one window)."""
+    from seqcast.windows import DEFAULT_SPLITS, default_splits
+
+    if args.split:
+        splits = tuple(_parse_split(s) for s in args.split)
+        _no_overlap(splits)
+        return splits
+    if frame is None or not len(frame):
+        return DEFAULT_SPLITS
+    ds = pd.to_datetime(frame["ds"])
+    return default_splits(ds.min(), ds.max(), need)
+
+
+def _no_overlap(splits) -> None:
+    """Splits given on the command line must not share days: a validation window holding
+    training days would score the model on what it learnt (the library allows overlaps,
+    e.g. an ``all`` split beside the others)."""
+    from seqcast.windows import WindowSpecError
+
+    def lo(b):
+        return b or "0000-00-00"  # ISO dates compare as text
+
+    def hi(b):
+        return b or "9999-99-99"
+
+    for i, (a, a0, a1) in enumerate(splits):
+        for b, b0, b1 in splits[i + 1:]:
+            if lo(a0) <= hi(b1) and lo(b0) <= hi(a1):
+                first, last = max(lo(a0), lo(b0)), min(hi(a1), hi(b1))
+                shared = f"{first.replace('0000-00-00', 'start')}..{last.replace('9999-99-99', 'end')}"
+                raise WindowSpecError(f"--split: {a!r} and {b!r} overlap ({shared}): a window of one "
+                                      "would hold days of the other")
+
+
+@contextlib.contextmanager
+def naming_the_data(args: argparse.Namespace):
+    """Window spec errors raised inside name the data they are about, and, where the
+    default splits were too short for a window, say how to change them."""
+    from seqcast.windows import WindowSpecError
+
+    try:
+        yield
+    except WindowSpecError as exc:
+        text = str(exc)
+        if not args.split and "no full window fits" in text:
+            text += " (give the splits with --split NAME=START:END, or a shorter --input-length)"
+        raise WindowSpecError(f"{args.source or args.clean}: {text}") from None
+
+
+def check_mapping_use(args: argparse.Namespace) -> None:
+    """``--mapping`` describes a raw ``--source``; with anything else it would be ignored."""
+    if getattr(args, "mapping", None) and not getattr(args, "source", None):
+        from seqcast.errors import UsageError
+
+        raise UsageError("--mapping applies to --source only (a clean table or a windows "
+                         "dataset has its columns already)")
+
+
 def specs_from_args(args: argparse.Namespace, frame=None, report=None) -> list:
     """The specs a ``windows build`` command line asks for; defaults that depend on the
     data (targets, splits) are read from ``frame`` (the clean long table) when given,
     ``report`` its cleaning report (the series cleaning dropped)."""
     from seqcast.errors import parse_problem
-    from seqcast.windows import (
-        DEFAULT_SPLITS,
-        WindowSpec,
-        WindowSpecError,
-        default_splits,
-        specs_from,
-    )
+    from seqcast.windows import WindowSpec, WindowSpecError, specs_from
 
     if args.spec_file:
         with open(args.spec_file, encoding="utf-8") as fh:
@@ -164,12 +219,7 @@ def specs_from_args(args: argparse.Namespace, frame=None, report=None) -> list:
         if not all(isinstance(i, dict) for i in items):
             raise WindowSpecError(f"{args.spec_file}: expected a spec object or a list of them")
         return specs_from(items)
-    splits = DEFAULT_SPLITS
-    if args.split:
-        splits = tuple(_parse_split(s) for s in args.split)
-    elif frame is not None and len(frame):
-        ds = pd.to_datetime(frame["ds"])
-        splits = default_splits(ds.min(), ds.max())
+    splits = data_splits(args, frame, args.input_length + args.h)
     return [
         WindowSpec(
             input_length=args.input_length,
@@ -191,12 +241,17 @@ def handle_build(args: argparse.Namespace) -> int:
 
     from seqcast.windows import ensure_dataset, read_metadata
 
+    check_mapping_use(args)
+    specs = specs_from_args(args) if args.spec_file else None  # a bad spec file: before reading data
     frame, report = load_frame(args)
-    specs = specs_from_args(args, frame, report)
+    if specs is None:
+        with naming_the_data(args):
+            specs = specs_from_args(args, frame, report)
     for spec in specs:
         check_not_dropped(args, report, spec.series)
     for spec in specs:
-        path, rebuilt = ensure_dataset(frame, spec, args.out, force=args.force)
+        with naming_the_data(args):
+            path, rebuilt = ensure_dataset(frame, spec, args.out, force=args.force)
         splits = read_metadata(path)["splits"]
         counts = ", ".join(
             f"{k} {splits[k]['n_windows']} ({splits[k]['start']}..{splits[k]['end']})"
