@@ -225,6 +225,12 @@ def test_bad_inputs_fail_before_training():
         tiny("rnn_multitask", targets=("rail",)).fit(frame())
     with pytest.raises(ModelError, match="known-future"):
         tiny("rnn_multivariate").fit(frame().drop(columns="day_type"))
+    ragged = frame()
+    ragged = ragged[~((ragged["series_id"] == "rail") & (ragged["ds"] > ragged["ds"].max() - pd.Timedelta(days=2)))]
+    last = ragged["ds"].max()
+    with pytest.raises(ModelError, match=f"rail .*{last - pd.Timedelta(days=2):%Y-%m-%d}.*bus"
+                                         f"|bus .*{last:%Y-%m-%d}.*rail"):
+        tiny("rnn_multivariate").fit(ragged)  # which series ends when, not just "not the same days"
     with pytest.raises(ModelError, match="kernel_size"):
         tiny("conv_gru", input_length=3, kernel_size=4).fit(rail)
     with pytest.raises(ModelError, match="cell"):

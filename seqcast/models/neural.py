@@ -594,7 +594,9 @@ class MultiSeriesForecaster(NeuralForecaster):
         ends = frame.groupby("series_id")["ds"].max()
         starts = frame.groupby("series_id")["ds"].min()
         if ends.nunique() > 1 or starts.nunique() > 1:
-            raise ModelError(f"{self.alias}: the series must cover the same days")
+            spans = ", ".join(f"{sid} {starts[sid]:%Y-%m-%d}..{ends[sid]:%Y-%m-%d}" for sid in series)
+            raise ModelError(f"{self.alias}: the series must cover the same days (the history has {spans}); "
+                             "per-series candidates still forecast each")
         days = np.sort(frame["ds"].unique()).astype("datetime64[D]")
         spec = self.window_spec(targets=self.targets, inputs=self.inputs,
                                 known_future=self.known_future, splits=self._splits_for(days))
