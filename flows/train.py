@@ -18,6 +18,7 @@ from prefect import flow
 from prefect.artifacts import create_table_artifact
 from pydantic import BaseModel, Field, model_validator
 
+from seqcast.metrics import figure
 from tasks.train import train_task
 from tasks.windows import windows_task
 
@@ -109,7 +110,7 @@ def train(params: TrainParams = TrainParams()) -> dict[str, Any]:  # noqa: B008 
     }
     create_table_artifact(key="trained-models", table=table, description=f"Models saved in {models_dir}")
     for s in summaries:
-        print(f"{s['label']}: valid MAE {s['metrics'].get('valid_mae', float('nan')):,.0f}, "
+        print(f"{s['label']}: valid MAE {figure(s['metrics'].get('valid_mae', float('nan')))}, "
               f"{s['epochs_run']} epochs -> {s['path']}")
     return {"models_dir": models_dir, "clean_path": clean_path, "models": summaries}
 

@@ -71,6 +71,11 @@ def main(argv: list[str] | None = None) -> int:
     except SeqcastError as exc:
         print(f"seqcast: error: {one_line(str(exc))}", file=sys.stderr)
         return 2 if isinstance(exc, UsageError) else 1
+    except BrokenPipeError:  # the reader closed the pipe (`| head`): stop quietly, like cat
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        return 141
     except KeyboardInterrupt:
         print("seqcast: error: interrupted", file=sys.stderr)
         return 130

@@ -146,3 +146,16 @@ def evaluate(
         out = out.merge(part, on=by, how="left")
     cols = by + ["n", "n_failed", "n_failed_origins"] + list(metrics)
     return out[cols]
+
+
+def figure(value: float, decimals: int = 0) -> str:
+    """A value in the data's units for people: ``decimals`` places with thousands
+    separators from 1,000 up (ridership), four significant digits below (temperatures,
+    rates: -9.41 must not print as -9); ``nan`` for a missing value.
+
+    >>> figure(20164.4), figure(0.20681), figure(-9.41), figure(1234.56, 1), figure(float("nan"))
+    ('20,164', '0.2068', '-9.41', '1,234.6', 'nan')
+    """
+    if not np.isfinite(value):
+        return "nan"
+    return f"{value:,.{decimals}f}" if abs(value) >= 1000 else f"{value:.4g}"

@@ -140,7 +140,8 @@ def test_cli_alerts_show(tmp_path, scenario, capsys):
     from seqcast.cli import main
 
     assert main(["alerts", "show", "--data-dir", str(tmp_path)]) == 1
-    assert "monitor has not run" in capsys.readouterr().out
+    err = capsys.readouterr().err  # one user-error line, not a bare message on stdout
+    assert err.startswith("seqcast: error: ") and "monitor has not run yet" in err
     clean, fc, bt = scenario
     _replay(tmp_path, clean, fc, bt, pd.date_range("2023-06-14", "2023-06-22"))
     assert main(["alerts", "show", "--data-dir", str(tmp_path)]) == 0
@@ -151,6 +152,11 @@ def test_cli_alerts_show(tmp_path, scenario, capsys):
     assert csv.splitlines()[0] == ",".join(ALERT_COLUMNS)
     assert main(["alerts", "show", "--data-dir", str(tmp_path), "--as-of", "2023-06-14"]) == 0
     assert "last night evaluated: 2023-06-14" in capsys.readouterr().out
+    # before the first night: not "the monitor has not run yet" (it has); an unknown series: say so
+    assert main(["alerts", "show", "--data-dir", str(tmp_path), "--as-of", "2020-01-01"]) == 1
+    assert "no night evaluated on or before 2020-01-01 (the first was 2023-06-14)" in capsys.readouterr().err
+    assert main(["alerts", "show", "--data-dir", str(tmp_path), "--series", "nope"]) == 1
+    assert "no series 'nope'" in capsys.readouterr().err
 
 
 

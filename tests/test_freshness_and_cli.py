@@ -89,6 +89,35 @@ def test_forecasts_show_json(published, capsys):
     assert [r["mean"] for r in records] == [1.5, 2.5] and records[0]["ds"].startswith("2024-12-31")
 
 
+def test_forecasts_show_output_paths(published, tmp_path, capsys):
+    # found by a new user (helper 17): the table format ignored --output; a missing folder
+    # or a folder as --output was an internal error; a closed pipe too
+    from seqcast.cli import main
+
+    out = tmp_path / "f.txt"
+    assert main(["forecasts", "show", "--data-dir", str(published), "--output", str(out)]) == 0
+    assert capsys.readouterr().out == "" and "naive" in out.read_text()
+    cases = [(["--format", "csv", "--output", str(tmp_path / "nodir" / "x.csv")], 1, "no folder"),
+             (["--format", "csv", "--output", str(tmp_path)], 2, "a folder"),
+             (["--format", "csv", "--output", str(tmp_path / "x.txt")], 2, "must end .csv"),
+             (["--run-date", "2024-12-30", "--all"], 2, "give one")]
+    for extra, rc, expected in cases:
+        assert main(["forecasts", "show", "--data-dir", str(published), *extra]) == rc
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith("seqcast: error: ") and expected in err[0], err
+
+
+def test_a_closed_pipe_ends_quietly(published, monkeypatch):
+    from seqcast import cli
+
+    def closed(*args, **kwargs):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    monkeypatch.setattr("seqcast.commands.forecasts._emit", closed)
+    monkeypatch.setattr("os.dup2", lambda *a: None)  # keep pytest's stdout
+    assert cli.main(["forecasts", "show", "--data-dir", str(published), "--format", "csv"]) == 141
+
+
 def test_forecasts_show_parquet_is_typed(published, tmp_path):
     import pyarrow.parquet as pq
 

@@ -34,3 +34,30 @@ def non_negative_int(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more (got {value})")
     return value
+
+
+def output_path(path: str | None, suffixes: tuple[str, ...]) -> str | None:
+    """Check an ``--output`` path before any work is done; returns it (or None).
+
+    Raises :class:`seqcast.errors.UsageError` for an empty path, a folder, or a suffix
+    not in ``suffixes`` (the format follows the suffix: a ``.txt`` must not get Parquet
+    bytes), and :class:`seqcast.errors.InputError` for a folder that does not exist.
+    """
+    import os
+
+    from seqcast.errors import InputError, UsageError
+
+    if path is None:
+        return None
+    if not path.strip():
+        raise UsageError("--output: empty path")
+    if os.path.isdir(path):
+        raise UsageError(f"--output {path}: a folder; give a file name ending {' or '.join(suffixes)}")
+    if not path.lower().endswith(suffixes):
+        raise UsageError(f"--output {path}: the file name must end {' or '.join(suffixes)} (it sets the format)")
+    parent = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(parent):
+        raise InputError(f"--output {path}: no folder {parent}")
+    if not os.access(parent, os.W_OK):
+        raise InputError(f"--output {path}: the folder {parent} is not writable")
+    return path

@@ -24,17 +24,31 @@ def handle_show(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from seqcast.alerts import alerts_dir, evaluated_nights, open_alerts, read_alerts
+    from seqcast.errors import InputError
 
     table = read_alerts(args.data_dir, as_of=args.as_of)
-    nights = evaluated_nights(args.data_dir)
+    every_night = evaluated_nights(args.data_dir)
+    nights = every_night
     if args.as_of is not None:
         nights = [n for n in nights if n <= pd.Timestamp(args.as_of)]
     if not nights and table.empty:
-        print(f"no alerts table under {alerts_dir(args.data_dir)} (the monitor has not run yet)")
-        return 1
+        if args.as_of is not None and (every_night or not read_alerts(args.data_dir).empty):
+            first = min(every_night) if every_night else read_alerts(args.data_dir)["run_date"].min()
+            raise InputError(f"{alerts_dir(args.data_dir)}: no night evaluated on or before {args.as_of} "
+                             f"(the first was {pd.Timestamp(first).date()})")
+        raise InputError(f"{alerts_dir(args.data_dir)}: no alerts table (the monitor has not run yet: "
+                         "run `seqcast run` first)")
     nights = nights or [table["run_date"].max()]  # only freshness checks so far
     df = table if args.all else open_alerts(table)
     if args.series:
+        from seqcast.published import read_forecasts
+
+        known = set(table["series_id"].astype(str)) | set(
+            read_forecasts(args.data_dir, latest=True)["series_id"].astype(str))
+        if args.series not in known:
+            some = ", ".join(sorted(known)[:10]) + (" ..." if len(known) > 10 else "")
+            raise InputError(f"{args.data_dir}: no series {args.series!r} in the alerts or the published "
+                             f"forecasts (series: {some})")
         df = df[df["series_id"] == args.series]
     if args.format == "csv":
         print(df.to_csv(index=False), end="")

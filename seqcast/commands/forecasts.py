@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from seqcast.commands import iso_date
+from seqcast.commands import iso_date, output_path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -18,15 +18,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     show.add_argument("--format", choices=["table", "csv", "json", "parquet"], default="table",
                       help="table (for reading), csv, json (records, ISO dates) or parquet (to --output, "
                       "or to stdout when it is not a terminal)")
-    show.add_argument("--output", help="write to this file instead of stdout")
+    show.add_argument("--output", help="write to this file instead of stdout (.txt for --format table, "
+                      ".csv, .json or .parquet for the others)")
     show.set_defaults(handler=handle_show)
     p.set_defaults(handler=lambda args: p.print_help() or 2)
 
 
 def handle_show(args: argparse.Namespace) -> int:
-    from seqcast.errors import InputError
+    from seqcast.errors import InputError, UsageError
+    from seqcast.metrics import figure
     from seqcast.published import read_forecasts
 
+    if args.run_date and args.all:
+        raise UsageError("--run-date and --all: give one (a night, or every night)")
+    suffix = {"table": (".txt",), "csv": (".csv",), "json": (".json",), "parquet": (".parquet",)}[args.format]
+    output_path(args.output, suffix)
     df = read_forecasts(args.data_dir, run_date=args.run_date, latest=not args.all)
     where = f"{args.data_dir}/published/forecasts"
     if df.empty:
@@ -48,7 +54,7 @@ def handle_show(args: argparse.Namespace) -> int:
         cols = ["series_id", "ds", "cutoff", "h", "model", "mean", "lo-80", "hi-80", "lo-95", "hi-95",
                 "run_date", "data_hash"]
         cols = [c for c in cols if c in df]  # tables published before intervals lack them
-        print(df[cols].to_string(index=False, float_format=lambda v: f"{v:,.1f}"))
+        _emit(df[cols].to_string(index=False, float_format=lambda v: figure(v, 1)) + "\n", args.output)
     return 0
 
 

@@ -146,8 +146,10 @@ def handle(args: argparse.Namespace) -> int:
     if len(summary["champions"]) > 10:
         print(f"... {len(summary['champions']) - 10} more series (`seqcast forecasts show`)")
     print()
+    from seqcast.metrics import figure
+
     cols = ["series_id", "ds", "cutoff", "h", "model", "mean", "lo-80", "hi-80", "lo-95", "hi-95"]
-    print(table[cols].head(10).to_string(index=False, float_format=lambda v: f"{v:,.0f}"))
+    print(table[cols].head(10).to_string(index=False, float_format=figure))
     print(f"plots:          {summary['plot']}")
     print(f"                {summary['errors_plot']}")
     return 0

@@ -64,20 +64,6 @@ def _params(args: argparse.Namespace) -> dict:
     return params
 
 
-def _figure(value: float) -> str:
-    """An error in the data's units: whole numbers from 1,000 up (ridership), four
-    significant digits below (temperatures, rates).
-
-    >>> _figure(20164.4), _figure(0.20681), _figure(float("nan"))
-    ('20,164', '0.2068', 'nan')
-    """
-    import math
-
-    if not math.isfinite(value):
-        return "nan"
-    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
-
-
 def _positive_int(text: str) -> int:
     try:
         value = int(text)
@@ -123,6 +109,7 @@ def handle(args: argparse.Namespace) -> int:
         naming_the_data,
     )
     from seqcast.errors import ModelError
+    from seqcast.metrics import figure
     from seqcast.windows import DEFAULT_SPLITS, build_windows, read_dataset
 
     check_mapping_use(args)
@@ -151,8 +138,8 @@ def handle(args: argparse.Namespace) -> int:
         summary = trained.train_and_save(args.model, dataset, args.out, params)
     m = summary["metrics"]
     steps = {k.rsplit("_", 1)[-1]: v for k, v in m.items() if "_t+" in k}
-    print(f"{summary['label']}: valid MAE {_figure(m.get('valid_mae', float('nan')))} "
-          f"({', '.join(f'{k} {_figure(v)}' for k, v in list(steps.items())[:14])})")
+    print(f"{summary['label']}: valid MAE {figure(m.get('valid_mae', float('nan')))} "
+          f"({', '.join(f'{k} {figure(v)}' for k, v in list(steps.items())[:14])})")
     print(f"epochs {summary['epochs_run']} (best {summary['best_epoch']}), "
           f"{summary['windows_per_s']:,.0f} windows/s, {summary['seconds']:.1f} s on {summary['device']}")
     print(f"saved: {summary['path']}")
