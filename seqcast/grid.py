@@ -82,19 +82,35 @@ def parse_grid(text: str) -> dict[str, Any]:
     >>> parse_grid("p=0..2,q=0,P=0,Q=1,d=0,D=1,s=7")["p"]
     (0, 1, 2)
     """
+    example = "use e.g. p=0..2,q=0..2,P=0..2,Q=0..2,d=0,D=1,s=7"
     out: dict[str, Any] = {}
     for item in filter(None, (t.strip() for t in text.split(","))):
-        key, _, val = item.partition("=")
+        key, _, val = (t.strip() for t in item.partition("="))
         if key not in ("p", "q", "P", "Q", "d", "D", "s") or not val:
-            raise ModelError(f"bad grid item {item!r}; use e.g. p=0..2,q=0..2,P=0..2,Q=0..2,d=0,D=1,s=7")
-        if ".." in val:
-            lo, hi = (int(v) for v in val.split(".."))
-            vals: Any = tuple(range(lo, hi + 1))
-        elif "|" in val:
-            vals = tuple(int(v) for v in val.split("|"))
-        else:
-            vals = (int(val),)
+            raise ModelError(f"--grid: bad item {item!r}; {example}")
+        if key in out:
+            raise ModelError(f"--grid: {key} given twice ({text!r})")
+        try:
+            if ".." in val:
+                lo, hi = (int(v) for v in val.split(".."))
+                if lo > hi:
+                    raise ModelError(f"--grid: {item!r} is an empty range (write {key}={hi}..{lo})")
+                vals: Any = tuple(range(lo, hi + 1))
+            elif "|" in val:
+                vals = tuple(int(v) for v in val.split("|"))
+            else:
+                vals = (int(val),)
+        except ValueError:
+            raise ModelError(f"--grid: {item!r} is not a whole number, a range a..b or a list a|b; "
+                             f"{example}") from None
+        if key in ("p", "q", "P", "Q", "d", "D") and min(vals) < 0:
+            raise ModelError(f"--grid: {item!r}: orders are 0 or more")
+        if key in ("d", "D", "s") and len(vals) > 1:
+            raise ModelError(f"--grid: {key} takes one value, got {item!r}")
         out[key] = vals if key in ("p", "q", "P", "Q") else vals[0]
+    s = out.get("s", 7)
+    if s < 2 and (max(out.get("P", (0,))) or max(out.get("Q", (0,))) or out.get("D", 1)):
+        raise ModelError(f"--grid: a seasonal part (P, D, Q) needs a season s >= 2, got s={s}")
     return out
 
 

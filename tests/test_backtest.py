@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import warnings
+from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -551,3 +552,59 @@ def test_a_corrected_day_reruns_the_origins_that_read_it(tmp_path):
     # a day revised back: the origins before it keep their forecasts, scored on the new value
     runs = _night(good, tmp_path / "clean-back", night, start)
     pd.testing.assert_frame_equal(table_of(night), table_of(fresh))
+
+
+def test_cli_says_what_it_leaves_out_and_rejects_what_contradicts(tmp_path, capsys):
+    """Found by a new user trying to break ``seqcast backtest`` (helper 16): a series
+    cleaning dropped vanished from the table without a word, extra --series names were
+    ignored, impossible ranges ended with exit 0 and a table of failed origins, a range
+    past the data shrank silently, --output problems surfaced after the whole run as
+    internal errors, and bad --grid text was an internal error."""
+    from seqcast.cli import main
+
+    days = pd.date_range("2022-01-01", "2022-04-30")
+    rows = [(d.date(), sid, 100.0 + 10 * (d.day_of_week == 5) + k)
+            for k, sid in enumerate(["a", "b"]) for d in days]
+    rows += [(d.date(), "e", 50.0) for d in days if not pd.Timestamp("2022-02-20") <= d <= pd.Timestamp("2022-03-03")]
+    src = tmp_path / "long.csv"
+    pd.DataFrame(rows, columns=["date", "series", "value"]).to_csv(src, index=False)
+    mapping = Path(__file__).resolve().parents[1] / "data" / "mappings" / "long.yaml"
+    base = ["backtest", "--source", str(src), "--mapping", str(mapping), "--jobs", "1"]
+
+    def one_line(argv, rc):
+        assert main(base + argv) == rc
+        err = [ln for ln in capsys.readouterr().err.strip().splitlines()
+               if not ln.startswith("warning: dropped series e")]  # said on every run of this file
+        assert len(err) == 1 and err[0].startswith("seqcast: error: "), err
+        return err[0]
+
+    assert main(base + ["--start", "2022-04-20", "--end", "2022-04-22"]) == 0
+    out = capsys.readouterr()
+    assert "warning: dropped series e: series e: gap of 12 missing day(s)" in out.err
+    assert " a " in out.out and " e " not in out.out
+    assert "no series zz" in one_line(["--start", "2022-04-20", "--end", "2022-04-22",
+                                       "--series", "a", "--series", "zz"], 1)
+    assert "was dropped while cleaning" in one_line(["--start", "2022-04-20", "--end", "2022-04-22",
+                                                     "--series", "a", "--series", "e"], 1)
+    assert "is after --end" in one_line(["--start", "2022-04-22", "--end", "2022-04-20"], 2)
+    assert "no forecast origin" in one_line(["--start", "2023-01-01", "--end", "2023-01-05"], 1)
+    assert "must be before --start" in one_line(["--start", "2022-04-20", "--end", "2022-04-22",
+                                                 "--train-start", "2022-04-21"], 2)
+    assert "applies to --window sliding" in one_line(["--start", "2022-04-20", "--end", "2022-04-22",
+                                                      "--window-length", "30"], 2)
+    for output, rc in [(tmp_path / "nodir" / "x.parquet", 1), (tmp_path / "x.txt", 2), (tmp_path, 2)]:
+        one_line(["--start", "2022-04-20", "--end", "2022-04-22", "--output", str(output)], rc)
+    for grid, expected in [("p=0..x", "is not a whole number"), ("p=2..0", "empty range"),
+                           ("p=0..1,p=2", "p given twice"), ("p=-1..1", "orders are 0 or more"),
+                           ("s=1,P=1", "needs a season s >= 2")]:
+        assert expected in one_line(["--start", "2022-04-20", "--end", "2022-04-22", "--series", "a",
+                                     "--grid", grid], 1)
+    # past the data's end: scored as far as the data go, and said so
+    assert main(base + ["--start", "2022-04-28", "--end", "2022-05-03", "--series", "a"]) == 0
+    out = capsys.readouterr()
+    assert "the data end on 2022-04-30" in out.err and " 3 " in out.out  # n = 3 days scored
+    # a network's hyperparameters are checked before any training
+    assert "epochs must be an integer >= 1, got 'two'" in one_line(
+        ["--start", "2022-04-20", "--end", "2022-04-22", "--model", "gru", "--param", "epochs=two"], 1)
+    assert "it takes none" in one_line(["--start", "2022-04-20", "--end", "2022-04-22", "--model", "naive",
+                                        "--param", "foo=1"], 1)

@@ -277,7 +277,7 @@ def test_backtest_cli_refuses_bad_params_and_mixed_flags(tmp_path, capsys):
     assert err == ["seqcast: error: sarima: order must be 3 non-negative integers, got [1, 0]"]
     models = tmp_path / "m.yaml"
     models.write_text("- sarima\n")
-    assert main([*common, "--models-file", str(models), "--param", "order=2,0,0"]) == 1
+    assert main([*common, "--models-file", str(models), "--param", "order=2,0,0"]) == 2  # a usage error
     assert "give the models there, not with --param" in capsys.readouterr().err
     dup = tmp_path / "dup.yaml"
     dup.write_text("- sarima\n- sarima\n")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from seqcast.commands import iso_date, positive_int
+from seqcast.commands import iso_date, output_path, positive_int
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -69,7 +69,7 @@ def _some(ids, n: int = 5) -> str:
 
 def model_specs(args: argparse.Namespace) -> list[dict]:
     """The models to backtest: ``--models-file``, or ``--model`` with its ``--param``s."""
-    from seqcast.errors import ModelError
+    from seqcast.errors import UsageError
     from seqcast.models import load_models_file, parse_param, spec_dict
 
     if args.models_file:
@@ -77,7 +77,7 @@ def model_specs(args: argparse.Namespace) -> list[dict]:
                                 ("--seasonal-order", args.seasonal_order), ("--trend", args.trend),
                                 ("--season-length", args.season_length), ("--cold", args.cold)) if v]
         if given:
-            raise ModelError(f"--models-file {args.models_file}: give the models there, not with "
+            raise UsageError(f"--models-file {args.models_file}: give the models there, not with "
                              f"{', '.join(given)}")
         return load_models_file(args.models_file)
     args.model = args.model or "seasonal_naive"
@@ -101,26 +101,69 @@ def build_models(args: argparse.Namespace) -> list:
     return [build(spec) for spec in model_specs(args)]
 
 
+def _check_usage(args: argparse.Namespace) -> None:
+    """Options that contradict each other stop before any data is read (exit status 2)."""
+    from seqcast.errors import UsageError
+
+    if args.start > args.end:
+        raise UsageError(f"--start {args.start} is after --end {args.end}")
+    if args.train_start is not None and args.train_start >= args.start:
+        raise UsageError(f"--train-start {args.train_start} must be before --start {args.start} "
+                         "(the first origin trains on the days before it)")
+    if args.window_length is not None and args.window != "sliding":
+        raise UsageError("--window-length applies to --window sliding only")
+    if args.grid and (args.model not in (None, "sarima") or args.models_file):
+        raise UsageError("--grid searches SARIMA orders; it takes no --model other than sarima "
+                         "and no --models-file")
+    output_path(args.output, (".parquet", ".csv"))
+
+
+def _check_range(args: argparse.Namespace, data, outcome) -> None:
+    """Say which series cleaning dropped, and where the asked range and horizon reach past
+    the data (those days are not scored): nothing shrinks without a word."""
+    import sys
+
+    import pandas as pd
+
+    from seqcast.errors import InputError
+    from seqcast.pipeline import dropped_series
+
+    for sid, reason in dropped_series(outcome.report).items():
+        if not args.series or sid in args.series:
+            print(f"warning: dropped series {sid}: {reason}", file=sys.stderr)
+    first, last = pd.Timestamp(data["ds"].min()).date(), pd.Timestamp(data["ds"].max()).date()
+    if args.start > last or args.end <= first:
+        raise InputError(f"{args.source}: the data run {first}..{last}; --start {args.start} .. --end "
+                         f"{args.end} has no forecast origin in them")
+    if args.end > last:
+        print(f"note: {args.source}: the data end on {last}: days after it (to --end {args.end}) "
+              "are not scored", file=sys.stderr)
+    if args.h > 1 and (pd.Timestamp(args.end) + pd.Timedelta(days=args.h - 1)).date() > last:
+        print(f"note: {args.source}: steps past {last} of the last origins' {args.h}-day forecasts "
+              "are not scored", file=sys.stderr)
+
+
 def handle(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from seqcast.pipeline import clean_source
+    from seqcast.errors import InputError
+    from seqcast.pipeline import clean_source, dropped_series_problem
 
+    _check_usage(args)
     models = None if args.grid else build_models(args)  # a bad --param stops before reading data
     outcome = clean_source(args.source, mapping=args.mapping)
     data_all = outcome.clean
     data = data_all
     if args.series:
-        data = data[data["series_id"].isin(args.series)]
-        if data.empty:
-            from seqcast.errors import InputError
-            from seqcast.pipeline import dropped_series_problem
-
-            problem = dropped_series_problem(outcome, args.series, args.source)
-            if problem:
-                raise InputError(problem)
-            raise InputError(f"{args.source}: no series {', '.join(args.series)} (the file has "
+        problem = dropped_series_problem(outcome, args.series, args.source)
+        if problem:
+            raise InputError(problem)
+        unknown = [s for s in dict.fromkeys(args.series) if s not in set(data_all["series_id"].astype(str))]
+        if unknown:
+            raise InputError(f"{args.source}: no series {', '.join(unknown)} (the file has "
                              f"{_some(data_all['series_id'].unique())})")
+        data = data[data["series_id"].isin(args.series)]
+    _check_range(args, data, outcome)
     exog = calendar_exog(data, args) if (args.calendar or args.day_type or args.holidays) else None
     data = data[["series_id", "ds", "y", "is_imputed"]]  # imputed days are not scored
     if args.grid:
@@ -162,8 +205,9 @@ def _grid(args: argparse.Namespace, data, exog=None) -> int:
     from seqcast.grid import grid_search, parse_grid, sarima_grid
 
     if data["series_id"].nunique() != 1:
-        print("seqcast: error: --grid needs exactly one --series")
-        return 1
+        from seqcast.errors import UsageError
+
+        raise UsageError(f"--grid needs exactly one --series (the data has {_some(data['series_id'].unique())})")
     configs = sarima_grid(**parse_grid(args.grid), warm_start=not args.cold)
     ranking = grid_search(data, configs, h=args.h, start=args.start, end=args.end,
                           step=args.step, refit_every=args.refit_every,

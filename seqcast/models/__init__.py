@@ -76,7 +76,8 @@ def get_model(name: str, **params: Any) -> Forecaster:
     except TypeError:
         known = sorted(klass().get_params())
         unknown = sorted(set(params) - set(known))
-        raise ModelError(f"{name}: unknown hyperparameter(s) {unknown}; known: {', '.join(known)}") from None
+        takes = f"known: {', '.join(known)}" if known else "it takes none"
+        raise ModelError(f"{name}: unknown hyperparameter(s) {unknown}; {takes}") from None
 
 
 # -- specs -----------------------------------------------------------------------------------

@@ -56,7 +56,7 @@ import numpy as np
 import pandas as pd
 
 from seqcast.errors import InputError, ModelError
-from seqcast.models.base import LocalForecaster, check_history, optional_positive_int
+from seqcast.models.base import LocalForecaster, check_history, optional_positive_int, positive_int
 
 COMMON_DEFAULTS: dict[str, Any] = {
     "input_length": 56,
@@ -134,7 +134,24 @@ class NeuralForecaster(LocalForecaster):
     def get_params(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.param_defaults()}
 
+    #: whole-number hyperparameters and their least value, checked before any training
+    #: (a YAML ``epochs: two`` or ``epochs: 2.7`` must not reach Keras)
+    _INTS: ClassVar[dict[str, int]] = {
+        "input_length": 1, "horizon": 1, "epochs": 1, "batch_size": 1, "patience": 0, "seed": 0,
+        "mc_samples": 1, "units": 1, "layers": 1, "filters": 1, "kernel_size": 1,
+    }
+
     def check_params(self) -> None:
+        params = self.get_params()
+        for name, least in self._INTS.items():
+            if name in params:
+                positive_int(self, name, params[name], minimum=least)
+        for name in ("learning_rate", "dropout", "clipnorm"):
+            v = params.get(name)
+            if v is not None and (isinstance(v, bool) or not isinstance(v, int | float) or not np.isfinite(v)
+                                  or v < 0 or (name == "dropout" and v >= 1)):
+                raise ModelError(f"{self.alias}: {name} must be a number >= 0"
+                                 f"{' and < 1' if name == 'dropout' else ''}, got {v!r}")
         optional_positive_int(self, "max_history", self.max_history, minimum=self.min_history)
 
     # -- what the network sees -------------------------------------------------------
