@@ -188,7 +188,16 @@ def monitor_task(
         keep = sorted(map(str, shown_series(result.history, flagged, PLOT_SERIES)))
     png = Path(drift_plot_file(clean_path, data_dir, as_of_ts, config=config, plot_days=plot_days, keep=keep,
                                backtest_path=backtest_path, n_series=n_all, max_series=PLOT_SERIES))
+    # series too short for any data-drift statistic yet: said, not silently unchecked
+    need = cfg.lookback_days - cfg.persist_nights + 1
+    days = clean[clean["ds"] <= as_of_ts].groupby("series_id")["ds"].nunique()
+    short = {str(k): int(v) for k, v in days[days < need].items()}
     markdown = alerts.summary_markdown(result, as_of_ts)
+    if short:
+        some = ", ".join(f"{k} ({v} days)" for k, v in list(short.items())[:10])
+        markdown += (f"\n\nData drift not checked yet for {len(short)} series with fewer than {need} "
+                     f"days of history: {some}{' ...' if len(short) > 10 else ''}.\n")
+        log.info("data drift not checked for %d series with fewer than %d days", len(short), need)
     markdown += (f"\n\n## Each statistic over the last {plot_days} nights\n\n"
                  f"{png_markdown(png, 'drift statistics by night')}\n\nFile: `{png}`\n")
     if artifact:
@@ -207,6 +216,8 @@ def monitor_task(
         "alerts_path": str(result.path),
         "plot": str(png),
         "error_drift": backtest is not None and forecasts is not None,
+        "too_short": short,
+        "needs_days": need,
         "markdown": markdown,
     }
 

@@ -256,6 +256,25 @@ def test_monitor_plots_history_of_the_alerting_series_only(data_dir_with_clean, 
                                      backtest_path=str(bt_path), since="2023-06-10")
     assert summary["new_alerts"] > 0 and seen == [{"rail"}]
     assert Path(summary["plot"]).stat().st_size > 10_000
+    assert summary["too_short"] == {}  # every series has the history the statistics need
+
+
+def test_monitor_says_which_series_are_too_short_to_check(data_dir_with_clean, monkeypatch):
+    # a new user's 305-day file: the drift checks did not run, and nothing said so
+    from prefect.logging import disable_run_logger
+
+    import tasks.monitor as tm
+
+    data_dir, clean_path, _ = data_dir_with_clean
+    clean = pd.read_parquet(clean_path)
+    short = clean[clean["ds"] > clean["ds"].max() - pd.Timedelta(days=300)]
+    short.to_parquet(clean_path)
+    monkeypatch.setattr(tm, "emit_event", lambda **kw: None)
+    monkeypatch.setattr(tm, "create_markdown_artifact", lambda **kw: None)
+    with disable_run_logger():
+        summary = tm.monitor_task.fn(str(clean_path), str(data_dir), as_of="2023-06-22")
+    assert summary["too_short"] == {sid: 300 for sid in sorted(clean["series_id"].unique())}
+    assert summary["needs_days"] > 300 and "Data drift not checked yet for" in summary["markdown"]
 
 
 def test_monitor_flow_runs_under_prefect(data_dir_with_clean, prefect_harness):

@@ -135,6 +135,9 @@ def _check_range(args: argparse.Namespace, data, outcome) -> None:
     if args.start > last or args.end <= first:
         raise InputError(f"{args.source}: the data run {first}..{last}; --start {args.start} .. --end "
                          f"{args.end} has no forecast origin in them")
+    if args.start <= first:
+        print(f"note: {args.source}: the data start on {first}: days up to it (from --start {args.start}) "
+              "have no history and are not scored", file=sys.stderr)
     if args.end > last:
         print(f"note: {args.source}: the data end on {last}: days after it (to --end {args.end}) "
               "are not scored", file=sys.stderr)

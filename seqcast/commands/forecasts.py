@@ -49,7 +49,9 @@ def handle_show(args: argparse.Namespace) -> int:
     if args.format == "csv":
         _emit(df.to_csv(index=False), args.output)
     elif args.format == "json":
-        _emit(df.to_json(orient="records", date_format="iso", indent=1) + "\n", args.output)
+        days = {c: df[c].dt.strftime("%Y-%m-%d") for c in ("ds", "cutoff", "run_date")
+                if c in df and hasattr(df[c], "dt")}  # days as days, not midnight timestamps
+        _emit(df.assign(**days).to_json(orient="records", date_format="iso", indent=1) + "\n", args.output)
     else:
         cols = ["series_id", "ds", "cutoff", "h", "model", "mean", "lo-80", "hi-80", "lo-95", "hi-95",
                 "run_date", "data_hash"]

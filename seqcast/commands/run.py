@@ -124,6 +124,11 @@ def handle(args: argparse.Namespace) -> int:
         print(f"warning: stale data: {len(fresh['stale'])} of {fresh['series']} series end more than "
               f"{fresh['max_staleness_days']} days before the run date {fresh['run_date']} (e.g. "
               f"{worst['series_id']}: newest day {worst['last_day']}); a stale_data alert is open")
+    short = (summary.get("drift") or {}).get("too_short") or {}
+    if short:
+        sid, n = next(iter(short.items()))
+        print(f"note: drift checks: {len(short)} series have fewer than {summary['drift']['needs_days']} days "
+              f"of history (e.g. {sid}: {n}); their data drift is not checked yet")
     print(f"forecast table: {summary['published']}")
     print(f"quarantine:     {summary['quarantine_path']}")
     print(f"clean data:     {summary['clean_path']}")
