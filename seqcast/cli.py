@@ -61,6 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import os
+
+    # TensorFlow's C++ runtime logs to stderr before Python can (e.g. an "E0000 ...
+    # node_def_util" line about a graph attribute, harmless): the console keeps the
+    # one-line contract. The environment still wins; Python errors are unaffected.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):

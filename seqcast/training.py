@@ -51,6 +51,7 @@ import os
 import random
 import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -316,6 +317,11 @@ def make_loss(name: str):
     if name not in losses:
         raise ModelError(f"unknown loss {name!r}; use one of {sorted(losses)}")
     return losses[name]()
+
+
+# Keras falls back to jit_compile=False for layers XLA cannot compile (a recurrent layer on
+# TensorFlow's CPU path) and warns on every fit; the fallback is the intended behaviour.
+warnings.filterwarnings("ignore", message=r"Model doesn't support `jit_compile=True`", category=UserWarning)
 
 
 def compile_model(model, recipe: Recipe, *, jit_compile: bool | None = None, learning_rate=None):
