@@ -88,6 +88,7 @@ def test_forecasts_show_json(published, capsys):
     records = json.loads(capsys.readouterr().out)
     assert [r["mean"] for r in records] == [1.5, 2.5] and records[0]["ds"] == "2024-12-31"
     assert records[0]["cutoff"] == "2024-12-30" and records[0]["run_date"] == "2024-12-30"
+    assert records[0]["created_at"].endswith("Z")  # stored in UTC: the text says so
 
 
 def test_forecasts_show_output_paths(published, tmp_path, capsys):

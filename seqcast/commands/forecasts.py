@@ -46,6 +46,8 @@ def handle_show(args: argparse.Namespace) -> int:
             raise InputError(f"{where}: no series {args.series!r} in the published forecasts (series: {some})")
     if args.format == "parquet":
         return _parquet(df, args.output)
+    if "created_at" in df and df["created_at"].dt.tz is None:  # read back naive UTC: say UTC in text
+        df = df.assign(created_at=df["created_at"].dt.tz_localize("UTC"))
     if args.format == "csv":
         _emit(df.to_csv(index=False), args.output)
     elif args.format == "json":
