@@ -219,7 +219,7 @@ def _imputation_problem(missing: np.ndarray, full: pd.DatetimeIndex, mapping: Ma
         a, b = max(runs, key=lambda r: r[1] - r[0])
         limit = 0 if policy.fill == "none" else policy.max_gap_days
         return (f"gap of {b - a} missing day(s) from {full[a]:%Y-%m-%d} to {full[b - 1]:%Y-%m-%d} "
-                f"exceeds the limit of {limit} (CleanPolicy.max_gap_days / fill='{policy.fill}')")
+                f"exceeds the limit of {limit} (the nightly's max_gap_days; fill '{policy.fill}')")
     return None
 
 

@@ -75,13 +75,16 @@ def dropped_series_problem(outcome: CleanOutcome | dict, wanted, name: str) -> s
     >>> out = CleanOutcome(pd.DataFrame(), pd.DataFrame(), {"series_quarantined": ["rail"],
     ...                    "series_quarantine_reasons": ["series rail: no value on any of the 9 days"]})
     >>> dropped_series_problem(out, ["rail"], "x.csv")
-    'x.csv: series rail was dropped while cleaning: series rail: no value on any of the 9 days'
+    'x.csv: series rail was dropped while cleaning: no value on any of the 9 days'
     """
     reasons = dropped_series(outcome.report if isinstance(outcome, CleanOutcome) else outcome)
     lost = [str(s) for s in wanted or [] if str(s) in reasons]
     if not lost:
         return None
-    return f"{name}: series {', '.join(lost)} was dropped while cleaning: " + "; ".join(reasons[s] for s in lost)
+    def why(s: str) -> str:  # the reason starts "series <id>: ..." itself
+        return reasons[s].removeprefix(f"series {s}: ")
+
+    return f"{name}: series {', '.join(lost)} was dropped while cleaning: " + "; ".join(why(s) for s in lost)
 
 
 def _validate_and_clean(raw, mapping, name, as_of, today, policy) -> CleanOutcome:

@@ -580,8 +580,13 @@ def _build(spec: WindowSpec, wide: _Wide) -> WindowedDataset:
         seg = values[rows]
         if np.isnan(seg).any():
             col, day = _first_nan(seg, ds[rows], spec.series)
+            have = ~np.isnan(values)
+            spans = [f"{sid} {ds[np.argmax(have[:, j])]}..{ds[len(ds) - 1 - np.argmax(have[::-1, j])]}"
+                     for j, sid in enumerate(spec.series) if have[:, j].any()]
             raise WindowSpecError(
-                f"split {name!r}: series {col!r} has no value on {day}; clean the data first"
+                f"split {name!r}: series {col!r} has no value on {day} (the series cover "
+                f"{', '.join(spans)}): give splits within the days every series covers, or clean "
+                "the data first (gaps)"
             )
         parts[name] = (ds[rows], seg, known[rows])
         if wide.imputed is not None:

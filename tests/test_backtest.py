@@ -608,3 +608,18 @@ def test_cli_says_what_it_leaves_out_and_rejects_what_contradicts(tmp_path, caps
         ["--start", "2022-04-20", "--end", "2022-04-22", "--model", "gru", "--param", "epochs=two"], 1)
     assert "it takes none" in one_line(["--start", "2022-04-20", "--end", "2022-04-22", "--model", "naive",
                                         "--param", "foo=1"], 1)
+    for param, expected in [("cell=foo", "unknown cell 'foo'"), ("recurrent_dropout=-0.1", "recurrent_dropout"),
+                            ("dropout=1.5", "dropout must be a number >= 0 and < 1"), ("units=0", "units must be"),
+                            ("batch_size=true", "batch_size must be")]:
+        assert expected in one_line(["--start", "2022-04-20", "--end", "2022-04-22", "--model", "gru",
+                                     "--param", param], 1)
+    assert "--grid: empty" in one_line(["--start", "2022-04-20", "--end", "2022-04-22", "--grid", ""], 2)
+    # the reason is not repeated ("series e: series e: gap ...")
+    assert "dropped while cleaning: gap of 12" in one_line(["--start", "2022-04-20", "--end", "2022-04-22",
+                                                           "--series", "e"], 1)
+    # a series wholly outside the range: a note, not a silent row of failures
+    cut = pd.DataFrame(rows, columns=["date", "series", "value"])
+    cut = cut[(cut["series"] != "b") | (pd.to_datetime(cut["date"]) <= "2022-03-31")]
+    cut.to_csv(src, index=False)
+    assert main(base + ["--start", "2022-04-20", "--end", "2022-04-22"]) == 0
+    assert "series b runs 2022-01-01..2022-03-31, outside --start 2022-04-20" in capsys.readouterr().err

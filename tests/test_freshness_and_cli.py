@@ -99,6 +99,9 @@ def test_forecasts_show_output_paths(published, tmp_path, capsys):
     out = tmp_path / "f.txt"
     assert main(["forecasts", "show", "--data-dir", str(published), "--output", str(out)]) == 0
     assert capsys.readouterr().out == "" and "naive" in out.read_text()
+    # without --format the suffix says which
+    assert main(["forecasts", "show", "--data-dir", str(published), "--output", str(tmp_path / "f.csv")]) == 0
+    assert (tmp_path / "f.csv").read_text().startswith("series_id,ds,")
     cases = [(["--format", "csv", "--output", str(tmp_path / "nodir" / "x.csv")], 1, "no folder"),
              (["--format", "csv", "--output", str(tmp_path)], 2, "a folder"),
              (["--format", "csv", "--output", str(tmp_path / "x.txt")], 2, "must end .csv"),

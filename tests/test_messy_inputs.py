@@ -792,5 +792,5 @@ def test_asking_for_a_dropped_series_says_why_it_was_dropped(tmp_path, capsys):
     mapping = _mapping(tmp_path, TWO)
     code, lines = _cli(capsys, "backtest", "--source", src, "--mapping", mapping, "--series", "b",
                        "--model", "naive", "--start", "2024-02-01", "--end", "2024-02-10", "--h", "1")
-    assert code == 1 and lines == [f"seqcast: error: {src}: series b was dropped while cleaning: series b: "
+    assert code == 1 and lines == [f"seqcast: error: {src}: series b was dropped while cleaning: "
                                    "no value on any of the 60 days (every cell was quarantined)"]

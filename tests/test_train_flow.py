@@ -98,6 +98,8 @@ def test_cli_train(clean_path, tmp_path, capsys):
         main(["train", "--model", "rnn", "--clean", clean_path, "--epochs", "0"])
     assert usage.value.code == 2
     assert "--epochs: must be at least 1, got 0" in capsys.readouterr().err
+    assert main(["train", "--model", "gru", "--clean", clean_path, "--param", "units=0"]) == 1
+    assert capsys.readouterr().err.strip() == "seqcast: error: gru: units must be an integer >= 1, got 0"
     # without a valid split there is nothing to stop early on or to report: say so, save nothing
     assert main(["train", "--model", "rnn", "--clean", clean_path, "--split", "train=:2022-05-31",
                  "--out", str(tmp_path / "none")]) == 1

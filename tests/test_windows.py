@@ -584,6 +584,11 @@ def test_cli_errors_name_the_data_and_say_what_to_do(tmp_path, capsys):
     line = err(["windows", "build", "--clean", str(clean), "--split", "train=:2024-03-31",
                 "--split", "valid=2024-03-01:"])
     assert "--split: 'train' and 'valid' overlap (2024-03-01..2024-03-31)" in line
+    # series covering different days: say which covers which, not "clean the data first"
+    two = make_frame(300, series=("a", "b"))
+    two[~((two["series_id"] == "b") & (two["ds"] < "2024-02-01"))].to_parquet(clean)
+    line = err(["windows", "build", "--clean", str(clean), "--targets", "a,b", "--input-length", "7"])
+    assert "series 'b' has no value on 2024-01-01 (the series cover a 2024-01-01..2024-10-26, b 2024-02-01.." in line
     assert "--mapping applies to --source only" in err(
         ["windows", "build", "--clean", str(clean), "--mapping", "m.yaml"], rc=2)
     # data ending inside the chapter's test split: not the chapter's splits, whose test

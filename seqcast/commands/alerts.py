@@ -54,7 +54,7 @@ def handle_show(args: argparse.Namespace) -> int:
         print(df.to_csv(index=False), end="")
         return 0
     last = nights[-1]
-    what = "alert rows" if args.all else "open alerts"
+    what = ("alert row" if args.all else "open alert") + ("" if len(df) == 1 else "s")
     print(f"{len(df)} {what} (last night evaluated: {last.date()})")
     if len(df):
         out = df.assign(

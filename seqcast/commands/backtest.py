@@ -112,6 +112,8 @@ def _check_usage(args: argparse.Namespace) -> None:
                          "(the first origin trains on the days before it)")
     if args.window_length is not None and args.window != "sliding":
         raise UsageError("--window-length applies to --window sliding only")
+    if args.grid is not None and not args.grid.strip():
+        raise UsageError("--grid: empty; e.g. --grid p=0..2,q=0..2,P=0..2,Q=0..2,d=0,D=1,s=7")
     if args.grid and (args.model not in (None, "sarima") or args.models_file):
         raise UsageError("--grid searches SARIMA orders; it takes no --model other than sarima "
                          "and no --models-file")
@@ -135,6 +137,12 @@ def _check_range(args: argparse.Namespace, data, outcome) -> None:
     if args.start > last or args.end <= first:
         raise InputError(f"{args.source}: the data run {first}..{last}; --start {args.start} .. --end "
                          f"{args.end} has no forecast origin in them")
+    spans = data.groupby("series_id")["ds"].agg(["min", "max"])
+    outside = spans[(spans["max"] < pd.Timestamp(args.start) - pd.Timedelta(days=1))
+                    | (spans["min"] >= pd.Timestamp(args.end))]
+    for sid, row in outside.iterrows():
+        print(f"note: {args.source}: series {sid} runs {row['min']:%Y-%m-%d}..{row['max']:%Y-%m-%d}, outside "
+              f"--start {args.start} .. --end {args.end}: not scored", file=sys.stderr)
     if args.start <= first:
         print(f"note: {args.source}: the data start on {first}: days up to it (from --start {args.start}) "
               "have no history and are not scored", file=sys.stderr)

@@ -15,9 +15,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     show.add_argument("--run-date", type=iso_date, help="one night (YYYY-MM-DD)")
     show.add_argument("--all", action="store_true", help="every night, not only the latest")
     show.add_argument("--series", help="only this series_id")
-    show.add_argument("--format", choices=["table", "csv", "json", "parquet"], default="table",
+    show.add_argument("--format", choices=["table", "csv", "json", "parquet"], default=None,
                       help="table (for reading), csv, json (records, ISO dates) or parquet (to --output, "
-                      "or to stdout when it is not a terminal)")
+                      "or to stdout when it is not a terminal); default: from the --output suffix "
+                      "(.csv, .json, .parquet, else table)")
     show.add_argument("--output", help="write to this file instead of stdout (.txt for --format table, "
                       ".csv, .json or .parquet for the others)")
     show.set_defaults(handler=handle_show)
@@ -31,6 +32,9 @@ def handle_show(args: argparse.Namespace) -> int:
 
     if args.run_date and args.all:
         raise UsageError("--run-date and --all: give one (a night, or every night)")
+    if args.format is None:  # the --output suffix says which (x.csv: csv), else a table
+        ext = (args.output or "").lower().rsplit(".", 1)[-1] if "." in (args.output or "") else ""
+        args.format = ext if ext in ("csv", "json", "parquet") else "table"
     suffix = {"table": (".txt",), "csv": (".csv",), "json": (".json",), "parquet": (".parquet",)}[args.format]
     output_path(args.output, suffix)
     df = read_forecasts(args.data_dir, run_date=args.run_date, latest=not args.all)

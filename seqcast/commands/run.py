@@ -44,6 +44,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def handle(args: argparse.Namespace) -> int:
     import os
+    import sys
 
     # Nothing leaves this machine: the temporary server's telemetry would only fail.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -117,18 +118,19 @@ def handle(args: argparse.Namespace) -> int:
              if summary.get("exact_duplicates_dropped") else "")
           + f", days imputed {summary.get('days_imputed', 0)}")
     for reason in summary.get("series_quarantine_reasons") or []:
-        print(f"warning: dropped {reason}")
+        print(f"warning: dropped {reason}", file=sys.stderr)
     fresh = summary.get("freshness") or {}
     if fresh.get("stale"):
         worst = max(fresh["stale"], key=lambda r: r["days_stale"])
         print(f"warning: stale data: {len(fresh['stale'])} of {fresh['series']} series end more than "
               f"{fresh['max_staleness_days']} days before the run date {fresh['run_date']} (e.g. "
-              f"{worst['series_id']}: newest day {worst['last_day']}); a stale_data alert is open")
+              f"{worst['series_id']}: newest day {worst['last_day']}); a stale_data alert is open",
+              file=sys.stderr)
     short = (summary.get("drift") or {}).get("too_short") or {}
     if short:
         sid, n = next(iter(short.items()))
         print(f"note: drift checks: {len(short)} series have fewer than {summary['drift']['needs_days']} days "
-              f"of history (e.g. {sid}: {n}); their data drift is not checked yet")
+              f"of history (e.g. {sid}: {n}); their data drift is not checked yet", file=sys.stderr)
     print(f"forecast table: {summary['published']}")
     print(f"quarantine:     {summary['quarantine_path']}")
     print(f"clean data:     {summary['clean_path']}")

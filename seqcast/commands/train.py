@@ -114,6 +114,9 @@ def handle(args: argparse.Namespace) -> int:
 
     check_mapping_use(args)
     params = _params(args)
+    from seqcast.models import build
+
+    build({"name": args.model, "params": params})  # bad hyperparameters: one line, before any data
     if args.windows:
         dataset = read_dataset(args.windows)
     else:
@@ -131,7 +134,8 @@ def handle(args: argparse.Namespace) -> int:
     if args.lr_find:
         return _lr_find(args.model, params, dataset)
     if "valid" not in dataset.splits:
-        raise ModelError(f"train: the splits are {list(dataset.splits)}; one named 'valid' is needed "
+        name = args.windows or args.source or args.clean
+        raise ModelError(f"{name}: the splits are {list(dataset.splits)}; one named 'valid' is needed "
                          "(early stopping and the validation MAE read it)")
     hook = contextlib.nullcontext() if args.quiet else training.progress_hook(epoch_bar())
     with hook:

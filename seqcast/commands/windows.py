@@ -13,8 +13,6 @@ import contextlib
 import json
 import os
 
-import pandas as pd
-
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("windows", help="build and inspect windowed datasets for neural models")
@@ -139,6 +137,8 @@ def check_not_dropped(args: argparse.Namespace, report: dict, series) -> None:
 def data_splits(args: argparse.Namespace, frame, need: int) -> tuple:
     """``--split`` as given, else :func:`seqcast.windows.default_splits` of the data's
     days (``need``: input_length + h, the days of one window)."""
+    import pandas as pd
+
     from seqcast.windows import DEFAULT_SPLITS, default_splits
 
     if args.split:

@@ -80,6 +80,8 @@ COMMON_DEFAULTS: dict[str, Any] = {
     "max_history": 1095,
 }
 _SERIES = "y"  # the series name inside a per-series window spec
+#: Recurrent cells a ``cell`` hyperparameter may name (:func:`seqcast.models.recurrent.rnn_stack`).
+CELLS = ("simple", "lstm", "gru", "ln")
 
 
 @dataclass
@@ -146,12 +148,15 @@ class NeuralForecaster(LocalForecaster):
         for name, least in self._INTS.items():
             if name in params:
                 positive_int(self, name, params[name], minimum=least)
-        for name in ("learning_rate", "dropout", "clipnorm"):
+        for name in ("learning_rate", "dropout", "recurrent_dropout", "clipnorm"):
             v = params.get(name)
+            rate = name.endswith("dropout")
             if v is not None and (isinstance(v, bool) or not isinstance(v, int | float) or not np.isfinite(v)
-                                  or v < 0 or (name == "dropout" and v >= 1)):
+                                  or v < 0 or (rate and v >= 1)):
                 raise ModelError(f"{self.alias}: {name} must be a number >= 0"
-                                 f"{' and < 1' if name == 'dropout' else ''}, got {v!r}")
+                                 f"{' and < 1' if rate else ''}, got {v!r}")
+        if "cell" in params and params["cell"] not in CELLS:
+            raise ModelError(f"{self.alias}: unknown cell {params['cell']!r}; use one of {CELLS}")
         optional_positive_int(self, "max_history", self.max_history, minimum=self.min_history)
 
     # -- what the network sees -------------------------------------------------------

@@ -23,9 +23,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 from seqcast.errors import ModelError
-from seqcast.models.neural import MultiSeriesForecaster, NeuralForecaster
-
-CELLS = ("simple", "lstm", "gru", "ln")
+from seqcast.models.neural import CELLS, MultiSeriesForecaster, NeuralForecaster
 
 
 def rnn_layer(cell: str, units: int, return_sequences: bool, dropout: float = 0.0,
