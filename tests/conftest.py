@@ -75,3 +75,19 @@ def postgres():
         pytest.skip(str(exc))
     with server:
         yield server
+
+
+def pytest_configure(config):
+    """absl (TensorFlow's logging) keeps the ``sys.stderr`` of the moment it is imported; under
+    pytest that is the session's capture file, and when Prefect's logging setup later clears the
+    existing handlers, absl's ``close()`` closes it (it spares only the current ``sys.stderr``):
+    the next test then failed with "I/O operation on closed file" and pytest ended with "lost
+    sys.stderr" (a neural test before a CLI test that imports Prefect). Give absl the process's
+    own stderr, which it never closes (the capture still sees fd 2)."""
+    import sys
+
+    try:
+        import absl.logging
+    except ImportError:  # pragma: no cover - absl comes with TensorFlow
+        return
+    absl.logging.get_absl_handler().python_handler.stream = sys.__stderr__
