@@ -97,7 +97,7 @@ def test_cli_train(clean_path, tmp_path, capsys):
     with pytest.raises(SystemExit) as usage:  # argparse's usage error
         main(["train", "--model", "rnn", "--clean", clean_path, "--epochs", "0"])
     assert usage.value.code == 2
-    assert "--epochs: must be at least 1, got 0" in capsys.readouterr().err
+    assert "--epochs: must be at least 1 (got 0)" in capsys.readouterr().err
     assert main(["train", "--model", "gru", "--clean", clean_path, "--param", "units=0"]) == 1
     assert capsys.readouterr().err.strip() == "seqcast: error: gru: units must be an integer >= 1, got 0"
     # without a valid split there is nothing to stop early on or to report: say so, save nothing

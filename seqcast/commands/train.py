@@ -18,6 +18,8 @@ import argparse
 import json
 import sys
 
+from seqcast.commands import positive_int
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("train", help="train a neural model (lstm, gru, rnn, ...) and save it")
@@ -28,9 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--windows", help="a windowed Parquet dataset (seqcast windows build)")
     p.add_argument("--model", required=True, help="registered model name, e.g. lstm, rnn_seq2seq")
     p.add_argument("--targets", help="target series (default: rail where the data has it, else the only series)")
-    p.add_argument("--input-length", type=_positive_int, help="input days (default: the model's, 56)")
-    p.add_argument("--horizon", type=_positive_int, help="steps the network is trained for")
-    p.add_argument("--epochs", type=_positive_int, help="epoch budget (early stopping ends sooner)")
+    p.add_argument("--input-length", type=positive_int, help="input days (default: the model's, 56)")
+    p.add_argument("--horizon", type=positive_int, help="steps the network is trained for")
+    p.add_argument("--epochs", type=positive_int, help="epoch budget (early stopping ends sooner)")
     p.add_argument("--scaling", help="none | constant (/1e6, the chapter's CTA recipe) | standard "
                    "(default: the model's, standard)")
     p.add_argument("--split", action="append", metavar="NAME=START:END",
@@ -62,16 +64,6 @@ def _params(args: argparse.Namespace) -> dict:
     if args.scaling is not None:
         params.setdefault("scaling", args.scaling)
     return params
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def epoch_bar(stream=None, width: int = 30):
