@@ -186,13 +186,19 @@ def nightly_stages(params: NightlyParams, run_id: str, progress: str | None = No
     clean_path = report["clean_path"]
     stage = Path(clean_path).parent
     # one task run per group of buckets and stage (a bucket is the unit of storage)
-    groups = bucket_groups(clean_path, p.tasks_per_worker * (p.workers or os.cpu_count() or 1))
+    workers = p.workers or os.cpu_count() or 1
+    groups = bucket_groups(clean_path, p.tasks_per_worker * workers)
     buckets = [b for g in groups for b in g]
+    # the stages after the backtest (forecasts from its store, drift statistics, champions)
+    # cost well under a second a group, most of it the task run's own overhead: one task
+    # run a worker each (at 200 series on 2 workers, 8 groups a stage spent ~0.5 s of
+    # overhead per task run, and these stages did not speed up from 1 worker to 2)
+    light = bucket_groups(clean_path, workers)
     specs = [m.model_dump() for m in p.models]
     labels = model_labels(specs)
     last_day = date.fromisoformat(report["last_day"])
     print(f"{len(series_in(clean_path))} series in {len(buckets)} bucket(s), {len(groups)} group(s); "
-          f"{len(groups)} forecast + {len(groups) * len(specs)} backtest task runs")
+          f"{len(groups) * len(specs)} backtest + {len(light)} forecast task runs")
 
     holidays = _holidays(p)
     fit_cache = str(Path(p.data_dir) / "models" / "fits")
@@ -204,33 +210,46 @@ def nightly_stages(params: NightlyParams, run_id: str, progress: str | None = No
         # ones and no worker idles long at the end (longest-processing-time-first)
         cost = _complexity(specs, labels, [])
         order = sorted(zip(specs, labels, strict=True), key=lambda sl: -cost[sl[1]])
-        backtests = [backtest_buckets_task.submit(clean_path, g, spec, label, str(table_dir), p.horizon,
-                                                  start, refit_every=p.refit_every, holidays=holidays,
-                                                  fit_cache=fit_cache)
-                     for spec, label in order for g in groups]
+        # (on Dask as a scheduler priority too: it does not keep the submission order, and
+        # a SARIMA group left for last after the cheap ones kept one of 2 workers busy 13 s alone)
+        backtests = []
+        for rank, (spec, label) in enumerate(order):
+            with first(len(order) - rank):
+                backtests += [backtest_buckets_task.submit(clean_path, g, spec, label, str(table_dir),
+                                                           p.horizon, start, refit_every=p.refit_every,
+                                                           holidays=holidays, fit_cache=fit_cache)
+                              for g in groups]
         # the models trained on the gpu pool compete on the same backtest (retrained on their
         # refit days here; on the whole panel when they learn across series)
-        backtests += [backtest_buckets_task.submit(clean_path, [None], spec, label, str(table_dir),
-                                                   p.horizon, start, refit_every=p.refit_every,
-                                                   holidays=holidays, series=series, fit_cache=fit_cache)
-                      for spec, label, series in neural]
+        with first(len(order) + 1):  # a network's training costs more than any group above
+            backtests += [backtest_buckets_task.submit(clean_path, [None], spec, label, str(table_dir),
+                                                       p.horizon, start, refit_every=p.refit_every,
+                                                       holidays=holidays, series=series, fit_cache=fit_cache)
+                          for spec, label, series in neural]
         backtests = [b for part in _results(backtests, progress, "backtest") for b in part]
     config = {"holidays": holidays} if holidays else None
-    stats = []
+    run_date = p.as_of or date.today()
+    # after the backtest, whose origin tonight made tonight's forecasts (kept in its store);
+    # what is missing there is fitted from the last refit day's fit (cached there). Submitted
+    # first: forecasts -> champions -> publish is the night's critical path; the drift
+    # statistics, the monitor and the error plot fill the workers around it.
+    with first(10):
+        forecasts = [forecast_buckets_task.submit(clean_path, g, specs, p.horizon, str(stage / "candidates"),
+                                                  holidays, fit_cache, p.refit_every, str(table_dir))
+                     for g in light]
+    monitored = None
     if p.monitor:
         # drift statistics per bucket, beside the forecasts: they read the data, the backtest
-        # table and earlier nights' published forecasts, never tonight's
+        # table and earlier nights' published forecasts, never tonight's (which have no
+        # actuals yet), so the monitor deciding the alerts need not wait for the publish
         stats = [drift_buckets_task.submit(clean_path, g, p.data_dir, last_day, str(stage / "drift"),
                                            p.horizon, backtest_path=str(table_dir), config=config)
-                 for g in groups]
-    run_date = p.as_of or date.today()
+                 for g in light]
+        monitored = monitor_task.submit(clean_path, p.data_dir, as_of=last_day, run_id=run_id,
+                                        backtest_path=str(table_dir), config=config, artifact=False,
+                                        history_dir=str(stage / "drift"), wait_for=stats)
     errors_plot = backtest_plot_task.submit(str(table_dir), p.data_dir, run_date, last_day,
                                             p.backtest_days)
-    # after the backtest, whose origin tonight made tonight's forecasts (kept in its store);
-    # what is missing there is fitted from the last refit day's fit (cached there)
-    forecasts = [forecast_buckets_task.submit(clean_path, g, specs, p.horizon, str(stage / "candidates"),
-                                              holidays, fit_cache, p.refit_every, str(table_dir))
-                 for g in groups]
     candidates = [c for part in _results(forecasts) for c in part]  # in the order of ``buckets``
     pruned = prune_fits_task.submit(fit_cache, p.fit_cache_days)  # the night's fits are all loaded now
     failures = [f for c in candidates for f in c["failures"]]
@@ -243,11 +262,13 @@ def nightly_stages(params: NightlyParams, run_id: str, progress: str | None = No
     labels = labels + [label for _, label, _ in neural]
     complexity = _complexity(specs, labels, neural)
     no_forecast = {b: c["no_forecast"] for b, c in zip(buckets, candidates, strict=True)}
-    chosen = _results([champion_buckets_task.submit(str(stage / "candidates"), str(table_dir), labels, g,
-                                                    p.backtest_days, str(stage / "champions"), complexity,
-                                                    [no_forecast[b] for b in g], champion_days=p.champion_days,
-                                                    interval_gamma=p.interval_gamma)
-                       for g in groups])
+    with first(10):
+        chosen = [champion_buckets_task.submit(str(stage / "candidates"), str(table_dir), labels, g,
+                                               p.backtest_days, str(stage / "champions"), complexity,
+                                               [no_forecast[b] for b in g], champion_days=p.champion_days,
+                                               interval_gamma=p.interval_gamma)
+                  for g in light]
+    chosen = _results(chosen)
     chosen = [c for part in chosen for c in part]
     choice = [c for part in chosen for c in part["choice"]]
     not_published = [c for c in choice if c["model"] is None]
@@ -259,11 +280,9 @@ def nightly_stages(params: NightlyParams, run_id: str, progress: str | None = No
                                       run_id=run_id, dropped=dropped_series(report)).result()
     plot = plot_task.submit(clean_path, published, p.data_dir)
     drift = None
-    if p.monitor:
-        # the statistics came per bucket (above); the monitor task decides the alerts
-        fut = monitor_task.submit(clean_path, p.data_dir, as_of=last_day, run_id=run_id,
-                                  backtest_path=str(table_dir), config=config, artifact=False,
-                                  history_dir=str(stage / "drift"), wait_for=stats)
+    if monitored is not None:
+        # submitted beside the forecasts (above); the monitor task decides the alerts
+        fut = monitored
         fut.wait()
         # The table is published already: a monitoring failure is reported, not fatal.
         drift = fut.result() if fut.state.is_completed() else {"error": str(fut.state.message)}
@@ -292,6 +311,7 @@ def nightly_stages(params: NightlyParams, run_id: str, progress: str | None = No
         "buckets": len(buckets),
         "fits_pruned": pruned.result(),
         "bucket_groups": len(groups),
+        "light_groups": len(light),
         "fit_seconds": {"forecast": sum(c["fit_s"] for c in candidates),
                         "backtest": sum(b["fit_s"] for b in backtests)},
         "drift": drift,
@@ -336,6 +356,20 @@ def _neural_backtests(p: NightlyParams) -> list[tuple[dict, str, list[str] | Non
         series = None if build(spec).supports_multivariate else list(m.targets)
         out.append((spec, trained_label(m.name, m.targets), series))
     return out
+
+
+def first(priority: int):
+    """Start the task runs submitted inside before those of a lower ``priority`` (default 0)
+    where workers have a choice: the night's critical path (forecasts -> champions ->
+    publish) before the drift statistics and plots, the costly backtests before the cheap.
+
+    On Dask, a scheduler priority (``dask.annotate``; Prefect's Dask runner passes the
+    annotations on); the thread and process runners start task runs in submission order
+    and ignore it.
+    """
+    import dask
+
+    return dask.annotate(priority=int(priority))
 
 
 def local_run_settings():
@@ -422,7 +456,7 @@ def _summary_markdown(s: dict) -> str:
 | Great Expectations | {gx} |
 | published | `{s['published']}` |
 | drift | {_drift_line(s['drift'])} |
-| ran on | {s.get('runner', '')}: {s['buckets']} bucket(s) of series in {s.get('bucket_groups', s['buckets'])} task run(s) a stage, {s['backtest_new_origins']} new backtest origin(s) |
+| ran on | {s.get('runner', '')}: {s['buckets']} bucket(s) of series in {s.get('bucket_groups', s['buckets'])} backtest task run(s) a model and {s.get('light_groups', s['buckets'])} a stage after it, {s['backtest_new_origins']} new backtest origin(s) |
 | neural training | {_training_line(s['training'])} |
 | task runs | {_stages_link(s)} |
 
