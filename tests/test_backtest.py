@@ -598,7 +598,7 @@ def test_cli_says_what_it_leaves_out_and_rejects_what_contradicts(tmp_path, caps
                            ("p=0..1,p=2", "p given twice"), ("p=-1..1", "orders are 0 or more"),
                            ("s=1,P=1", "needs a season s >= 2")]:
         assert expected in one_line(["--start", "2022-04-20", "--end", "2022-04-22", "--series", "a",
-                                     "--grid", grid], 1)
+                                     "--grid", grid], 2)  # a usage error, before any data is read
     # past the data's end: scored as far as the data go, and said so
     assert main(base + ["--start", "2022-04-28", "--end", "2022-05-03", "--series", "a"]) == 0
     out = capsys.readouterr()

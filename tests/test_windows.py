@@ -584,6 +584,14 @@ def test_cli_errors_name_the_data_and_say_what_to_do(tmp_path, capsys):
     line = err(["windows", "build", "--clean", str(clean), "--split", "train=:2024-03-31",
                 "--split", "valid=2024-03-01:"])
     assert "--split: 'train' and 'valid' overlap (2024-03-01..2024-03-31)" in line
+    # a --split that does not parse is a usage error (exit 2) before any data is read
+    for split, expected in [("garbage", "expected NAME=START:END"), ("train=abc:", "'abc' is not a date"),
+                            ("train=2024-05-01:2024-04-01", "starts after it ends"),
+                            ("=2024-01-01:", "expected NAME=START:END")]:
+        with pytest.raises(SystemExit) as usage:
+            main(["windows", "build", "--clean", str(tmp_path / "missing.parquet"), "--split", split])
+        assert usage.value.code == 2
+        assert expected in capsys.readouterr().err
     # series covering different days: say which covers which, not "clean the data first"
     two = make_frame(300, series=("a", "b"))
     two[~((two["series_id"] == "b") & (two["ds"] < "2024-02-01"))].to_parquet(clean)

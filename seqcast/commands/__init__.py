@@ -25,6 +25,25 @@ def iso_date(text: str) -> date:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
 
 
+def split_spec(text: str) -> str:
+    """argparse type: a ``--split NAME=START:END`` (either day may be empty: the data's
+    first / last), each day ``YYYY-MM-DD``; checked before any data is read."""
+    name, sep, span = text.partition("=")
+    start, colon, end = span.partition(":")
+    example = "e.g. train=2016-01-01:2018-12-31 or valid=2019-01-01:"
+    if not sep or not colon or not name.strip():
+        raise argparse.ArgumentTypeError(f"{text!r}: expected NAME=START:END, {example}")
+    for day in (start, end):
+        if day:
+            try:
+                date.fromisoformat(day)
+            except ValueError:
+                raise argparse.ArgumentTypeError(f"{text!r}: {day!r} is not a date (YYYY-MM-DD), {example}") from None
+    if start and end and start > end:
+        raise argparse.ArgumentTypeError(f"{text!r}: starts after it ends")
+    return text
+
+
 def non_negative_int(text: str) -> int:
     """argparse type: an integer >= 0."""
     try:

@@ -117,6 +117,14 @@ def _check_usage(args: argparse.Namespace) -> None:
     if args.grid and (args.model not in (None, "sarima") or args.models_file):
         raise UsageError("--grid searches SARIMA orders; it takes no --model other than sarima "
                          "and no --models-file")
+    if args.grid:  # its syntax before any data is read
+        from seqcast.errors import ModelError
+        from seqcast.grid import parse_grid
+
+        try:
+            parse_grid(args.grid)
+        except ModelError as exc:
+            raise UsageError(str(exc)) from None
     output_path(args.output, (".parquet", ".csv"))
 
 

@@ -18,7 +18,7 @@ import argparse
 import json
 import sys
 
-from seqcast.commands import positive_int
+from seqcast.commands import positive_int, split_spec
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -35,7 +35,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--epochs", type=positive_int, help="epoch budget (early stopping ends sooner)")
     p.add_argument("--scaling", help="none | constant (/1e6, the chapter's CTA recipe) | standard "
                    "(default: the model's, standard)")
-    p.add_argument("--split", action="append", metavar="NAME=START:END",
+    p.add_argument("--split", action="append", metavar="NAME=START:END", type=split_spec,
                    help="repeatable (default: the chapter's train/valid/test splits where the data "
                         "cover 2016-01-01..2019-05-31, else 70/15/15 %% of the days in order)")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",

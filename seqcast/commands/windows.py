@@ -13,6 +13,8 @@ import contextlib
 import json
 import os
 
+from seqcast.commands import split_spec
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("windows", help="build and inspect windowed datasets for neural models")
@@ -45,7 +47,7 @@ def register(sub: argparse._SubParsersAction) -> None:
              "fitted on the train split: any data's units)")
     build.add_argument("--scale", type=float, default=1e6, help="divisor for constant scaling")
     build.add_argument(
-        "--split", action="append", metavar="NAME=START:END",
+        "--split", action="append", metavar="NAME=START:END", type=split_spec,
         help="repeatable; empty START/END = data bounds (default: the chapter's CTA splits where "
         "the data cover 2016-01-01..2019-05-31, else 70/15/15 %% of the days in order)",
     )
