@@ -61,9 +61,11 @@ def child(args: argparse.Namespace) -> None:
             params = NightlyParams(source=args.source, mapping=str(MAPPING), data_dir=args.data_dir,
                                    as_of=as_of, horizon=14, models=models, backtest_days=28,
                                    refit_every=7, runner="dask", workers=args.workers)
+            cpu0 = _cpu_by_process()
             t0 = time.perf_counter()
             summary = nightly(params)
             wall = time.perf_counter() - t0
+            cpu1 = _cpu_by_process()
             stages, timeline = _task_seconds(summary["run_id"], t_start=time.time() - wall)
             out["nights"].append({
                 "as_of": as_of.isoformat(),
@@ -75,9 +77,30 @@ def child(args: argparse.Namespace) -> None:
                 "new_origins": summary["backtest_new_origins"],
                 "task_s": stages,
                 "timeline": timeline,
+                # CPU seconds of the orchestration during the night: the share of the two
+                # cores the workers do not get
+                "cpu_s": {k: cpu1.get(k, 0.0) - cpu0.get(k, 0.0) for k in cpu1},
             })
     out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print("RESULT " + json.dumps(out), flush=True)
+
+
+def _cpu_by_process() -> dict[str, float]:
+    """CPU seconds (user + system) so far of this process (the flow's: Prefect's
+    orchestration, the Dask scheduler's client side) and of the Prefect server it started
+    (a uvicorn child). The Dask workers end with the night's cluster; their CPU is the
+    fitting time and the rest of the task runs."""
+    import psutil
+
+    me = psutil.Process()
+    out = {"flow process": sum(me.cpu_times()[:2]), "Prefect server": 0.0}
+    for child in me.children(recursive=True):
+        try:
+            if "uvicorn" in " ".join(child.cmdline()):
+                out["Prefect server"] += sum(child.cpu_times()[:2])
+        except psutil.Error:  # ended meanwhile
+            continue
+    return out
 
 
 def _task_seconds(run_id: str, t_start: float) -> tuple[dict[str, float], list]:
@@ -193,6 +216,10 @@ def _report(res: dict, timeline: bool = False) -> None:
               f"(forecast {n['fit_s']['forecast']:.0f}, backtest {n['fit_s']['backtest']:.0f}) "
               f"= {fit / w:.0f} s on {w} worker(s) | rest (Prefect, I/O, imbalance, monitor, plots) "
               f"{other:.0f} s ({other / n['wall_s']:.0%})")
+        cpu = n.get("cpu_s") or {}
+        if cpu:
+            print("  CPU during the night: " + ", ".join(
+                f"{k} {v:.0f} s ({v / n['wall_s']:.0%} of a core)" for k, v in cpu.items()))
         tasks = ", ".join(f"{k} {v:.0f}" for k, v in sorted(n["task_s"].items(), key=lambda kv: -kv[1]))
         print(f"  task seconds by kind: {tasks}")
         for name, t0, t1 in n["timeline"] if timeline else []:
