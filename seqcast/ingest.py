@@ -263,6 +263,18 @@ def _shape_problem(m: Mapping) -> str | None:
         )
     if not m.value_columns and not long_keys:
         return "mapping needs 'value_columns' (wide) or 'series_column' and 'value_column' (long)"
+    if m.value_columns:
+        ids = list(m.value_columns.values())
+        twice = sorted({s for s in ids if ids.count(s) > 1})
+        if twice:
+            columns = [c for c, s in m.value_columns.items() if s in twice]
+            return (f"value_columns gives series id(s) {twice} to more than one column ({', '.join(columns)}); "
+                    "each column is its own series and needs its own id")
+        taken = {"line", "ds", "day_type", *(["total"] if m.total_column else []), *m.categorical_columns}
+        clash = sorted(set(ids) & taken)
+        if clash:
+            return (f"value_columns: series id(s) {clash} are names seqcast's wide frame already uses "
+                    f"({', '.join(sorted(taken))}); choose other ids")
     if len(long_keys) == 1:
         missing = "value_column" if long_keys[0] == "series_column" else "series_column"
         return f"a long mapping needs both series_column and value_column ('{missing}' is missing)"
@@ -298,17 +310,56 @@ def load_mapping(path: str | Path | None) -> Mapping:
     except OSError as exc:
         raise InputError(f"{path}: cannot read mapping file ({exc.strerror})") from None
     try:
-        if path.suffix == ".json":
-            data = json.loads(text)
-        else:
-            import yaml
-
-            data = yaml.safe_load(text)
+        data = json.loads(text) if path.suffix == ".json" else _load_yaml_mapping(text)
     except Exception as exc:  # yaml/json both raise their own ValueError subclasses
         raise InputError(f"{path}: mapping file is not valid YAML/JSON ({parse_problem(exc)})") from None
     if not isinstance(data, dict):
         raise InputError(f"{path}: mapping file must hold a mapping of keys to values")
     return Mapping.from_dict(data, origin=str(path))
+
+
+_NAME_KEYS = ("date_column", "series_column", "value_column", "day_type_column", "total_column",
+              "value_columns", "categorical_columns", "max_value")
+_RETYPED = ("bool", "int", "float", "timestamp")
+
+
+def _load_yaml_mapping(text: str) -> Any:
+    """``yaml.safe_load``, but column names and series ids are read as written.
+
+    YAML 1.1 retypes plain scalars: ``007`` is the integer 7, ``1.10`` the float 1.1, ``ON``
+    and ``no`` booleans, ``2024-01-01`` a date; as a column name or series id each would
+    become other text ('7', 'True'...). Under the keys that name columns or series (and the
+    keys of ``max_value``), plain scalars stay strings; ``null``/``~`` stays null.
+    """
+    import yaml
+
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if not isinstance(key, yaml.ScalarNode) or key.value not in _NAME_KEYS:
+                    continue
+                if key.value != "max_value":
+                    _names_as_written(value)
+                elif isinstance(value, yaml.MappingNode):  # {column: bound}: the columns only
+                    for column, _ in value.value:
+                        _names_as_written(column)
+        return loader.construct_document(node) if node is not None else None
+    finally:
+        loader.dispose()
+
+
+def _names_as_written(node: Any) -> None:
+    import yaml
+
+    if isinstance(node, yaml.ScalarNode):
+        if node.style is None and node.tag.rsplit(":", 1)[-1] in _RETYPED:
+            node.tag = "tag:yaml.org,2002:str"
+    elif isinstance(node, yaml.SequenceNode | yaml.MappingNode):
+        for item in node.value:
+            for part in item if isinstance(item, tuple) else (item,):
+                _names_as_written(part)
 
 
 # --------------------------------------------------------------------------- snapshots

@@ -794,3 +794,43 @@ def test_asking_for_a_dropped_series_says_why_it_was_dropped(tmp_path, capsys):
                        "--model", "naive", "--start", "2024-02-01", "--end", "2024-02-10", "--h", "1")
     assert code == 1 and lines == [f"seqcast: error: {src}: series b was dropped while cleaning: "
                                    "no value on any of the 60 days (every cell was quarantined)"]
+
+
+# ----------------------------------------------------------------- helper 19: ids and names as written
+
+
+@pytest.mark.parametrize("written, name", [("007", "007"), ("ON", "ON"), ("no", "no"), ("1.10", "1.10"),
+                                           ("2024-01-31", "2024-01-31"), ("'007'", "007")])
+def test_mapping_column_names_and_series_ids_are_read_as_written(tmp_path, written, name):
+    """YAML 1.1 reads a plain 007 as 7, ON / no as booleans, 1.10 as 1.1 and 2024-01-31 as a
+    date: a column named ON was 'missing' (the mapping asked for 'True'), a series id 007
+    was published as '7'."""
+    from seqcast.ingest import load_mapping
+
+    m = load_mapping(_mapping(tmp_path, f"date_column: Date\nvalue_columns: {{{written}: {written}}}\n"
+                                        f"max_value: {{{written}: 5}}\n"))
+    assert m.value_columns == {name: name} and m.max_value == {name: 5.0}
+    m = load_mapping(_mapping(tmp_path, f"date_column: {written}\nvalue_columns: [v]\n"
+                                        f"categorical_columns: [{written}]\n"))
+    assert m.date_column == name and m.categorical_columns == (name,)
+    csv = f"Date,{name}\n" + "".join(f"{d:%Y-%m-%d},{v}\n" for d, v in zip(DAYS, VALUES))
+    wide = _run(tmp_path, csv, f"date_column: Date\nvalue_columns: [{written}]\n")
+    assert wide.clean["series_id"].unique().tolist() == [name] and wide.clean["y"].tolist() == VALUES.tolist()
+    # the other keys keep their YAML types; null stays null
+    m = load_mapping(_mapping(tmp_path, "date_column: Date\nvalue_columns: [v]\nmax_value: 5\nnon_negative: no\n"
+                                        "day_type_column: ~\n"))
+    assert m.max_value == 5.0 and m.non_negative is False and m.day_type_column is None
+
+
+@pytest.mark.parametrize("values, fragment", [
+    ("{a: x, b: x}", "value_columns gives series id(s) ['x'] to more than one column (a, b)"),
+    ("{a: ds, b: b}", "value_columns: series id(s) ['ds'] are names seqcast's wide frame already uses"),
+])
+def test_two_columns_never_share_one_series(tmp_path, values, fragment):
+    """Two columns mapped to one id: the second column's values silently replaced the first's."""
+    from seqcast.ingest import load_mapping
+
+    path = _mapping(tmp_path, f"date_column: Date\nvalue_columns: {values}\n")
+    with pytest.raises(InputError) as info:
+        load_mapping(path)
+    assert str(info.value).startswith(f"{path}: ") and fragment in str(info.value)
