@@ -239,6 +239,10 @@ def validate(
 
 _NS_MIN, _NS_MAX = pd.Timestamp.min.ceil("D"), pd.Timestamp.max.floor("D")
 _OFFSET = r"(?:Z|[+-]\d{2}(?::?\d{2})?)$"
+# Under ISO8601 the offset is optional, and a plain date ends like one ('2024-01-01': '-01'):
+# an offset counts only after a time of day, or every plain date became an instant at
+# midnight UTC, a day earlier in a zone west of UTC.
+_ISO_OFFSET = r"(?i)[T\s]\d{1,2}(?::?\d{2}){0,2}(?:[.,]\d+)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)$"
 
 
 def parse_days(text: pd.Series, mapping: Mapping, *, typed: bool = False) -> tuple[pd.Series, pd.Series]:
@@ -257,7 +261,8 @@ def parse_days(text: pd.Series, mapping: Mapping, *, typed: bool = False) -> tup
     """
     fmt = "ISO8601" if typed else mapping.date_format
     problems = pd.Series(None, index=text.index, dtype=object)
-    aware = text.str.contains(_OFFSET, regex=True) if fmt == "ISO8601" or "%z" in fmt or "%Z" in fmt else None
+    offset = _ISO_OFFSET if fmt == "ISO8601" else _OFFSET if "%z" in fmt or "%Z" in fmt else None
+    aware = text.str.contains(offset, regex=True) if offset else None
     if aware is not None and aware.any():
         instants = pd.to_datetime(text.where(aware), format=fmt, errors="coerce", utc=True)
         naive = pd.to_datetime(text.where(~aware), format=fmt, errors="coerce")

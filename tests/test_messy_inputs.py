@@ -822,6 +822,25 @@ def test_mapping_column_names_and_series_ids_are_read_as_written(tmp_path, writt
     assert m.max_value == 5.0 and m.non_negative is False and m.day_type_column is None
 
 
+@pytest.mark.parametrize("zone", ["America/Chicago", "Pacific/Auckland", "UTC"])
+def test_plain_iso_dates_keep_their_day_in_any_zone(tmp_path, zone):
+    """'2024-01-01' under ISO8601 ends like an offset ('-01'): it was read as midnight UTC,
+    then converted to the mapping's zone, so west of UTC every day moved back one (a
+    Parquet date32 column, always read as ISO 8601, too). A plain date is that day."""
+    mapping = WIDE + f"date_format: ISO8601\ntimezone: {zone}\n"
+    out = _run(tmp_path, _wide_csv(), mapping)
+    assert out.clean["ds"].tolist() == list(DAYS) and out.clean["y"].tolist() == VALUES.tolist()
+    path = tmp_path / "date32.parquet"
+    pd.DataFrame({"Date": DAYS.date, "v": VALUES}).to_parquet(path)
+    out = clean_source(str(path), _mapping(tmp_path, mapping), today=TODAY)
+    assert out.clean["ds"].tolist() == list(DAYS) and out.clean["y"].tolist() == VALUES.tolist()
+    # instants are still converted: 05:00Z is 23:00 the day before in Chicago, 18:00 in Auckland
+    stamps = [f"{d:%Y-%m-%d}T05:00:00Z" for d in DAYS]
+    out = _run(tmp_path, "Date,v\n" + "".join(f"{t},{v}\n" for t, v in zip(stamps, VALUES)), mapping)
+    shift = pd.Timedelta(days=-1 if zone == "America/Chicago" else 0)
+    assert out.clean["ds"].tolist() == list(DAYS + shift)
+
+
 @pytest.mark.parametrize("values, fragment", [
     ("{a: x, b: x}", "value_columns gives series id(s) ['x'] to more than one column (a, b)"),
     ("{a: ds, b: b}", "value_columns: series id(s) ['ds'] are names seqcast's wide frame already uses"),
