@@ -85,6 +85,7 @@ def clean(valid: pd.DataFrame, mapping: Mapping, policy: CleanPolicy | None = No
     (['a'], ['b'], [5, 6])
     """
     policy = policy or CleanPolicy()
+    mapping = mapping.in_frame  # categorical columns as validation named them
     if mapping.is_long:
         return _clean_long(valid, mapping, policy)
     sids = mapping.series_ids

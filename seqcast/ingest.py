@@ -30,12 +30,13 @@ import hashlib
 import http.client
 import io
 import json
+import re
 import time
 import urllib.error
 import urllib.request
 import warnings
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from datetime import date as date_type
 from pathlib import Path
@@ -48,6 +49,10 @@ from pydantic.dataclasses import dataclass as pydantic_dataclass
 from seqcast.errors import InputError, parse_problem
 from seqcast.io import write_bytes_atomic, write_json_atomic
 from seqcast.layout import HASH_LEN, DataDir
+
+RESERVED_COLUMNS = ("line", "stage", "reason", "scope")
+"""seqcast's own columns of the read frame and the quarantine; a source column of that name is
+read as ``<name> (source)`` (:func:`frame_name`), and a mapping naming it means that column."""
 
 _DECIMALS = (".", ",")
 _THOUSANDS = (",", ".", " ", "'", "_", "\u00a0", "\u202f")
@@ -158,6 +163,26 @@ class Mapping:
         """The wide mapping's series; empty for a long one (its ids come from the data)."""
         return list(self.value_columns.values())
 
+    @property
+    def in_frame(self) -> Mapping:
+        """This mapping with its columns named as :func:`read_table` names them (a source column
+        ``line``, ``stage``, ``reason`` or ``scope`` is read as ``line (source)``...)."""
+        names = [self.date_column, self.series_column, self.value_column, self.day_type_column,
+                 self.total_column, *self.categorical_columns, *self.value_columns]
+        if not any(n in RESERVED_COLUMNS for n in names):
+            return self
+        f = frame_name
+        bounds = self.max_value
+        return replace(
+            self, date_column=f(self.date_column), series_column=self.series_column and f(self.series_column),
+            value_column=self.value_column and f(self.value_column),
+            day_type_column=self.day_type_column and f(self.day_type_column),
+            total_column=self.total_column and f(self.total_column),
+            categorical_columns=tuple(map(f, self.categorical_columns)),
+            value_columns={f(k): v for k, v in self.value_columns.items()},
+            max_value={f(k): v for k, v in bounds.items()} if isinstance(bounds, dict) else bounds,
+        )
+
     def bound_for(self, column: str) -> float | None:
         """The ``max_value`` of a source value column (None: no bound)."""
         if isinstance(self.max_value, dict):
@@ -202,6 +227,15 @@ class Mapping:
             raise InputError(f"{origin}: {str(exc).removeprefix('mapping: ')}") from None
         except ValidationError as exc:
             raise InputError(f"{origin}: {_pydantic_message(exc)}") from None
+
+
+def frame_name(column: str) -> str:
+    """The name a source column has in the read frame: its own, unless seqcast uses it.
+
+    >>> frame_name("riders"), frame_name("line")
+    ('riders', 'line (source)')
+    """
+    return f"{column} (source)" if column in RESERVED_COLUMNS else column
 
 
 def _pydantic_message(exc: ValidationError) -> str:
@@ -537,13 +571,19 @@ def read_table(data: bytes, mapping: Mapping, name: str, fmt: str = "csv") -> pd
         raise InputError(f"{name}: file is empty")
     if fmt == "parquet":
         try:
-            df = pd.read_parquet(io.BytesIO(data))
+            # An integer column with a null stays whole numbers (numpy would make it float:
+            # id 7 read as '7.0', 20240131 as '20240131.0', 2**53 + 1 rounded), its nulls None.
+            df = pd.read_parquet(io.BytesIO(data), to_pandas_kwargs={"integer_object_nulls": True})
         except Exception as exc:
             raise InputError(f"{name}: unreadable Parquet file ({exc})") from None
+        if any(n is not None for n in df.index.names):
+            # pandas wrote its named index (a DatetimeIndex 'Date', a (series, date) MultiIndex)
+            # as columns; pandas alone reads them back as the index: they are columns here too.
+            df = df.reset_index()
         # Typed columns are kept as text too (validation reports cells as they were),
         # but remembered: their numbers and instants need no text conventions.
-        typed = {str(c): "number" for c in df.columns if pd.api.types.is_numeric_dtype(df[c])
-                 and not pd.api.types.is_bool_dtype(df[c])}
+        df.columns = [frame_name(str(c)) for c in df.columns]
+        typed = {str(c): "number" for c in df.columns if _is_number_column(df[c])}
         for c in df.columns:
             if isinstance(df[c].dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(df[c]):
                 typed[str(c)] = "instant"
@@ -552,7 +592,6 @@ def read_table(data: bytes, mapping: Mapping, name: str, fmt: str = "csv") -> pd
                 typed[str(c)] = "instant"
                 df[c] = df[c].map(lambda t: t.isoformat() if isinstance(t, date_type) else t)
         df = df.astype("string").astype(object).where(df.notna(), "")
-        df.columns = [str(c) for c in df.columns]
         df.insert(0, "line", range(1, len(df) + 1))
         df.attrs["typed"] = typed
     else:
@@ -565,6 +604,9 @@ def read_table(data: bytes, mapping: Mapping, name: str, fmt: str = "csv") -> pd
                 f"offset {exc.start}, line {line}); re-export it as UTF-8 or set 'encoding' "
                 "in a mapping file"
             ) from None
+        # A byte order mark is an encoding detail, not part of the first column's name
+        # (pandas drops it, the reader of ragged files would not).
+        text = text.removeprefix("\ufeff")
         _check_header(text, mapping, name)
         try:
             with warnings.catch_warnings():
@@ -581,13 +623,19 @@ def read_table(data: bytes, mapping: Mapping, name: str, fmt: str = "csv") -> pd
         except pd.errors.EmptyDataError:
             raise InputError(f"{name}: file is empty") from None
         except (pd.errors.ParserError, pd.errors.ParserWarning):
+            df = None  # a row with more fields than the header
+        if df is not None and (df.iloc[:, -1] == "").any():
+            # pandas pads a row with fewer fields with '' (an empty total passed as one left
+            # blank): with blanks in the last column, the csv module counts each row's fields
+            df = None
+        if df is None:
             df = _read_ragged(text, mapping, name)  # rows with the wrong number of fields: quarantined
         else:
             # pandas dropped blank lines; recover each row's line in the file for the quarantine.
-            lines = [i for i, raw in enumerate(text.splitlines(), start=1) if raw.strip()][1:]
+            lines = _record_lines(text, mapping.delimiter)[1:]
+            df.columns = [frame_name(str(c).strip()) for c in df.columns]
             df.insert(0, "line", lines[: len(df)] if len(lines) >= len(df) else range(2, len(df) + 2))
-        df.columns = ["line", *(str(c).strip() for c in df.columns[1:])]
-    missing = [c for c in mapping.required_columns if c not in df.columns]
+    missing = [c for c in mapping.in_frame.required_columns if c not in df.columns]
     if missing:
         hint = ""
         header = " ".join(map(str, df.columns))
@@ -611,6 +659,18 @@ def read_table(data: bytes, mapping: Mapping, name: str, fmt: str = "csv") -> pd
     return df
 
 
+def _is_number_column(column: pd.Series) -> bool:
+    """A typed Parquet number column: numeric, or integers with nulls (Python ints, see above)."""
+    if pd.api.types.is_bool_dtype(column):
+        return False
+    if pd.api.types.is_numeric_dtype(column):
+        return True
+    if column.dtype != object:
+        return False
+    present = column.dropna()
+    return len(present) > 0 and all(isinstance(v, int) and not isinstance(v, bool) for v in present)
+
+
 def _check_header(text: str, mapping: Mapping, name: str) -> None:
     """Refuse a header that names a column twice (pandas would read the second as ``v.1``)."""
     import csv
@@ -626,29 +686,57 @@ def _check_header(text: str, mapping: Mapping, name: str) -> None:
                          "is ambiguous (rename or drop the copies)")
 
 
+def _record_lines(text: str, delimiter: str) -> list[int]:
+    """The line of the file each non-blank record starts on, the header's first.
+
+    Lines end at ``\n``, ``\r\n`` or ``\r``, as pandas reads them (``str.splitlines`` also
+    breaks at ``\x85``, ``\u2028``..., which are text to pandas); a quoted cell may hold a
+    line break, so with quotes the csv module finds where records start.
+    """
+    if '"' not in text:
+        return [i for i, raw in enumerate(re.split(r"\r\n|\r|\n", text), start=1) if raw.strip()]
+    import csv
+
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    starts, start = [], 1
+    try:
+        for record in reader:
+            if record and not (len(record) == 1 and not record[0].strip()):
+                starts.append(start)
+            start = reader.line_num + 1
+    except csv.Error:  # pandas read it; lines are then counted without the quotes
+        return [i for i, raw in enumerate(re.split(r"\r\n|\r|\n", text), start=1) if raw.strip()]
+    return starts
+
+
 def _read_ragged(text: str, mapping: Mapping, name: str) -> pd.DataFrame:
     """Read a CSV some of whose rows have the wrong number of fields.
 
     The well-formed rows make the frame (with their file line in ``line``); the others are
-    kept in ``df.attrs["rejected"]`` as ``(line, reason, fields)`` for the quarantine.
+    kept in ``df.attrs["rejected"]`` as ``(line, reason, fields)`` for the quarantine. A row
+    short only of columns the mapping does not read (a header ending in a delimiter) is kept.
     """
     import csv
 
-    reader = csv.reader(io.StringIO(text), delimiter=mapping.delimiter)
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=mapping.delimiter)
     header, good, lines, rejected = None, [], [], []
+    line = 1  # where the next record starts (a quoted cell may hold a line break)
     try:
         for record in reader:
-            if not any(f.strip() for f in record):
-                continue
+            line, start = reader.line_num + 1, line
+            if not record or (len(record) == 1 and not record[0].strip()):
+                continue  # a blank line, as pandas skips it (',,' is a row of empty cells)
             if header is None:
-                header = [h.strip() for h in record]
+                header = [frame_name(h.strip()) for h in record]
+                read = set(mapping.in_frame.required_columns)
                 continue
+            if len(record) < len(header) and not read.intersection(header[len(record):]):
+                record = record + [""] * (len(header) - len(record))
             if len(record) != len(header):
-                rejected.append((reader.line_num, f"expected {len(header)} fields, found {len(record)}",
-                                 record))
+                rejected.append((start, f"expected {len(header)} fields, found {len(record)}", record))
                 continue
             good.append(record)
-            lines.append(reader.line_num)
+            lines.append(start)
     except csv.Error as exc:
         raise InputError(f"{name}: malformed CSV at line {reader.line_num} ({exc})") from None
     if header is None:

@@ -111,6 +111,7 @@ def validate(
         Rows dated after ``today`` are quarantined as future-dated. Defaults to ``as_of``
         or the real date.
     """
+    mapping = mapping.in_frame  # the frame's names of the source columns
     rejected = raw.attrs.get("rejected") or []  # rows the reader could not split into the columns
     kinds = raw.attrs.get("typed", {})
     raw = raw.reset_index(drop=True)  # reasons are keyed by position (a Parquet index may repeat)

@@ -799,6 +799,42 @@ def test_asking_for_a_dropped_series_says_why_it_was_dropped(tmp_path, capsys):
 # ----------------------------------------------------------------- helper 19: ids and names as written
 
 
+@pytest.mark.parametrize("header", ["Date,v", '"Date","v"'])
+@pytest.mark.parametrize("newline", ["\n", "\r\n"])
+def test_a_byte_order_mark_and_a_ragged_row_keep_the_header(tmp_path, header, newline):
+    """A BOM (Excel's "CSV UTF-8") before a file with one row of extra fields: the reader of
+    ragged files kept it in the first column's name, and the whole file stopped with
+    "missing required column(s) 'Date' (found '\\ufeffDate', 'v')"."""
+    csv = "\ufeff" + header + "\n" + "".join(f"{d:%Y-%m-%d},{v}\n" for d, v in zip(DAYS, VALUES))
+    csv = (csv + "2024-03-01,5,oops\n").replace("\n", newline)
+    out = _run(tmp_path, csv, WIDE)
+    assert out.quarantine[["line", "stage", "reason"]].values.tolist() == [[62, "read", "expected 2 fields, found 3"]]
+    assert out.clean["y"].tolist() == VALUES.tolist()
+
+
+def test_parquet_integers_with_a_null_are_not_read_as_floats(tmp_path):
+    """pandas reads an int64 column holding a null as float64: ids 7 became '7.0' (and
+    2**53 + 1 became ...992), dates 20240101 '20240101.0' (every row rejected)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    n = len(DAYS)
+    table = pa.table({
+        "ds": pa.array([int(f"{d:%Y%m%d}") for d in DAYS] * 2 + [None], type=pa.int64()),
+        "sid": pa.array([7] * n + [2**53 + 1] * n + [None], type=pa.int64()),
+        "y": pa.array(list(range(n)) + [None] + list(range(1, n)) + [1], type=pa.int64()),
+    })
+    path = tmp_path / "ints.parquet"
+    pq.write_table(table, path)
+    mapping = "date_column: ds\ndate_format: '%Y%m%d'\nseries_column: sid\nvalue_column: y\nnon_negative: false\n"
+    out = clean_source(str(path), _mapping(tmp_path, mapping), today=TODAY)
+    assert sorted(out.clean["series_id"].unique()) == ["7", "9007199254740993"]
+    assert out.clean["ds"].min() == DAYS[0] and len(out.clean) == 2 * n - 1  # one null value
+    assert out.clean[out.clean["series_id"] == "7"]["y"].tolist() == list(map(float, range(n)))
+    assert out.quarantine["line"].tolist() == [n + 1, 2 * n + 1]
+    assert "y: missing value" in _reasons(out)[0] and "sid: empty series id" in _reasons(out)[1]
+
+
 @pytest.mark.parametrize("written, name", [("007", "007"), ("ON", "ON"), ("no", "no"), ("1.10", "1.10"),
                                            ("2024-01-31", "2024-01-31"), ("'007'", "007")])
 def test_mapping_column_names_and_series_ids_are_read_as_written(tmp_path, written, name):
@@ -853,3 +889,75 @@ def test_two_columns_never_share_one_series(tmp_path, values, fragment):
     with pytest.raises(InputError) as info:
         load_mapping(path)
     assert str(info.value).startswith(f"{path}: ") and fragment in str(info.value)
+
+
+def test_source_columns_named_like_the_quarantines_own(tmp_path):
+    """A transit export's ``line`` (the series), a ``stage`` or ``reason`` column: the reader's
+    own ``line`` column could not be added (an internal error), and a ragged row's ``reason``
+    overwrote the quarantine's. They are read as ``line (source)``..., the mapping's
+    ``line`` meaning that column."""
+    rows = [f"{d:%Y-%m-%d},{ln},{100 + i + 50 * k},draft,ok" for k, ln in enumerate(["Red", "Blue"])
+            for i, d in enumerate(DAYS)]
+    rows[3] = rows[3].replace(",103,", ",oops,")
+    rows[70] += ",extra"
+    csv = "date,line,riders,stage,reason\n" + "\n".join(rows) + "\n"
+    mapping = "date_column: date\nseries_column: line\nvalue_column: riders\ncategorical_columns: [stage]\n"
+    out = _run(tmp_path, csv, mapping + "max_imputed_share: 0.5\n")
+    assert sorted(out.clean["series_id"].unique()) == ["Blue", "Red"]
+    red = out.clean[out.clean["series_id"] == "Red"]
+    assert red["y"].tolist()[:3] == [100.0, 101.0, 102.0] and red["is_imputed"].sum() == 1
+    q = out.quarantine
+    assert q[["line", "stage", "scope"]].values.tolist() == [[5, "validate", "row"], [72, "read", "row"]]
+    assert q["reason"].tolist()[1] == "expected 5 fields, found 6" and "'oops' is not a number" in q["reason"][0]
+    assert q[["line (source)", "stage (source)", "reason (source)"]].values.tolist() == [
+        ["Red", "draft", "ok"], ["Blue", "draft", "ok"]]
+
+
+def test_quarantined_rows_keep_their_line_after_a_quoted_line_break(tmp_path):
+    """A quoted cell holding a line break is one record over two lines; ``\\u2028`` and ``\\x85``
+    (a cp1252 '…' read as latin-1) are text to pandas. Counting lines with ``str.splitlines``
+    put every later quarantined row on the wrong line."""
+    notes = [""] * 60
+    notes[3], notes[6], notes[9] = '"two\nlines"', "a\u2028b", "c\x85d"
+    csv = "date,series,value,note\n" + "".join(
+        f"{d:%Y-%m-%d},s,{'bad' if i == 20 else v},{n}\n" for i, (d, v, n) in enumerate(zip(DAYS, VALUES, notes)))
+    out = _run(tmp_path, csv, LONG)
+    assert out.quarantine["line"].tolist() == [23] and out.quarantine["value"].tolist() == ["bad"]
+    assert out.quarantine["note"].tolist() == [""] and len(out.clean) == 60
+
+
+def test_a_row_with_fewer_fields_is_quarantined_not_padded(tmp_path):
+    """pandas pads a short row with '': a row without its last field (the total) passed as a
+    row whose total was left blank, and a short long-table row was quarantined for an empty
+    cell. Like a row with more fields, it is quarantined as read, with the field count."""
+    rows = [f"{d:%Y-%m-%d},{v},{v + 1},{2 * v + 1}" for d, v in zip(DAYS, VALUES)]
+    rows[10] = rows[10].rsplit(",", 1)[0]  # the total lost
+    out = _run(tmp_path, "Date,a,b,t\n" + "\n".join(rows) + "\n", TOTAL)
+    assert out.quarantine[["line", "stage", "reason"]].values.tolist() == [[12, "read", "expected 4 fields, found 3"]]
+    assert out.clean.groupby("series_id")["is_imputed"].sum().to_dict() == {"a": 1, "b": 1}
+    rows = [f"{d:%Y-%m-%d},{v},{s}" for s in ("a", "b") for d, v in zip(DAYS, VALUES)]
+    rows[10] = f"{DAYS[10]:%Y-%m-%d},999"
+    out = _run(tmp_path, "date,value,series\n" + "\n".join(rows) + "\n", LONG)
+    assert sorted(out.clean["series_id"].unique()) == ["a", "b"]
+    assert out.quarantine[["line", "stage", "reason"]].values.tolist() == [[12, "read", "expected 3 fields, found 2"]]
+    # a header with a trailing delimiter: the unnamed column no row fills is read by nobody
+    csv = "Date,v,\n" + "".join(f"{d:%Y-%m-%d},{v}\n" for d, v in zip(DAYS, VALUES))
+    out = _run(tmp_path, csv, WIDE)
+    assert out.quarantine.empty and out.clean["y"].tolist() == VALUES.tolist()
+
+
+
+def test_a_parquet_files_named_index_is_its_columns(tmp_path):
+    """``df.set_index("Date").to_parquet(...)`` stores the index as a column (DuckDB and Spark
+    see it); pandas alone restores it as the index, so the file was refused with
+    "missing required column(s) 'Date' (found 'v')"."""
+    path = tmp_path / "indexed.parquet"
+    pd.DataFrame({"Date": DAYS, "v": VALUES}).set_index("Date").to_parquet(path)
+    out = clean_source(str(path), _mapping(tmp_path, WIDE), today=TODAY)
+    assert out.clean["ds"].tolist() == list(DAYS) and out.clean["y"].tolist() == VALUES.tolist()
+    long = pd.DataFrame({"series": np.repeat(["a", "b"], 60), "date": np.tile(DAYS, 2),
+                         "value": np.concatenate([VALUES, VALUES + 1])})
+    long.set_index(["series", "date"]).to_parquet(path)
+    out = clean_source(str(path), _mapping(tmp_path, LONG), today=TODAY)
+    assert out.clean.groupby("series_id")["y"].first().to_dict() == {"a": VALUES[0], "b": VALUES[0] + 1}
+    assert len(out.clean) == 120 and out.quarantine.empty
