@@ -111,8 +111,9 @@ class NightlyParams(BaseModel):
     )
     workers: int | None = Field(None, ge=1, description="Threads / processes / Dask workers; empty = all cores")
     tasks_per_worker: int = Field(
-        4, ge=1, description="Task runs per worker and stage: the buckets of series are grouped into "
-        "this many per worker (fewer, larger task runs spend less on orchestration; more balance better)",
+        4, ge=1, description="Backtest task runs per worker and model: the buckets of series are grouped "
+        "into this many per worker (fewer, larger task runs spend less on orchestration; more balance "
+        "better); the cheaper stages after the backtest run one task run a worker",
     )
     dask_address: str | None = Field(
         None, description="Scheduler of an existing Dask cluster, e.g. tcp://host:8786 (implies runner dask)"

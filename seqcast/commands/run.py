@@ -30,8 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "or Dask (a local cluster, or --dask-address)")
     p.add_argument("--workers", type=positive_int, help="threads / processes / local Dask workers (default: all cores)")
     p.add_argument("--tasks-per-worker", type=positive_int, default=4,
-                   help="task runs per worker and stage: the buckets of series are grouped into this "
-                   "many per worker (fewer, larger task runs spend less on orchestration; default: 4)")
+                   help="backtest task runs per worker and model: the buckets of series are grouped "
+                   "into this many per worker (fewer, larger task runs spend less on orchestration; "
+                   "default: 4); the stages after the backtest run one a worker")
     p.add_argument("--dask-address", help="scheduler of an existing Dask cluster, e.g. tcp://host:8786")
     p.add_argument("--max-staleness-days", type=non_negative_int, default=3,
                    help="warn and open a stale_data alert when a series' newest day is older than this")
