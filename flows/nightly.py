@@ -281,10 +281,10 @@ def nightly_stages(params: NightlyParams, run_id: str, progress: str | None = No
     drift = None
     if monitored is not None:
         # submitted beside the forecasts (above); the monitor task decides the alerts
-        fut = monitored
-        fut.wait()
+        monitored.wait()
         # The table is published already: a monitoring failure is reported, not fatal.
-        drift = fut.result() if fut.state.is_completed() else {"error": str(fut.state.message)}
+        drift = (monitored.result() if monitored.state.is_completed()
+                 else {"error": str(monitored.state.message)})
     gx = checkpoint.result(raise_on_failure=False)
     if not isinstance(gx, dict):  # the docs are for people: a crashed checkpoint is reported, not fatal
         gx = {"gx_success": None, "gx_failed": [f"checkpoint error: {gx!r}"], "gx_results": [],

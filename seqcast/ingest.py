@@ -693,8 +693,11 @@ def _record_lines(text: str, delimiter: str) -> list[int]:
     breaks at ``\x85``, ``\u2028``..., which are text to pandas); a quoted cell may hold a
     line break, so with quotes the csv module finds where records start.
     """
-    if '"' not in text:
+    def unquoted() -> list[int]:
         return [i for i, raw in enumerate(re.split(r"\r\n|\r|\n", text), start=1) if raw.strip()]
+
+    if '"' not in text:
+        return unquoted()
     import csv
 
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
@@ -705,7 +708,7 @@ def _record_lines(text: str, delimiter: str) -> list[int]:
                 starts.append(start)
             start = reader.line_num + 1
     except csv.Error:  # pandas read it; lines are then counted without the quotes
-        return [i for i, raw in enumerate(re.split(r"\r\n|\r|\n", text), start=1) if raw.strip()]
+        return unquoted()
     return starts
 
 

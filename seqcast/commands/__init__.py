@@ -25,9 +25,11 @@ def iso_date(text: str) -> date:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date (YYYY-MM-DD)") from None
 
 
-def split_spec(text: str) -> str:
+def split_spec(text: str) -> tuple[str, str | None, str | None]:
     """argparse type: a ``--split NAME=START:END`` (either day may be empty: the data's
-    first / last), each day ``YYYY-MM-DD``; checked before any data is read."""
+    first / last), each day ``YYYY-MM-DD``; checked before any data is read.
+
+    Returns ``(name, start, end)``, an empty day as ``None``."""
     name, sep, span = text.partition("=")
     start, colon, end = span.partition(":")
     example = "e.g. train=2016-01-01:2018-12-31 or valid=2019-01-01:"
@@ -41,7 +43,7 @@ def split_spec(text: str) -> str:
                 raise argparse.ArgumentTypeError(f"{text!r}: {day!r} is not a date (YYYY-MM-DD), {example}") from None
     if start and end and start > end:
         raise argparse.ArgumentTypeError(f"{text!r}: starts after it ends")
-    return text
+    return name, start or None, end or None
 
 
 def non_negative_int(text: str) -> int:

@@ -122,7 +122,7 @@ def _check_usage(args: argparse.Namespace) -> None:
         from seqcast.grid import parse_grid
 
         try:
-            parse_grid(args.grid)
+            args.grid_axes = parse_grid(args.grid)  # kept for the grid run
         except ModelError as exc:
             raise UsageError(str(exc)) from None
     output_path(args.output, (".parquet", ".csv"))
@@ -221,13 +221,13 @@ def calendar_exog(clean, args: argparse.Namespace):
 
 
 def _grid(args: argparse.Namespace, data, exog=None) -> int:
-    from seqcast.grid import grid_search, parse_grid, sarima_grid
+    from seqcast.grid import grid_search, sarima_grid
 
     if data["series_id"].nunique() != 1:
         from seqcast.errors import UsageError
 
         raise UsageError(f"--grid needs exactly one --series (the data has {_some(data['series_id'].unique())})")
-    configs = sarima_grid(**parse_grid(args.grid), warm_start=not args.cold)
+    configs = sarima_grid(**args.grid_axes, warm_start=not args.cold)  # parsed by _check_usage
     ranking = grid_search(data, configs, h=args.h, start=args.start, end=args.end,
                           step=args.step, refit_every=args.refit_every,
                           train_start=args.train_start, window=args.window,

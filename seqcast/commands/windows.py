@@ -65,16 +65,6 @@ def _csv(text: str | None) -> tuple[str, ...] | None:
     return None if text is None else tuple(t.strip() for t in text.split(",") if t.strip())
 
 
-def _parse_split(text: str) -> tuple[str, str | None, str | None]:
-    from seqcast.windows import WindowSpecError
-
-    name, sep, span = text.partition("=")
-    start, colon, end = span.partition(":")
-    if not sep or not colon or not name:
-        raise WindowSpecError(f"--split {text!r}: expected NAME=START:END, e.g. train=2016-01-01:2018-12-31")
-    return name, start or None, end or None
-
-
 def _default_targets(frame, report=None) -> tuple[str, ...]:
     """``rail`` where the data has it (the chapter's target), else the only series; the
     series cleaning dropped (``report``, the cleaning report) count as the data's."""
@@ -144,7 +134,7 @@ def data_splits(args: argparse.Namespace, frame, need: int) -> tuple:
     from seqcast.windows import DEFAULT_SPLITS, default_splits
 
     if args.split:
-        splits = tuple(_parse_split(s) for s in args.split)
+        splits = tuple(args.split)  # (name, start, end) each, checked by split_spec
         _no_overlap(splits)
         return splits
     if frame is None or not len(frame):
