@@ -40,6 +40,8 @@ import time
 from datetime import date, timedelta
 from pathlib import Path
 
+from cores import run_units  # benchmarks/cores.py, beside this file
+
 ROOT = Path(__file__).resolve().parents[1]
 MAPPING = ROOT / "data" / "mappings" / "long.yaml"
 
@@ -150,6 +152,9 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--rounds", type=int, default=1,
                     help="rounds of every worker count, the order alternating each round; medians printed")
+    ap.add_argument("--ceiling-units", type=int, default=160,
+                    help="after each round, the machine's own 1 -> 2 process ratio on this many "
+                    "SARIMA fits (benchmarks/cores.py; 0: skip)")
     ap.add_argument("--timeline", action="store_true",
                     help="print each task run's start and end (s from the night's start)")
     ap.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
@@ -173,6 +178,7 @@ def main() -> None:
           f"({time.perf_counter() - t0:.1f} s to generate); work dir {work}", flush=True)
     counts = [int(x) for x in args.workers.split(",")]
     walls: dict[int, list[list[float]]] = {w: [] for w in counts}
+    ceiling: dict[str, list[float]] = {"one": [], "two": []}
     for r in range(args.rounds):
         order = counts if r % 2 == 0 else counts[::-1]  # alternate: neither side always runs first
         for w in order:
@@ -192,6 +198,14 @@ def main() -> None:
             res = json.loads(line[len("RESULT "):])
             walls[w].append([n["wall_s"] for n in res["nights"]])
             _report(res, args.timeline)
+        if args.ceiling_units:
+            half = args.ceiling_units // 2
+            sides = [("one", [2 * half]), ("two", [half, half])]
+            for side, shares in (sides if r % 2 == 0 else sides[::-1]):
+                ceiling[side].append(run_units("sarima", shares))
+            print(f"machine ceiling, round {r + 1}: {2 * half} SARIMA fits in 1 process "
+                  f"{ceiling['one'][-1]:.2f} s, in 2 processes {ceiling['two'][-1]:.2f} s = "
+                  f"{ceiling['one'][-1] / ceiling['two'][-1]:.2f}x", flush=True)
     print(f"\n# load average at the end {os.getloadavg()[0]:.1f}")
     if len(counts) >= 2:
         a, b = counts[0], counts[-1]
@@ -201,6 +215,11 @@ def main() -> None:
             tb = statistics.median(x[night] for x in walls[b])
             print(f"  night {night + 1}: {ta:.0f} s -> {tb:.0f} s = {ta / tb:.2f}x "
                   f"(rounds: {[round(x[night]) for x in walls[a]]} vs {[round(x[night]) for x in walls[b]]})")
+        if ceiling["one"] and (a, b) == (1, 2):
+            c = statistics.median(ceiling["one"]) / statistics.median(ceiling["two"])
+            print(f"  the machine's own 1 -> 2 process ratio on the nightly's unit of work (SARIMA fits, "
+                  f"no Prefect, no Dask; median of {len(ceiling['one'])}): {c:.2f}x (benchmarks/cores.py); "
+                  f"no scheduling can exceed it")
 
 
 def _report(res: dict, timeline: bool = False) -> None:
