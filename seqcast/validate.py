@@ -240,6 +240,7 @@ def validate(
 
 _NS_MIN, _NS_MAX = pd.Timestamp.min.ceil("D"), pd.Timestamp.max.floor("D")
 _OFFSET = r"(?:Z|[+-]\d{2}(?::?\d{2})?)$"
+_ISO_REDUCED = r"\s*[+-]?[0-9]{4}(?:[-/. ][0-9]{1,2})?\s*"  # a year, or a year and month
 # Under ISO8601 the offset is optional, and a plain date ends like one ('2024-01-01': '-01'):
 # an offset counts only after a time of day, or every plain date became an instant at
 # midnight UTC, a day earlier in a zone west of UTC.
@@ -281,6 +282,11 @@ def parse_days(text: pd.Series, mapping: Mapping, *, typed: bool = False) -> tup
         parsed = pd.to_datetime(text, format=fmt, errors="coerce")
         if isinstance(parsed.dtype, pd.DatetimeTZDtype):  # %z with no offset rows cannot happen, but be safe
             parsed = parsed.dt.tz_localize(None)
+    if fmt == "ISO8601":
+        # pandas' ISO8601 accepts reduced precision ('2024-03' is 2024-03-01, '2024' is
+        # 2024-01-01): a month's or a year's value would land on its first day.
+        partial = text.str.fullmatch(_ISO_REDUCED) & problems.isna()
+        problems[partial] = "{value} is a year or a month, not a day (ISO 8601 reduced precision)"
     unparsed = parsed.isna() & problems.isna()
     problems[unparsed] = f"cannot parse {{value}} as {fmt}"
     out_of_range = parsed.notna() & ((parsed < _NS_MIN) | (parsed > _NS_MAX))

@@ -961,3 +961,17 @@ def test_a_parquet_files_named_index_is_its_columns(tmp_path):
     out = clean_source(str(path), _mapping(tmp_path, LONG), today=TODAY)
     assert out.clean.groupby("series_id")["y"].first().to_dict() == {"a": VALUES[0], "b": VALUES[0] + 1}
     assert len(out.clean) == 120 and out.quarantine.empty
+
+
+# ----------------------------------------------------------------- 12. more inputs from users' reports
+
+
+@pytest.mark.parametrize("cell", ["2024-03", "2024-3", "2024/03", "2024"])
+def test_an_iso_year_or_month_is_not_read_as_its_first_day(tmp_path, cell):
+    """Under ``date_format: ISO8601`` pandas reads ``2024-03`` as 2024-03-01 and ``2024`` as
+    2024-01-01: a monthly total (or a footer's year) was published as one day's value, or
+    silently dropped as that day's exact duplicate. A cell without a day is quarantined."""
+    csv = _wide_csv() + f"{cell},{VALUES[0]}\n"
+    out = _run(tmp_path, csv, WIDE + "date_format: ISO8601\n")
+    assert _reasons(out) == [f"Date: {cell!r} is a year or a month, not a day (ISO 8601 reduced precision)"]
+    assert out.clean["ds"].tolist() == list(DAYS) and out.report["exact_duplicates_dropped"] == 0
