@@ -676,7 +676,8 @@ def _check_header(text: str, mapping: Mapping, name: str) -> None:
     import csv
 
     try:
-        header = next(csv.reader(io.StringIO(text), delimiter=mapping.delimiter), [])
+        # newline='': the csv module splits records itself (a lone CR ends a line too)
+        header = next(csv.reader(io.StringIO(text, newline=""), delimiter=mapping.delimiter), [])
     except csv.Error as exc:
         raise InputError(f"{name}: malformed CSV header ({exc})") from None
     names = [h.strip().lstrip("\ufeff") for h in header]

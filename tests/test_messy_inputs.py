@@ -975,3 +975,13 @@ def test_an_iso_year_or_month_is_not_read_as_its_first_day(tmp_path, cell):
     out = _run(tmp_path, csv, WIDE + "date_format: ISO8601\n")
     assert _reasons(out) == [f"Date: {cell!r} is a year or a month, not a day (ISO 8601 reduced precision)"]
     assert out.clean["ds"].tolist() == list(DAYS) and out.report["exact_duplicates_dropped"] == 0
+
+
+def test_a_csv_with_old_mac_line_ends_reads_like_any_other(tmp_path):
+    """A CSV whose lines end in a lone CR (classic Mac OS, some Excel for Mac exports):
+    pandas reads it, but the header check's csv reader refused the whole file
+    ("malformed CSV header (new-line character seen in unquoted field ...)")."""
+    csv = _wide_csv().replace("\n", "\r") + "2024-03-01,oops\r"
+    out = _run(tmp_path, csv, WIDE)
+    assert out.clean["ds"].tolist() == list(DAYS) and out.clean["y"].tolist() == VALUES.tolist()
+    assert out.quarantine["line"].tolist() == [62] and "'oops' is not a number" in _reasons(out)[0]
