@@ -346,7 +346,9 @@ def parse_numbers(text: pd.Series, mapping: Mapping, *, typed: bool = False,
         d = re.escape(mapping.decimal)
         t = re.escape(mapping.thousands) if mapping.thousands else None
         integer = rf"(?:\d{{1,3}}(?:{t}\d{{3}})+|\d+)" if t else r"\d+"
-        ok = text.str.fullmatch(rf"[+-]?(?:{integer}(?:{d}\d*)?|{d}\d+)(?:[eE][+-]?\d+)?")
+        # ASCII digits only: Python's \d also matches full-width and Arabic-Indic digits,
+        # which the conversion below does not read
+        ok = text.str.fullmatch(rf"[+-]?(?:{integer}(?:{d}\d*)?|{d}\d+)(?:[eE][+-]?\d+)?", flags=re.ASCII)
         convention = f"decimal mark {mapping.decimal!r}, " + (
             f"thousands separator {mapping.thousands!r}" if mapping.thousands else "no thousands separator"
         )
@@ -354,7 +356,7 @@ def parse_numbers(text: pd.Series, mapping: Mapping, *, typed: bool = False,
         if not mapping.thousands:
             # '769.069' in a column of whole numbers is 769069 with '.' grouping thousands far
             # more often than a count with three decimals: refused, never read as 769.069.
-            grouped = present & ok & text.str.fullmatch(rf"[+-]?\d{{1,3}}(?:{d}\d{{3}})+")
+            grouped = present & ok & text.str.fullmatch(rf"[+-]?\d{{1,3}}(?:{d}\d{{3}})+", flags=re.ASCII)
             marked = present & ok & ~grouped & text.str.contains(mapping.decimal, regex=False)
             whole = present & ok & ~grouped & ~marked
             if grouped.any():  # judged per series where a long table has several

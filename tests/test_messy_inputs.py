@@ -985,3 +985,15 @@ def test_a_csv_with_old_mac_line_ends_reads_like_any_other(tmp_path):
     out = _run(tmp_path, csv, WIDE)
     assert out.clean["ds"].tolist() == list(DAYS) and out.clean["y"].tolist() == VALUES.tolist()
     assert out.quarantine["line"].tolist() == [62] and "'oops' is not a number" in _reasons(out)[0]
+
+
+@pytest.mark.parametrize("cell", ["\uff11\uff12\uff13", "\u0661\u0662\u0663"])
+def test_non_ascii_digits_are_refused_with_the_real_reason(tmp_path, cell):
+    """Full-width or Arabic-Indic digits (an IME, a localised export) passed the number pattern
+    (Python's ``\\d`` is any Unicode digit), then failed the conversion: the quarantine said
+    "'１２３' is not a number (nan)", about a cell that is not nan."""
+    csv = _wide_csv() + f"2024-03-01,{cell}\n"
+    out = _run(tmp_path, csv, WIDE)
+    assert _reasons(out) == [f"v: {cell!r} is not a number (decimal mark '.', no thousands separator; "
+                             "see decimal/thousands in the mapping)"]
+    assert out.clean["y"].tolist() == VALUES.tolist()
