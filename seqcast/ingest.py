@@ -39,6 +39,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from datetime import date as date_type
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -660,15 +661,15 @@ def read_table(data: bytes, mapping: Mapping, name: str, fmt: str = "csv") -> pd
 
 
 def _is_number_column(column: pd.Series) -> bool:
-    """A typed Parquet number column: numeric, or integers with nulls (Python ints, see above)."""
+    """A typed Parquet number column: numeric, integers with nulls (Python ints, see above) or decimals."""
     if pd.api.types.is_bool_dtype(column):
         return False
     if pd.api.types.is_numeric_dtype(column):
         return True
     if column.dtype != object:
         return False
-    present = column.dropna()
-    return len(present) > 0 and all(isinstance(v, int) and not isinstance(v, bool) for v in present)
+    present = column.dropna()  # Parquet decimals (decimal128) come as Python Decimals
+    return len(present) > 0 and all(isinstance(v, int | Decimal) and not isinstance(v, bool) for v in present)
 
 
 def _check_header(text: str, mapping: Mapping, name: str) -> None:

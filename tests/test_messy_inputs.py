@@ -997,3 +997,21 @@ def test_non_ascii_digits_are_refused_with_the_real_reason(tmp_path, cell):
     assert _reasons(out) == [f"v: {cell!r} is not a number (decimal mark '.', no thousands separator; "
                              "see decimal/thousands in the mapping)"]
     assert out.clean["y"].tolist() == VALUES.tolist()
+
+
+@pytest.mark.parametrize("scale, mapping", [(1, WIDE + "decimal: ','\n"), (3, WIDE)])
+def test_parquet_decimal_columns_are_typed_numbers(tmp_path, scale, mapping):
+    """pyarrow reads a ``decimal128`` column as Python Decimals, which were taken for text: under
+    a mapping with ``decimal: ','`` every value was refused ('50.0' is not a number), and a
+    ``decimal(10, 3)`` column reads '500.000', a cell of the '769.069' kind."""
+    import decimal
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    cells = [decimal.Decimal(str(v)).quantize(decimal.Decimal(1).scaleb(-scale)) for v in VALUES]
+    path = tmp_path / "decimals.parquet"
+    pq.write_table(pa.table({"Date": pa.array(DAYS.date), "v": pa.array(cells, pa.decimal128(10, scale))}), path)
+    out = clean_source(str(path), _mapping(tmp_path, mapping), today=TODAY)
+    assert out.quarantine.empty, _reasons(out)
+    assert out.clean["y"].tolist() == [float(c) for c in cells]
