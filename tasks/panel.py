@@ -208,8 +208,8 @@ def backtest_bucket(
         empty_table,
         failures,
         history_digests,
-        incremental_origins,
         merge_tables,
+        missing_origins,
         origin_cutoffs,
         plan_units,
         run_units,
@@ -247,16 +247,13 @@ def backtest_bucket(
         existing = merge_tables(existing, promoted) if existing is not None else promoted
     # Group series by the origins they still need (usually all the same), one run each.
     todo: dict[tuple, list[str]] = {}
-    scored = {} if existing is None else dict(tuple(existing.groupby("series_id", sort=False)))
-    kept = {} if stored is None else dict(tuple(stored.groupby("series_id", sort=False)))
-    for sid, part in data.groupby("series_id", sort=True):
-        mine = scored.get(sid, existing.iloc[:0]) if existing is not None else None
-        if incremental:
-            # with the store, tonight's origin too: its forecast is the one published
-            cutoffs = incremental_origins(mine, part, models=[label], h=h, start=start, end=end, step=step,
-                                          stored=kept.get(sid), tonight=store)
-        else:
-            cutoffs = origin_cutoffs(start, end, h=h, step=step)
+    if incremental:
+        # with the store, tonight's origin too: its forecast is the one published
+        needed = missing_origins(existing, data, model=label, h=h, start=start, end=end, step=step,
+                                 stored=stored, tonight=store)
+    else:
+        needed = dict.fromkeys(sorted(data["series_id"].unique()), origin_cutoffs(start, end, h=h, step=step))
+    for sid, cutoffs in needed.items():
         if len(cutoffs):
             todo.setdefault(tuple(cutoffs), []).append(sid)
     if model.supports_multivariate and todo:

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from seqcast.backtest import (
     failures,
     incremental_origins,
+    missing_origins,
     merge_tables,
     origin_cutoffs,
     rolling_origin,
@@ -240,6 +241,32 @@ def test_incremental_run_equals_a_full_run(seasonal_frame):
     assert incremental_origins(merged, data, models=["seasonal_naive"], h=3,
                                start="2023-06-01", end="2023-06-20").empty
 
+
+
+@pytest.mark.parametrize("tonight", [False, True])
+def test_missing_origins_equal_the_per_series_calls(seasonal_frame, tonight):
+    """One pass over a bucket gives each series what incremental_origins gives it alone:
+    series ending on different days, failed origins, partly scored and partly stored ones."""
+    data = pd.concat([seasonal_frame[seasonal_frame.ds <= "2023-06-22"],
+                      seasonal_frame[(seasonal_frame.series_id == "rail") & (seasonal_frame.ds <= "2023-06-15")]
+                      .assign(series_id="early")], ignore_index=True)
+    kw = dict(h=3, start="2023-06-01", end=None, step=1)
+    part = rolling_origin(SeasonalNaive(7), data[data.ds <= "2023-06-12"], h=3, start="2023-06-01",
+                          end="2023-06-20", n_jobs=1)
+    part.loc[(part.series_id == "bus") & (part.cutoff == "2023-06-03"), "error"] = "failed"
+    part = part[~((part.series_id == "early") & (part.cutoff == "2023-06-05"))]
+    stored = rolling_origin(SeasonalNaive(7), data, h=3, start="2023-06-12", end="2023-06-18", n_jobs=1)
+    stored = stored[~((stored.series_id == "rail") & (stored.cutoff == "2023-06-14") & (stored.h == 2))]
+    got = missing_origins(part, data, model="seasonal_naive", stored=stored, tonight=tonight, **kw)
+    assert list(got) == ["bus", "early", "rail"]
+    for sid, cutoffs in got.items():
+        alone = incremental_origins(part[part.series_id == sid], data[data.series_id == sid],
+                                    models=["seasonal_naive"], stored=stored[stored.series_id == sid],
+                                    tonight=tonight, **kw)
+        pd.testing.assert_index_equal(cutoffs, alone, check_names=False)
+    assert pd.Timestamp("2023-06-03") in got["bus"] and pd.Timestamp("2023-06-05") in got["early"]
+    assert pd.Timestamp("2023-06-14") in got["rail"] and pd.Timestamp("2023-06-14") not in got["bus"]
+    assert got["early"].max() < got["bus"].max()
 
 
 def _nights(seasonal_frame, *last_days, h=3):
