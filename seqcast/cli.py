@@ -67,6 +67,12 @@ def main(argv: list[str] | None = None) -> int:
     # node_def_util" line about a graph attribute, harmless): the console keeps the
     # one-line contract. The environment still wins; Python errors are unaffected.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    # and its Python logger's warnings are for TensorFlow developers ("5 out of the last 17
+    # calls ... triggered tf.function retracing" once per few refits of a network backtest:
+    # each refit is a new network with its own predict function); errors still show
+    import logging
+
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):

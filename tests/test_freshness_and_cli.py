@@ -239,3 +239,15 @@ def test_run_flags_reach_the_nightly_parameters(tmp_path, monkeypatch, capsys):
     assert seen[-1].tasks_per_worker == flows.nightly.NightlyParams().tasks_per_worker
     with pytest.raises(SystemExit):
         main(["run", "--tasks-per-worker", "0"])
+
+
+def test_the_console_gets_no_tensorflow_developer_warnings(monkeypatch, capsys):
+    """TensorFlow's Python warnings (tf.function retracing, once per few refits of a network
+    backtest) stay off the console: the logger is at ERROR once the CLI starts."""
+    from seqcast.cli import main
+
+    logger = logging.getLogger("tensorflow")
+    monkeypatch.setattr(logger, "level", logging.NOTSET)
+    assert main([]) == 2
+    assert logger.getEffectiveLevel() == logging.ERROR
+    assert not logger.isEnabledFor(logging.WARNING) and logger.isEnabledFor(logging.ERROR)
