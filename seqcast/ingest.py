@@ -95,7 +95,10 @@ class Mapping:
         The number format of the CSV's cells: decimal mark ``.`` or ``,`` and an optional
         thousands separator (``,`` ``.`` space ``'`` ``_``). A cell that is not a number
         under these conventions is quarantined with the reason, never reinterpreted
-        (``6,1`` is not a number unless ``decimal: ","``). Parquet numbers are typed and
+        (``6,1`` is not a number unless ``decimal: ","``). Without ``thousands``, a series
+        whose values have no decimal other than ``769.069``-like ones (the mark before groups
+        of three digits) has those cells quarantined as ambiguous; ``thousands: ''`` says the
+        file has no thousands separator, and they are decimals. Parquet numbers are typed and
         need neither.
     timezone
         IANA zone (``Europe/Berlin``) of the calendar days: timestamps with an offset
@@ -268,9 +271,9 @@ def _field_problem(m: Mapping) -> str | None:
         return f"date_format {m.date_format!r} has no strftime directive (e.g. '%Y-%m-%d', '%d/%m/%Y', or ISO8601)"
     if m.decimal not in _DECIMALS:
         return f"decimal must be '.' or ',' (got {m.decimal!r})"
-    if m.thousands is not None and (m.thousands not in _THOUSANDS or m.thousands == m.decimal):
+    if m.thousands and (m.thousands not in _THOUSANDS or m.thousands == m.decimal):
         return (f"thousands must be one of {list(_THOUSANDS[:5])} and differ from decimal "
-                f"{m.decimal!r} (got {m.thousands!r})")
+                f"{m.decimal!r}, or '' for none (got {m.thousands!r})")
     if m.timezone is not None:
         try:
             zoneinfo.ZoneInfo(m.timezone)

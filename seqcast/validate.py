@@ -324,10 +324,11 @@ def parse_numbers(text: pd.Series, mapping: Mapping, *, typed: bool = False,
 
     A cell is a number only if it reads as one under those conventions: with the
     default ``.`` decimal and no thousands separator, ``6,1`` and ``1,234`` are refused,
-    never reinterpreted. In a column of whole numbers without a thousands separator
-    set, a cell like ``769.069`` (the decimal mark before groups of three digits) is
-    refused as ambiguous: it is 769069 written with ``.`` grouping thousands far more
-    often than a count with three decimals; with ``groups`` (a long table's series ids) that
+    never reinterpreted. In a column with no other decimal (whole numbers, or none) and
+    no thousands separator set, a cell like ``769.069`` (the decimal mark before groups of
+    three digits) is refused as ambiguous: it is 769069 written with ``.`` grouping thousands
+    far more often than a count with three decimals (``thousands: ''`` says the file has no
+    separator: it is a decimal then); with ``groups`` (a long table's series ids) that
     is judged per series, so one series written with decimals does not hide another's.
     Non-finite values (``inf``, ``nan``, ``1e400`` which overflows)
     are refused. Typed Parquet numbers are read as they are.
@@ -353,19 +354,21 @@ def parse_numbers(text: pd.Series, mapping: Mapping, *, typed: bool = False,
             f"thousands separator {mapping.thousands!r}" if mapping.thousands else "no thousands separator"
         )
         problems[present & ~ok] = f"{{value}} is not a number ({convention}; see decimal/thousands in the mapping)"
-        if not mapping.thousands:
+        if mapping.thousands is None:  # '': no separator, said explicitly
             # '769.069' in a column of whole numbers is 769069 with '.' grouping thousands far
-            # more often than a count with three decimals: refused, never read as 769.069.
+            # more often than a count with three decimals: refused, never read as 769.069;
+            # so is a column of such values alone (a route with 1.000-999.999 riders a day).
             grouped = present & ok & text.str.fullmatch(rf"[+-]?\d{{1,3}}(?:{d}\d{{3}})+", flags=re.ASCII)
             marked = present & ok & ~grouped & text.str.contains(mapping.decimal, regex=False)
             whole = present & ok & ~grouped & ~marked
             if grouped.any():  # judged per series where a long table has several
                 key = groups.to_numpy() if groups is not None else np.zeros(len(text), dtype=np.int8)
                 counts = pd.DataFrame({"m": marked, "w": whole}, index=text.index).groupby(key).transform("sum")
-                ambiguous = grouped & (counts["m"] == 0) & (counts["w"] >= 3)
+                ambiguous = grouped & (counts["m"] == 0)
                 problems[ambiguous] = (
-                    f"{{value}} is ambiguous: every other value is a whole number, so {mapping.decimal!r} may "
-                    f"group thousands here (set thousands: {mapping.decimal!r} in the mapping if it does)")
+                    f"{{value}} is ambiguous: every other value is a whole number or written like this one, so "
+                    f"{mapping.decimal!r} may group thousands here (set thousands: {mapping.decimal!r} in the "
+                    f"mapping if it does, thousands: '' if it is a decimal mark)")
         cleaned = text.where(ok)
         if mapping.thousands:
             cleaned = cleaned.str.replace(mapping.thousands, "", regex=False)

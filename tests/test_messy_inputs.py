@@ -999,6 +999,30 @@ def test_non_ascii_digits_are_refused_with_the_real_reason(tmp_path, cell):
     assert out.clean["y"].tolist() == VALUES.tolist()
 
 
+@pytest.mark.parametrize("whole", [[], ["999"], ["999", "12"]])
+def test_a_column_of_grouped_numbers_is_ambiguous_with_few_or_no_whole_ones(tmp_path, whole):
+    """A German export of a route that carries 1.000 to 999.999 riders a day writes every
+    value with '.' grouping thousands: with fewer than three whole numbers beside them the
+    values were read as 1.234 riders, a forecast published 1000x too low. Without a decimal
+    anywhere in the series such cells are ambiguous; ``thousands: '.'`` reads them as whole
+    numbers, ``thousands: ''`` (no separator, said explicitly) as decimals."""
+    grouped = [f"{1 + (d * 7919) % 900}.{(d * 31) % 1000:03d}" for d in range(1, 21 - len(whole))]
+    cells = whole + grouped
+    rows = [f"2024-01-{d:02d},bus,{c}" for d, c in enumerate(cells, start=1)]
+    rows += [f"2024-01-{d:02d},rail,{500 + d}" for d in range(1, 21)]
+    csv = "date,series,value\n" + "\n".join(rows) + "\n"
+    out = _run(tmp_path, csv, LONG)
+    assert len(out.quarantine) == len(grouped) and all("is ambiguous" in r for r in _reasons(out))
+    bus = out.clean[out.clean["series_id"] == "bus"]
+    assert bus["y"].tolist() == [float(c) for c in whole]  # the whole numbers only, none read as 1.234
+    as_thousands = _run(tmp_path, csv, LONG + "thousands: '.'\ndecimal: ','\n")
+    bus = as_thousands.clean[as_thousands.clean["series_id"] == "bus"]
+    assert bus["y"].tolist() == [float(c.replace(".", "")) for c in cells]
+    as_decimals = _run(tmp_path, csv, LONG + "thousands: ''\n")
+    bus = as_decimals.clean[as_decimals.clean["series_id"] == "bus"]
+    assert as_decimals.quarantine.empty and bus["y"].tolist() == [float(c) for c in cells]
+
+
 @pytest.mark.parametrize("scale, mapping", [(1, WIDE + "decimal: ','\n"), (3, WIDE)])
 def test_parquet_decimal_columns_are_typed_numbers(tmp_path, scale, mapping):
     """pyarrow reads a ``decimal128`` column as Python Decimals, which were taken for text: under
