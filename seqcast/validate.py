@@ -26,6 +26,7 @@ from seqcast.ingest import Mapping
 DAY_TYPES = ("W", "A", "U")
 QUARANTINE_COLUMNS = ["line", "stage", "reason", "scope"]
 ROW = "row"  # the scope of a quarantine row that was rejected whole
+REPEATED_HEADER = "a repeated header line (files joined together?)"
 
 
 @dataclass
@@ -206,6 +207,13 @@ def validate(
     for idx, bad_cells in cells.items():
         checkable.loc[idx, list(bad_cells)] = np.nan
 
+    header = _repeated_header(raw, mapping)
+    for idx in raw.index[header]:  # one reason, and no series named like the series column
+        reasons[idx] = [REPEATED_HEADER]
+        cells.pop(idx, None)
+    if mapping.is_long:
+        typed.loc[header, "series_id"] = ""
+
     bad = typed.index.isin(list(reasons)) & ~after.to_numpy()  # a day not yet known is set aside, not judged
     partly = typed.index.isin(list(cells)) & ~after.to_numpy()
     source_of = {sid: src for src, sid in mapping.value_columns.items()} | {"total": mapping.total_column}
@@ -234,6 +242,15 @@ def validate(
                else f" (all are after as-of {as_of})")
         )
     return Validated(valid, quarantine.reset_index(drop=True), rows_in, int(after.sum()), typed[~after])
+
+
+def _repeated_header(raw: pd.DataFrame, mapping: Mapping) -> pd.Series:
+    """Rows whose every mapped cell is its column's name: a second file's header
+    (``cat a.csv b.csv``). ``mapping``: as the frame names the columns."""
+    out = pd.Series(True, index=raw.index)
+    for column in mapping.required_columns:
+        out &= raw[column].astype(str).str.strip().isin([column, column.removesuffix(" (source)")])
+    return out
 
 
 # --------------------------------------------------------------------------- parsing cells

@@ -1039,3 +1039,16 @@ def test_parquet_decimal_columns_are_typed_numbers(tmp_path, scale, mapping):
     out = clean_source(str(path), _mapping(tmp_path, mapping), today=TODAY)
     assert out.quarantine.empty, _reasons(out)
     assert out.clean["y"].tolist() == [float(c) for c in cells]
+
+
+def test_a_repeated_header_line_is_named_not_taken_for_a_series(tmp_path):
+    """Two exports joined with ``cat a.csv b.csv``: the second header is a row whose series id
+    is ``series``; it was reported as a dropped series 'series' (a warning and a critical
+    stale_data alert about a series that does not exist) and quarantined as a bad date and value."""
+    rows = [f"{d:%Y-%m-%d},a,{int(v)}" for d, v in zip(DAYS, VALUES)]
+    csv = "date,series,value\n" + "\n".join(rows[:30]) + "\ndate,series,value\n" + "\n".join(rows[30:]) + "\n"
+    out = _run(tmp_path, csv, LONG)
+    assert out.quarantine["line"].tolist() == [32]
+    assert _reasons(out) == ["a repeated header line (files joined together?)"]
+    assert out.report["series"] == ["a"] and out.report["series_quarantined"] == []
+    assert out.clean["y"].tolist() == [float(int(v)) for v in VALUES]
