@@ -257,6 +257,8 @@ def _repeated_header(raw: pd.DataFrame, mapping: Mapping) -> pd.Series:
 
 _NS_MIN, _NS_MAX = pd.Timestamp.min.ceil("D"), pd.Timestamp.max.floor("D")
 _OFFSET = r"(?:Z|[+-]\d{2}(?::?\d{2})?)$"
+_NUMERIC_FORMAT = r"(?:%[YmdyHMS]|[^%A-Za-z])+"  # numeric fields and punctuation only
+_TOUCHING = r"%[YmdyHMS]%[YmdyHMS]"  # two fields with nothing between them ('%Y%m%d')
 _ISO_REDUCED = r"\s*[+-]?[0-9]{4}(?:[-/. ][0-9]{1,2})?\s*"  # a year, or a year and month
 # Under ISO8601 the offset is optional, and a plain date ends like one ('2024-01-01': '-01'):
 # an offset counts only after a time of day, or every plain date became an instant at
@@ -304,6 +306,11 @@ def parse_days(text: pd.Series, mapping: Mapping, *, typed: bool = False) -> tup
         # 2024-01-01): a month's or a year's value would land on its first day.
         partial = text.str.fullmatch(_ISO_REDUCED) & problems.isna()
         problems[partial] = "{value} is a year or a month, not a day (ISO 8601 reduced precision)"
+    if re.fullmatch(_NUMERIC_FORMAT, fmt) and re.search(_TOUCHING, fmt):
+        # strptime takes '2024111' under %Y%m%d (11 January? it says 1 November): where fields
+        # touch, only zero-padded cells say which day they are
+        unpadded = parsed.notna() & problems.isna() & (parsed.dt.strftime(fmt) != text)
+        problems[unpadded] = f"{{value}} is not zero-padded as {fmt} wants (e.g. '2024111' may be 2024-01-11 or 2024-11-01)"
     unparsed = parsed.isna() & problems.isna()
     problems[unparsed] = f"cannot parse {{value}} as {fmt}"
     out_of_range = parsed.notna() & ((parsed < _NS_MIN) | (parsed > _NS_MAX))

@@ -1052,3 +1052,17 @@ def test_a_repeated_header_line_is_named_not_taken_for_a_series(tmp_path):
     assert _reasons(out) == ["a repeated header line (files joined together?)"]
     assert out.report["series"] == ["a"] and out.report["series_quarantined"] == []
     assert out.clean["y"].tolist() == [float(int(v)) for v in VALUES]
+
+
+def test_compact_dates_must_be_zero_padded(tmp_path):
+    """Under ``%Y%m%d`` pandas reads unpadded fields (``f"{y}{m}{d}"``): '2024111' (11 January)
+    became 1 November and '2024121' (21 January) 1 December, silently. A cell of a format
+    whose fields touch must be zero-padded; '20240111' reads as always."""
+    csv = _wide_csv(date_fmt="%Y%m%d") + "2024311,5\n"  # 2024-03-11 or 2024-03-01-ish: refused
+    out = _run(tmp_path, csv, WIDE + "date_format: '%Y%m%d'\n")
+    assert out.clean["ds"].tolist() == list(DAYS) and out.clean["y"].tolist() == VALUES.tolist()
+    assert _reasons(out) == ["Date: '2024311' is not zero-padded as %Y%m%d wants (e.g. '2024111' may be "
+                             "2024-01-11 or 2024-11-01)"]
+    unpadded = "Date,v\n" + "".join(f"{d.year}{d.month}{d.day},{v}\n" for d, v in zip(DAYS, VALUES))
+    with pytest.raises(InputError, match=r"every one of the 60 rows was rejected.*'202411' is not zero-padded"):
+        _run(tmp_path, unpadded, WIDE + "date_format: '%Y%m%d'\n")
