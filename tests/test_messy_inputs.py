@@ -1066,3 +1066,23 @@ def test_compact_dates_must_be_zero_padded(tmp_path):
     unpadded = "Date,v\n" + "".join(f"{d.year}{d.month}{d.day},{v}\n" for d, v in zip(DAYS, VALUES))
     with pytest.raises(InputError, match=r"every one of the 60 rows was rejected.*'202411' is not zero-padded"):
         _run(tmp_path, unpadded, WIDE + "date_format: '%Y%m%d'\n")
+
+
+def test_an_excel_workbook_is_named_as_one(tmp_path, capsys):
+    """An .xlsx is a ZIP archive inside; "extract the CSV or Parquet file from it" sent the
+    user looking for a CSV that is not there. An old .xls was "not valid utf-8 text (byte 0xd0
+    at offset 0, line 1); re-export it as UTF-8", as if it were text."""
+    import zipfile
+
+    path = tmp_path / "riders.xlsx"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("[Content_Types].xml", "<Types/>")
+        z.writestr("xl/workbook.xml", "<workbook/>")
+    code, err = _cli(capsys, "run", "--source", str(path), "--mapping", _mapping(tmp_path, WIDE))
+    assert code == 1 and len(err) == 1
+    assert err[0] == (f"seqcast: error: {path}: an Excel workbook, not a CSV or Parquet file; save the sheet "
+                      "as CSV (UTF-8) or Parquet and pass that")
+    old = _write(tmp_path, "riders.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504))  # Excel 97-2003
+    code, err = _cli(capsys, "run", "--source", old, "--mapping", _mapping(tmp_path, WIDE))
+    assert code == 1 and err == [f"seqcast: error: {old}: an Excel workbook, not a CSV or Parquet file; save "
+                                 "the sheet as CSV (UTF-8) or Parquet and pass that"]
