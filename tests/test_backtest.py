@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 from seqcast.backtest import (
     failures,
     incremental_origins,
-    missing_origins,
     merge_tables,
+    missing_origins,
     origin_cutoffs,
     rolling_origin,
 )
