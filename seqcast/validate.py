@@ -382,7 +382,8 @@ def parse_numbers(text: pd.Series, mapping: Mapping, *, typed: bool = False,
             # '769.069' in a column of whole numbers is 769069 with '.' grouping thousands far
             # more often than a count with three decimals: refused, never read as 769.069;
             # so is a column of such values alone (a route with 1.000-999.999 riders a day).
-            grouped = present & ok & text.str.fullmatch(rf"[+-]?\d{{1,3}}(?:{d}\d{{3}})+", flags=re.ASCII)
+            # (a first group never starts with 0: '0.125' is a decimal whatever the column holds)
+            grouped = present & ok & text.str.fullmatch(rf"[+-]?[1-9]\d{{0,2}}(?:{d}\d{{3}})+", flags=re.ASCII)
             marked = present & ok & ~grouped & text.str.contains(mapping.decimal, regex=False)
             whole = present & ok & ~grouped & ~marked
             if grouped.any():  # judged per series where a long table has several

@@ -1023,6 +1023,15 @@ def test_a_column_of_grouped_numbers_is_ambiguous_with_few_or_no_whole_ones(tmp_
     assert as_decimals.quarantine.empty and bus["y"].tolist() == [float(c) for c in cells]
 
 
+def test_three_decimals_below_one_are_never_taken_for_grouped_thousands(tmp_path):
+    """'0.125' cannot be a number with '.' grouping thousands (a first group has no leading
+    0): a column of rates written to three decimals reads as it is, nothing quarantined."""
+    rows = [f"2024-01-{d:02d},rate,0.{100 + 37 * d:03d}" for d in range(1, 21)]
+    out = _run(tmp_path, "date,series,value\n" + "\n".join(rows) + "\n", LONG)
+    assert out.quarantine.empty
+    assert out.clean["y"].tolist() == [float(f"0.{100 + 37 * d:03d}") for d in range(1, 21)]
+
+
 @pytest.mark.parametrize("scale, mapping", [(1, WIDE + "decimal: ','\n"), (3, WIDE)])
 def test_parquet_decimal_columns_are_typed_numbers(tmp_path, scale, mapping):
     """pyarrow reads a ``decimal128`` column as Python Decimals, which were taken for text: under
