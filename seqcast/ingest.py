@@ -490,14 +490,14 @@ def _decompressed(data: bytes, src: str) -> bytes:
             return gzip.decompress(data)
         except (OSError, EOFError, zlib.error) as exc:
             raise InputError(f"{src}: a gzip file that cannot be decompressed ({exc})") from None
-    if data[:4] == b"PK\x03\x04":
-        if b"[Content_Types].xml" in data or src.lower().endswith((".xlsx", ".xlsm")):  # Office Open XML
-            raise InputError(f"{src}: an Excel workbook, not a CSV or Parquet file; save the sheet as CSV (UTF-8) "
-                             "or Parquet and pass that")
-        raise InputError(f"{src}: a ZIP archive; extract the CSV or Parquet file from it and pass that")
-    if data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":  # OLE2: an Excel 97-2003 .xls
+    zipped = data[:4] == b"PK\x03\x04"
+    excel = (zipped and (b"[Content_Types].xml" in data or src.lower().endswith((".xlsx", ".xlsm")))  # Office Open XML
+             or data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1")  # OLE2: an Excel 97-2003 .xls
+    if excel:
         raise InputError(f"{src}: an Excel workbook, not a CSV or Parquet file; save the sheet as CSV (UTF-8) "
                          "or Parquet and pass that")
+    if zipped:
+        raise InputError(f"{src}: a ZIP archive; extract the CSV or Parquet file from it and pass that")
     return data
 
 

@@ -385,11 +385,9 @@ def parse_numbers(text: pd.Series, mapping: Mapping, *, typed: bool = False,
             # (a first group never starts with 0: '0.125' is a decimal whatever the column holds)
             grouped = present & ok & text.str.fullmatch(rf"[+-]?[1-9]\d{{0,2}}(?:{d}\d{{3}})+", flags=re.ASCII)
             marked = present & ok & ~grouped & text.str.contains(mapping.decimal, regex=False)
-            whole = present & ok & ~grouped & ~marked
             if grouped.any():  # judged per series where a long table has several
                 key = groups.to_numpy() if groups is not None else np.zeros(len(text), dtype=np.int8)
-                counts = pd.DataFrame({"m": marked, "w": whole}, index=text.index).groupby(key).transform("sum")
-                ambiguous = grouped & (counts["m"] == 0)
+                ambiguous = grouped & (marked.groupby(key).transform("sum") == 0)
                 problems[ambiguous] = (
                     f"{{value}} is ambiguous: every other value is a whole number or written like this one, so "
                     f"{mapping.decimal!r} may group thousands here (set thousands: {mapping.decimal!r} in the "
