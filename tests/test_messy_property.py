@@ -11,7 +11,9 @@ Examples are derandomised so CI sees the same inputs every run.
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,13 +93,21 @@ def _parquet(df: pd.DataFrame) -> bytes:
     return buf.getvalue()
 
 
-def _files(case: Messy) -> tuple[Path, Path]:
-    folder = Path(tempfile.mkdtemp(prefix="messy-"))
-    src = folder / f"source{case.suffix}"
-    src.write_bytes(case.data)
-    mapping = folder / "mapping.yaml"
-    mapping.write_text(yaml.safe_dump(case.mapping))
-    return src, mapping
+@contextlib.contextmanager
+def _files(case: Messy) -> Iterator[tuple[Path, Path]]:
+    """The case written as a source file and its mapping in a folder removed afterwards.
+
+    Hypothesis runs each test body many times inside one pytest test, so pytest's
+    ``tmp_path`` (one per test) cannot hold them; without the removal every run of the
+    suite left ~160 folders in the system's temp directory.
+    """
+    with tempfile.TemporaryDirectory(prefix="messy-") as name:
+        folder = Path(name)
+        src = folder / f"source{case.suffix}"
+        src.write_bytes(case.data)
+        mapping = folder / "mapping.yaml"
+        mapping.write_text(yaml.safe_dump(case.mapping))
+        yield src, mapping
 
 
 @settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
@@ -106,14 +116,14 @@ def test_data_stages_either_clean_or_one_clear_error(case):
     from seqcast.pipeline import clean_source
     from seqcast.validate import CleanSchema
 
-    src, mapping = _files(case)
-    try:
-        out = clean_source(str(src), str(mapping), today=pd.Timestamp("2026-01-01").date())
-    except SeqcastError as exc:
-        message = str(exc)
-        event(f"error: {message.split(': ', 2)[-1][:40]}")
-        assert message and "\n" not in message and "Traceback" not in message
-        return
+    with _files(case) as (src, mapping):
+        try:
+            out = clean_source(str(src), str(mapping), today=pd.Timestamp("2026-01-01").date())
+        except SeqcastError as exc:
+            message = str(exc)
+            event(f"error: {message.split(': ', 2)[-1][:40]}")
+            assert message and "\n" not in message and "Traceback" not in message
+            return
     CleanSchema.validate(out.clean)
     event("clean" + (" with quarantine" if len(out.quarantine) else ""))
     assert np.isfinite(out.clean["y"]).all()
@@ -134,19 +144,19 @@ def test_cli_run_either_publishes_a_clean_table_or_prints_one_line(harness, caps
     from seqcast.cli import main
     from seqcast.published import ForecastSchema, read_forecasts
 
-    src, mapping = _files(case)
-    data_dir = src.parent / "data"
-    capsys.readouterr()
-    rc = main(["run", "--source", str(src), "--mapping", str(mapping), "--data-dir", str(data_dir),
-               "--as-of", "2026-01-01", "--horizon", "7", "--models", "seasonal_naive,naive"])
-    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("seqcast: error:")]
-    event("published" if rc == 0 else "error")
-    if rc != 0:
-        assert rc == 1 and len(err) == 1, err
-        assert "Traceback" not in err[0]
-        return
-    assert not err
-    table = read_forecasts(data_dir, latest=True)
+    with _files(case) as (src, mapping):
+        data_dir = src.parent / "data"
+        capsys.readouterr()
+        rc = main(["run", "--source", str(src), "--mapping", str(mapping), "--data-dir", str(data_dir),
+                   "--as-of", "2026-01-01", "--horizon", "7", "--models", "seasonal_naive,naive"])
+        err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("seqcast: error:")]
+        event("published" if rc == 0 else "error")
+        if rc != 0:
+            assert rc == 1 and len(err) == 1, err
+            assert "Traceback" not in err[0]
+            return
+        assert not err
+        table = read_forecasts(data_dir, latest=True)
     ForecastSchema.validate(table)
     assert len(table) and np.isfinite(table["mean"].to_numpy(float)).all()
     bands = table[["lo-95", "lo-80", "hi-80", "hi-95"]].to_numpy(float)
