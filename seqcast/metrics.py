@@ -92,7 +92,10 @@ def mase(
     """Mean absolute scaled error: MAE over the seasonal-naive in-sample MAE.
 
     The scale comes from each series' ``history`` before its first cutoff, so no
-    day that is scored leaks into the denominator.
+    day that is scored leaks into the denominator. Where that scale is 0 (a
+    constant history, or one that repeats every ``season_length`` days) MASE is
+    undefined: NaN, never ``inf``. Hyndman & Koehler (2006), "Another look at
+    measures of forecast accuracy".
     """
     t = scored(table)
     first = t.groupby("series_id")["cutoff"].min()
@@ -102,6 +105,7 @@ def mase(
         for sid, cut in first.items()
     }
     scale = t["series_id"].map(scales).astype(float)
+    scale = scale.where(scale > 0)  # a history that repeats itself weekly: undefined, not inf
     return _agg(t, by, "mase", (t["y"] - t["mean"]).abs() / scale)
 
 

@@ -650,3 +650,33 @@ def test_cli_says_what_it_leaves_out_and_rejects_what_contradicts(tmp_path, caps
     cut.to_csv(src, index=False)
     assert main(base + ["--start", "2022-04-20", "--end", "2022-04-22"]) == 0
     assert "series b runs 2022-01-01..2022-03-31, outside --start 2022-04-20" in capsys.readouterr().err
+
+
+def test_cli_backtests_every_model_named_and_explains_undefined_metrics(tmp_path, capsys):
+    """``--model naive --model seasonal_naive`` backtested only the last one, and a
+    constant or all-zero series printed MASE/MAPE as NaN without a word (found trying
+    the CLI as a new user would)."""
+    from seqcast.cli import main
+
+    days = pd.date_range("2024-01-01", "2024-04-30")
+    rows = [(d.date(), sid, value(i)) for sid, value in
+            [("const", lambda i: 50.0), ("zero", lambda i: 0.0), ("ok", lambda i: 100.0 + i % 7 + i % 5)]
+            for i, d in enumerate(days)]
+    src = tmp_path / "long.csv"
+    pd.DataFrame(rows, columns=["date", "series", "value"]).to_csv(src, index=False)
+    mapping = Path(__file__).resolve().parents[1] / "data" / "mappings" / "long.yaml"
+    base = ["backtest", "--source", str(src), "--mapping", str(mapping), "--jobs", "1",
+            "--start", "2024-04-01", "--end", "2024-04-10"]
+    table = tmp_path / "bt.parquet"
+    assert main(base + ["--model", "naive", "--model", "seasonal_naive,naive", "--output", str(table)]) == 0
+    out = capsys.readouterr().out
+    written = pd.read_parquet(table)
+    assert sorted(written["model"].unique()) == ["naive", "seasonal_naive"]
+    assert len(written) == 2 * 3 * 10
+    assert "mape NaN for zero: every scored actual is 0" in out
+    assert "mase NaN for const, zero: " in out and "inf" not in out
+    assert main(base + ["--model", "naive,sarima", "--param", "order=1,0,0"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "sets the hyperparameters of one --model, not of 2 (naive, sarima)" in err[0]
+    assert main(base + ["--model", "naive,", "--series", "ok"]) == 2
+    assert "an empty model name" in capsys.readouterr().err

@@ -77,3 +77,10 @@ def test_evaluate_arguments():
         evaluate(_table(), metrics=("mase",))
     with pytest.raises(ValueError, match="unknown metric"):
         evaluate(_table(), metrics=("r2",))
+
+
+def test_mase_of_a_series_that_repeats_itself_is_undefined_not_inf():
+    history = pd.DataFrame({"series_id": "flat", "ds": pd.date_range("2024-01-01", periods=30), "y": 5.0})
+    table = pd.DataFrame({"series_id": "flat", "model": "m", "h": 1, "cutoff": pd.Timestamp("2024-01-30"),
+                          "ds": pd.Timestamp("2024-01-31"), "y": 6.0, "mean": 5.0, "error": None}, index=[0])
+    assert np.isnan(mase(table, history)["mase"].iloc[0])

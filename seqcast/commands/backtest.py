@@ -8,8 +8,12 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from seqcast.commands import iso_date, output_path, positive_int
+
+if TYPE_CHECKING:  # `seqcast --help` does not import pandas
+    import pandas as pd
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,9 +26,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--source", required=True, help="CSV/Parquet source (as for `seqcast run`)")
     p.add_argument("--mapping", help="column mapping file (default: the CTA mapping)")
     p.add_argument("--series", action="append", help="series_id to backtest (repeatable; default all)")
-    p.add_argument("--model", default=None,
+    p.add_argument("--model", action="append", default=None,
                    help="registered model name: naive, seasonal_naive, sarima, ets, gru, ... "
-                   "(the model class's defaults, as in `seqcast run --models`; default seasonal_naive)")
+                   "(the model class's defaults, as in `seqcast run --models`; default seasonal_naive); "
+                   "several: repeat it or separate them by commas, e.g. --model naive,sarima")
     p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE",
                    help="a hyperparameter of --model, e.g. --param order=2,0,0 "
                    "--param seasonal_order=0,1,1,7 --param epochs=20 (repeatable; values read as YAML)")
@@ -80,19 +85,35 @@ def model_specs(args: argparse.Namespace) -> list[dict]:
             raise UsageError(f"--models-file {args.models_file}: give the models there, not with "
                              f"{', '.join(given)}")
         return load_models_file(args.models_file)
-    args.model = args.model or "seasonal_naive"
+    names = model_names(args)
     params = dict(parse_param(p) for p in args.param)
     aliases = {"season_length": args.season_length, "order": args.order,
                "seasonal_order": args.seasonal_order, "trend": args.trend}
     for key, value in aliases.items():
         if value is not None:
             params.setdefault(*parse_param(f"{key}={value}"))
+    if params and len(names) > 1:
+        raise UsageError(f"--param (or its aliases) sets the hyperparameters of one --model, not of "
+                         f"{len(names)} ({', '.join(names)}); give several models with their "
+                         "parameters in a --models-file")
     if args.cold:
         from seqcast.models import get_model
 
-        if "warm_start" in get_model(args.model).get_params():
-            params["warm_start"] = False
-    return [spec_dict({"name": args.model, "params": params})]
+        for name in names:
+            if "warm_start" in get_model(name).get_params():
+                params["warm_start"] = False
+    return [spec_dict({"name": name, "params": dict(params)}) for name in names]
+
+
+def model_names(args: argparse.Namespace) -> list[str]:
+    """``--model`` given once, repeated or comma-separated, in order, each once."""
+    from seqcast.errors import UsageError
+
+    given = args.model or ["seasonal_naive"]
+    names = [n.strip() for value in given for n in value.split(",")]
+    if any(not n for n in names):
+        raise UsageError(f"--model {','.join(given)}: an empty model name")
+    return list(dict.fromkeys(names))
 
 
 def build_models(args: argparse.Namespace) -> list:
@@ -114,7 +135,7 @@ def _check_usage(args: argparse.Namespace) -> None:
         raise UsageError("--window-length applies to --window sliding only")
     if args.grid is not None and not args.grid.strip():
         raise UsageError("--grid: empty; e.g. --grid p=0..2,q=0..2,P=0..2,Q=0..2,d=0,D=1,s=7")
-    if args.grid and (args.model not in (None, "sarima") or args.models_file):
+    if args.grid and ((args.model and model_names(args) != ["sarima"]) or args.models_file):
         raise UsageError("--grid searches SARIMA orders; it takes no --model other than sarima "
                          "and no --models-file")
     if args.grid:  # its syntax before any data is read
@@ -200,6 +221,8 @@ def handle(args: argparse.Namespace) -> int:
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(summary.to_string(index=False, float_format=lambda v: f"{v:,.4g}"
                                 if abs(v) < 100 else f"{v:,.0f}"))
+    for note in undefined_notes(summary):
+        print(note)
     bad = failures(table)
     if len(bad):
         shown = f" (the first {SHOW_FAILED}; all of them: --output FILE)" if len(bad) > SHOW_FAILED else ""
@@ -208,6 +231,21 @@ def handle(args: argparse.Namespace) -> int:
     if args.output:
         _write(table, args.output)
     return 0
+
+
+def undefined_notes(summary: pd.DataFrame) -> list[str]:
+    """One line for each metric printed as NaN for a scored series, saying why it is undefined."""
+    why = {"mape": "every scored actual is 0 (a percentage of 0 is undefined)",
+           "mase": "its history before the first origin repeats itself every season (the "
+                   "seasonal-naive in-sample error, MASE's scale, is 0)"}
+    notes = []
+    for metric, reason in why.items():
+        if metric not in summary:
+            continue
+        ids = summary.loc[(summary["n"] > 0) & summary[metric].isna(), "series_id"].unique()
+        if len(ids):
+            notes.append(f"{metric} NaN for {_some(ids)}: {reason}")
+    return notes
 
 
 def calendar_exog(clean, args: argparse.Namespace):
