@@ -31,12 +31,32 @@ class _Formatter(argparse.HelpFormatter):
         return text
 
 
+class _StoreOnce(argparse._StoreAction):
+    """A one-value option given twice with different values is a usage error.
+
+    argparse keeps the last value silently: ``forecasts show --series a --series b``
+    showed ``b`` alone, as if ``a`` had never been asked for. Options that take
+    several values say so (``action="append"``) and are not affected.
+    """
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        given = namespace.__dict__.setdefault("_given_once", {})
+        if self.dest in given and given[self.dest][1] != values:
+            first, before = given[self.dest]
+            parser.error(f"{option_string} given twice ({first} {before!s} and {option_string} {values!s}); "
+                         "it takes one value")
+        given[self.dest] = (option_string, values)
+        super().__call__(parser, namespace, values, option_string)
+
+
 class _Parser(argparse.ArgumentParser):
     """Usage errors as one ``seqcast: error:`` line, exit status 2."""
 
     def __init__(self, *args, **kwargs):
         kwargs.setdefault("formatter_class", _Formatter)
         super().__init__(*args, **kwargs)
+        self.register("action", None, _StoreOnce)
+        self.register("action", "store", _StoreOnce)
 
     def error(self, message: str):
         self.exit(2, f"seqcast: error: {self.prog}: {message} (see {self.prog} --help)\n")

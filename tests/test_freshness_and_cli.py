@@ -158,6 +158,20 @@ def test_run_dates_on_the_command_line_are_strict_iso(published, capsys):
     assert main(["forecasts", "show", "--data-dir", str(published), "--run-date", "2024-12-30"]) == 0
 
 
+def test_a_one_value_option_given_twice_is_a_usage_error(published, capsys):
+    """argparse kept the last value silently: ``--series a --series b`` showed b alone."""
+    from seqcast.cli import main
+
+    base = ["forecasts", "show", "--data-dir", str(published)]
+    with pytest.raises(SystemExit) as info:
+        main([*base, "--series", "bus", "--series", "rail"])
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--series given twice (--series bus and --series rail)" in err[0]
+    assert main([*base, "--series", "bus", "--series", "bus", "--format", "csv"]) == 0  # the same value: no doubt
+    assert "bus" in capsys.readouterr().out
+
+
 def test_every_flag_has_help_with_its_default():
     from seqcast.cli import build_parser
 
