@@ -1095,3 +1095,23 @@ def test_an_excel_workbook_is_named_as_one(tmp_path, capsys):
     code, err = _cli(capsys, "run", "--source", old, "--mapping", _mapping(tmp_path, WIDE))
     assert code == 1 and err == [f"seqcast: error: {old}: an Excel workbook, not a CSV or Parquet file; save "
                                  "the sheet as CSV (UTF-8) or Parquet and pass that"]
+
+
+def test_forecasts_show_json_keeps_every_digit_and_ids_as_written(tmp_path, capsys):
+    """pandas' to_json keeps 10 significant digits: a forecast of 961.1483301234623 read back
+    961.1483301235 from `--format json` (exact in csv and parquet); NaN intervals are null."""
+    import json
+
+    from seqcast.published import publish_forecasts
+
+    means = [961.1483301234623, 123456789.12345679, 0.1 + 0.2]
+    rows = pd.DataFrame({"series_id": ["001", "1e3", "TRUE"], "ds": pd.Timestamp("2024-12-31"),
+                         "cutoff": pd.Timestamp("2024-12-30"), "h": 1, "model": "naive", "mean": means,
+                         "lo-80": [950.0, np.nan, 0.0], "reason": "test"})
+    publish_forecasts(rows, tmp_path, run_date=date(2024, 12, 30), run_id="r", data_hash="x")
+    code, _ = _cli(capsys, "forecasts", "show", "--data-dir", str(tmp_path), "--format", "json",
+                   "--output", str(tmp_path / "f.json"))
+    records = json.loads((tmp_path / "f.json").read_text())
+    assert code == 0 and [r["mean"] for r in records] == means
+    assert [r["series_id"] for r in records] == ["001", "1e3", "TRUE"] and records[1]["lo-80"] is None
+    assert records[0]["h"] == 1 and records[0]["ds"] == "2024-12-31" and records[0]["created_at"].endswith("Z")

@@ -55,15 +55,27 @@ def handle_show(args: argparse.Namespace) -> int:
     if args.format == "csv":
         _emit(df.to_csv(index=False), args.output)
     elif args.format == "json":
-        days = {c: df[c].dt.strftime("%Y-%m-%d") for c in ("ds", "cutoff", "run_date")
-                if c in df and hasattr(df[c], "dt")}  # days as days, not midnight timestamps
-        _emit(df.assign(**days).to_json(orient="records", date_format="iso", indent=1) + "\n", args.output)
+        _emit(_json(df), args.output)
     else:
         cols = ["series_id", "ds", "cutoff", "h", "model", "mean", "lo-80", "hi-80", "lo-95", "hi-95",
                 "run_date", "data_hash"]
         cols = [c for c in cols if c in df]  # tables published before intervals lack them
         _emit(df[cols].to_string(index=False, float_format=lambda v: figure(v, 1)) + "\n", args.output)
     return 0
+
+
+def _json(df) -> str:
+    """Records with every number as stored: pandas' ``to_json`` keeps 10 significant
+    digits (961.1483301234623 came back 961.1483301235), Python's float repr round-trips."""
+    import json
+
+    days = {c: df[c].dt.strftime("%Y-%m-%d") for c in ("ds", "cutoff", "run_date")
+            if c in df and hasattr(df[c], "dt")}  # days as days, not midnight timestamps
+    if "created_at" in df and hasattr(df["created_at"], "dt"):
+        days["created_at"] = df["created_at"].dt.strftime("%Y-%m-%dT%H:%M:%S.%f").str.slice(0, 23) + "Z"
+    out = df.assign(**days).astype(object)
+    records = out.where(out.notna(), None).to_dict(orient="records")  # NaN: null, as JSON has no NaN
+    return json.dumps(records, indent=1, allow_nan=False, default=str) + "\n"
 
 
 def _emit(text: str, output: str | None) -> None:
