@@ -1115,3 +1115,14 @@ def test_forecasts_show_json_keeps_every_digit_and_ids_as_written(tmp_path, caps
     assert code == 0 and [r["mean"] for r in records] == means
     assert [r["series_id"] for r in records] == ["001", "1e3", "TRUE"] and records[1]["lo-80"] is None
     assert records[0]["h"] == 1 and records[0]["ds"] == "2024-12-31" and records[0]["created_at"].endswith("Z")
+
+
+@pytest.mark.parametrize("entry", ["{name: sarima, params: [1, 0, 0]}",
+                                   "{name: combination, params: {members: [{name: sarima, params: 3}]}}"])
+def test_model_params_that_are_not_a_mapping_are_one_line(tmp_path, capsys, entry):
+    """`params: [1, 0, 0]` (the order, without its key) was `internal error TypeError: cannot
+    convert dictionary update sequence element #0 to a sequence`."""
+    path = _write(tmp_path, "models.yaml", f"- {entry}\n")
+    code, err = _cli(capsys, "run", "--models-file", path, "--data-dir", str(tmp_path / "d"))
+    assert code == 1 and len(err) == 1, err
+    assert err[0].startswith(f"seqcast: error: {path}: model 1: model spec 'sarima': params must be a mapping")

@@ -93,7 +93,11 @@ def spec_dict(spec: Any) -> dict[str, Any]:
     if unknown:
         raise ModelError(f"model spec {spec['name']!r}: unknown key(s) {sorted(unknown)} "
                          "(hyperparameters go under params)")
-    return {"name": str(spec["name"]), "params": dict(spec.get("params") or {})}
+    params = spec.get("params")
+    if params is not None and not isinstance(params, dict):
+        raise ModelError(f"model spec {spec['name']!r}: params must be a mapping of hyperparameters "
+                         f"(params: {{order: [2, 0, 0]}}), got {params!r}")
+    return {"name": str(spec["name"]), "params": dict(params or {})}
 
 
 def build(spec: Any) -> Forecaster:
