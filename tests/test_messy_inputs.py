@@ -463,6 +463,11 @@ def _cli(capsys, *argv) -> tuple[int, list[str]]:
         (["run", "--horizon", "two"], 2, "argument --horizon: 'two' is not a whole number"),
         (["run", "--as-of", "2024-02-30"], 2, "argument --as-of: '2024-02-30' is not a date"),
         (["run", "--models", "nope"], 1, "--models: unknown model 'nope'"),
+        # an empty list ran the whole night to "every model failed (no model ran)"; a name twice
+        # stopped only inside the flow, after the server had started
+        (["run", "--models", ""], 1, "--models: no model named; give one or more"),
+        (["run", "--models", " , "], 1, "--models: no model named; give one or more"),
+        (["run", "--models", "naive,sarima, naive"], 1, "--models: the same model is configured twice: ['naive']"),
         (["backtest", "--source", "x.csv", "--start", "soon", "--end", "2024-01-01"], 2, "argument --start"),
         (["backtest", "--source", "x.csv", "--start", "2024-01-01", "--end", "2024-01-02", "--h", "-1"], 2,
          "argument --h: must be at least 1"),

@@ -209,8 +209,9 @@ def specs_from_names(names: str | Iterable[str]) -> list[dict[str, Any]]:
     if isinstance(names, str):
         names = names.split(",")
     specs = [spec_dict(n.strip()) for n in names if n.strip()]
-    for s in specs:
-        model_class(s["name"])
+    if not specs:  # an empty --models ran the whole night to "every model failed (no model ran)"
+        raise ModelError("no model named; give one or more, e.g. seasonal_naive,sarima")
+    labels_for([build(s) for s in specs])  # unknown names, a name twice: before any work
     return specs
 
 
