@@ -295,6 +295,11 @@ def _progress_callback(label: str, epochs: int):
 
 
 # -- compile and fit -------------------------------------------------------------------------
+#: the names ``optimizer`` and ``loss`` take (checked by the models before any data is read)
+OPTIMIZERS = ("adam", "adamw", "sgd")
+LOSSES = ("huber", "mae", "mse")
+
+
 def make_optimizer(recipe: Recipe, learning_rate: float | None = None):
     import keras
 

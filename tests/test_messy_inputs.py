@@ -1131,3 +1131,18 @@ def test_model_params_that_are_not_a_mapping_are_one_line(tmp_path, capsys, entr
     code, err = _cli(capsys, "run", "--models-file", path, "--data-dir", str(tmp_path / "d"))
     assert code == 1 and len(err) == 1, err
     assert err[0].startswith(f"seqcast: error: {path}: model 1: model spec 'sarima': params must be a mapping")
+
+
+@pytest.mark.parametrize("params, message", [
+    ("{loss: rmse}", "gru: loss must be one of huber, mae, mse, got 'rmse'"),
+    ("{optimizer: rmsprop}", "gru: optimizer must be one of adam, adamw, sgd, got 'rmsprop'"),
+    ("{scaling: log}", "gru: scaling must be one of none, constant, standard, got 'log'"),
+    ("{valid_days: thirty}", "gru: valid_days must be an integer >= 0, got 'thirty'"),
+    ("{warm_start: 'yes'}", "gru: warm_start must be true or false, got 'yes'"),
+])
+def test_a_network_setting_it_does_not_know_is_one_line_before_training(tmp_path, capsys, params, message):
+    """`loss: rmse` was accepted, then failed every backtest origin of the night at fit time
+    (`valid_days: thirty` was `internal error ValueError`)."""
+    path = _write(tmp_path, "models.yaml", f"- seasonal_naive\n- name: gru\n  params: {params}\n")
+    code, err = _cli(capsys, "run", "--models-file", path, "--data-dir", str(tmp_path / "d"))
+    assert code == 1 and err == [f"seqcast: error: {path}: model 2: {message}"]

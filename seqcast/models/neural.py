@@ -157,7 +157,26 @@ class NeuralForecaster(LocalForecaster):
                                  f"{' and < 1' if rate else ''}, got {v!r}")
         if "cell" in params and params["cell"] not in CELLS:
             raise ModelError(f"{self.alias}: unknown cell {params['cell']!r}; use one of {CELLS}")
+        self._check_names(params)
+        optional_positive_int(self, "valid_days", params.get("valid_days"), minimum=0)
         optional_positive_int(self, "max_history", self.max_history, minimum=self.min_history)
+
+    def _check_names(self, params: dict[str, Any]) -> None:
+        """``loss: foo``, ``scaling: log``, ``warm_start: "yes"`` failed every origin at fit
+        time (``every model failed``), not as one line before any data is read."""
+        from seqcast.training import LOSSES, OPTIMIZERS
+        from seqcast.windows import SCALINGS
+
+        for name, known in (("loss", LOSSES), ("optimizer", OPTIMIZERS), ("scaling", SCALINGS)):
+            if name in params and params[name] not in known:
+                raise ModelError(f"{self.alias}: {name} must be one of {', '.join(known)}, got {params[name]!r}")
+        scale = params.get("scale", 1.0)
+        if isinstance(scale, bool) or not isinstance(scale, int | float) or not (np.isfinite(scale) and scale > 0):
+            raise ModelError(f"{self.alias}: scale must be a positive number, got {scale!r}")
+        for name in ("warm_start", "mixed_precision", "jit_compile"):
+            value = params.get(name, False)
+            if not isinstance(value, bool) and not (name == "jit_compile" and value is None):
+                raise ModelError(f"{self.alias}: {name} must be true or false, got {value!r}")
 
     # -- what the network sees -------------------------------------------------------
     @property
