@@ -397,7 +397,8 @@ def _holidays(p: NightlyParams) -> str | None:
     from seqcast.calendar import parse_holidays
     from seqcast.ingest import load_mapping
 
-    spec = p.holidays if p.holidays is not None else load_mapping(p.mapping).holidays
+    given = p.holidays is not None and p.holidays.strip()  # empty (a cleared form field): the mapping's
+    spec = p.holidays if given else load_mapping(p.mapping).holidays
     parse_holidays(spec)  # an unknown calendar stops the night here, with one clear line
     return None if not spec or spec.lower() == "none" else spec
 

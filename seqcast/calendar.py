@@ -236,7 +236,9 @@ def parse_holidays(spec: str | None) -> tuple[str | None, str | None]:
     """
     if not spec or str(spec).strip().lower() == "none":
         return None, None
-    country, _, subdiv = str(spec).strip().partition("-")
+    country, dash, subdiv = str(spec).strip().partition("-")
+    if dash and not subdiv.strip():  # "US-": a subdivision left out, never the whole country silently
+        raise InputError(f"holidays {spec!r}: no subdivision after '-' (COUNTRY or COUNTRY-SUBDIV: US or US-IL)")
     country, subdiv = country.upper(), (subdiv.upper() or None)
     import holidays
 

@@ -1146,3 +1146,19 @@ def test_a_network_setting_it_does_not_know_is_one_line_before_training(tmp_path
     path = _write(tmp_path, "models.yaml", f"- seasonal_naive\n- name: gru\n  params: {params}\n")
     code, err = _cli(capsys, "run", "--models-file", path, "--data-dir", str(tmp_path / "d"))
     assert code == 1 and err == [f"seqcast: error: {path}: model 2: {message}"]
+
+
+def test_an_empty_or_cut_holiday_calendar_is_refused_not_switched_off(tmp_path, capsys):
+    """`--holidays ""` (an unset `$REGION`) turned the calendar off, though the flow's own form
+    says empty means the mapping's; `US-` read as the whole US without a word."""
+    from flows.nightly import NightlyParams, _holidays
+
+    src = str(tmp_path / "never-read.csv")
+    code, err = _cli(capsys, "run", "--holidays", " ", "--source", src, "--data-dir", str(tmp_path / "d"))
+    assert code == 2 and err == ["seqcast: error: --holidays: empty; give COUNTRY or COUNTRY-SUBDIV (US-IL), "
+                                 "or none for no calendar"]
+    code, err = _cli(capsys, "run", "--holidays", "US-", "--source", src, "--data-dir", str(tmp_path / "d"))
+    assert code == 1 and err == ["seqcast: error: holidays 'US-': no subdivision after '-' (COUNTRY or "
+                                 "COUNTRY-SUBDIV: US or US-IL)"]
+    assert _holidays(NightlyParams(holidays="")) == "US-IL"  # the CTA mapping's calendar
+    assert _holidays(NightlyParams(holidays="none")) is None

@@ -67,7 +67,10 @@ def handle(args: argparse.Namespace) -> int:
             raise type(exc)(f"--models: {exc}") from None
     if args.holidays is not None:  # checked before the flow starts: one clear line
         from seqcast.calendar import parse_holidays
+        from seqcast.errors import UsageError
 
+        if not args.holidays.strip():  # `--holidays "$REGION"` unset switched the calendar off
+            raise UsageError("--holidays: empty; give COUNTRY or COUNTRY-SUBDIV (US-IL), or none for no calendar")
         parse_holidays(args.holidays)
 
     if args.source and "://" not in args.source:  # before any server starts: one clear line
