@@ -100,7 +100,10 @@ def choose(
                 rows.append((sid, best, reason, float(eligible.loc[best, "mae"]), base))
                 continue
         if baseline in models:
-            if best is None or np.isnan(base):
+            if best is None and not np.isnan(base):  # scored, but with failed origins (a young series)
+                reason = (f"no model has a recent backtest without failed origins: {baseline} published "
+                          f"(MAE {format_mae(base)} where it could forecast)")
+            elif best is None or np.isnan(base):
                 reason = "no recent backtest scores yet: baseline published"
             elif best == baseline:
                 reason = f"{baseline} has the best recent backtest MAE ({format_mae(base)})"
@@ -108,13 +111,20 @@ def choose(
                 reason = f"no model beat {baseline} (MAE {format_mae(base)}) on the recent backtest"
             rows.append((sid, baseline, reason, base, base))
         elif best is not None:
-            reason = (f"baseline failed tonight; best recent backtest MAE "
+            reason = (f"{_why_no_baseline(baseline, s.index)}; best recent backtest MAE "
                       f"{format_mae(eligible.loc[best, 'mae'])} among the rest")
             rows.append((sid, best, reason, float(eligible.loc[best, "mae"]), base))
         elif models:
             pick = sorted(models)[0]
-            rows.append((sid, pick, "baseline failed tonight and no model has backtest scores", np.nan, base))
+            reason = f"{_why_no_baseline(baseline, s.index)} and no model has backtest scores"
+            rows.append((sid, pick, reason, np.nan, base))
     return pd.DataFrame(rows, columns=["series_id", "model", "reason", "mae", "baseline_mae"])
+
+
+def _why_no_baseline(baseline: str, scored) -> str:
+    """A configured baseline has backtest rows (its failures too); one never configured has none:
+    "baseline failed tonight" was said of a `--models naive,sarima` night."""
+    return "baseline failed tonight" if baseline in scored else f"{baseline} is not among the candidates"
 
 
 def format_mae(value: float) -> str:

@@ -1162,3 +1162,21 @@ def test_an_empty_or_cut_holiday_calendar_is_refused_not_switched_off(tmp_path, 
                                  "COUNTRY-SUBDIV: US or US-IL)"]
     assert _holidays(NightlyParams(holidays="")) == "US-IL"  # the CTA mapping's calendar
     assert _holidays(NightlyParams(holidays="none")) is None
+
+
+def test_the_published_reason_says_what_happened_to_the_baseline():
+    """A `--models naive,sarima` night published "baseline failed tonight" (it was never a
+    candidate); a 20-day series whose baseline failed its oldest origins (too short then)
+    published "no recent backtest scores yet" beside the scores it had."""
+    from seqcast.champion import choose
+
+    scores = pd.DataFrame({"series_id": ["a", "a", "young"], "model": ["naive", "sarima", "seasonal_naive"],
+                           "mae": [20.0, 15.0, 21.7], "n": [50, 50, 13], "failed": [0, 0, 6]})
+    available = pd.DataFrame({"series_id": ["a", "a", "young"], "model": ["naive", "sarima", "seasonal_naive"]})
+    reasons = choose(scores, available).set_index("series_id")["reason"]
+    assert reasons["a"] == "seasonal_naive is not among the candidates; best recent backtest MAE 15 among the rest"
+    assert reasons["young"] == ("no model has a recent backtest without failed origins: seasonal_naive published "
+                                "(MAE 21.7 where it could forecast)")
+    failed = pd.concat([scores, pd.DataFrame({"series_id": ["a"], "model": ["seasonal_naive"], "mae": [np.nan],
+                                              "n": [0], "failed": [1]})], ignore_index=True)
+    assert choose(failed, available).set_index("series_id")["reason"]["a"].startswith("baseline failed tonight; ")
