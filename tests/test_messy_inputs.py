@@ -468,6 +468,8 @@ def _cli(capsys, *argv) -> tuple[int, list[str]]:
         (["run", "--models", ""], 1, "--models: no model named; give one or more"),
         (["run", "--models", " , "], 1, "--models: no model named; give one or more"),
         (["run", "--models", "naive,sarima, naive"], 1, "--models: the same model is configured twice: ['naive']"),
+        # the file replaced the list without a word
+        (["run", "--models", "ets", "--models-file", "m.yaml"], 2, "--models and --models-file: give one"),
         (["backtest", "--source", "x.csv", "--start", "soon", "--end", "2024-01-01"], 2, "argument --start"),
         (["backtest", "--source", "x.csv", "--start", "2024-01-01", "--end", "2024-01-02", "--h", "-1"], 2,
          "argument --h: must be at least 1"),

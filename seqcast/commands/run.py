@@ -6,6 +6,8 @@ import argparse
 
 from seqcast.commands import iso_date, non_negative_int, positive_int
 
+DEFAULT_MODELS = "seasonal_naive,naive,sarima"
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="run the nightly flow once (ingest, validate, clean, forecast, publish)")
@@ -16,7 +18,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--as-of", type=iso_date, help="treat YYYY-MM-DD as today (replays, backfills)")
     p.add_argument(
         "--models",
-        default="seasonal_naive,naive,sarima",
+        default=None,  # None, not the list: --models beside --models-file must not vanish silently
         help="comma-separated candidate models; per series the best on the recent backtest "
         "that beats seasonal naive is published (default: seasonal_naive,naive,sarima)",
     )
@@ -58,11 +60,15 @@ def handle(args: argparse.Namespace) -> int:
     from seqcast.models import load_models_file, specs_from_names
     from seqcast.published import read_forecasts
 
+    if args.models_file and args.models is not None:
+        from seqcast.errors import UsageError
+
+        raise UsageError("--models and --models-file: give one (the file replaced the list)")
     if args.models_file:
         specs = load_models_file(args.models_file)
     else:
         try:
-            specs = specs_from_names(args.models)
+            specs = specs_from_names(DEFAULT_MODELS if args.models is None else args.models)
         except SeqcastError as exc:
             raise type(exc)(f"--models: {exc}") from None
     if args.holidays is not None:  # checked before the flow starts: one clear line
