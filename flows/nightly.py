@@ -444,6 +444,11 @@ def _hours_late() -> float | None:
     return (datetime.now(UTC) - scheduled).total_seconds() / 3600
 
 
+def _after_as_of(s: dict) -> str:
+    n = s.get("rows_after_as_of") or 0
+    return f" ({n} more after as-of {s['run_date']}: not yet known)" if n else ""
+
+
 def _summary_markdown(s: dict) -> str:
     gx = "all passed" if not s["gx_failed"] else "<br>".join(s["gx_failed"])
     return f"""# Nightly run {s['run_date']}
@@ -452,7 +457,7 @@ def _summary_markdown(s: dict) -> str:
 |---|---|
 | source | `{s['source']}` (data `{s['data_hash']}`) |
 | rows in | {s['rows_in']} |
-| kept | {s['rows_kept']} |
+| kept | {s['rows_kept']}{_after_as_of(s)} |
 | quarantined | {s['rows_quarantined']} row(s), {s.get('rows_partly_quarantined', 0)} more with some values set aside (`{s['quarantine_path']}`) |
 | series dropped | {"<br>".join(s.get('series_quarantine_reasons') or []) or "none"} |
 | exact duplicates dropped | {s['exact_duplicates_dropped']} |

@@ -1182,3 +1182,17 @@ def test_the_published_reason_says_what_happened_to_the_baseline():
     failed = pd.concat([scores, pd.DataFrame({"series_id": ["a"], "model": ["seasonal_naive"], "mae": [np.nan],
                                               "n": [0], "failed": [1]})], ignore_index=True)
     assert choose(failed, available).set_index("series_id")["reason"]["a"].startswith("baseline failed tonight; ")
+
+
+def test_the_rows_line_accounts_for_the_rows_after_as_of():
+    """`seqcast run --as-of` on a file reaching past it printed `rows in 620, kept 552,
+    quarantined 0`: 68 rows unexplained on the console and the run page."""
+    from flows.nightly import _after_as_of
+    from seqcast.commands.run import rows_line
+
+    summary = {"rows_in": 620, "rows_kept": 552, "rows_after_as_of": 68, "rows_quarantined": 0,
+               "days_imputed": 0, "run_date": "2024-11-30"}
+    assert rows_line(summary) == "rows in 620, kept 552, after as-of 68 (not yet known), quarantined 0, days imputed 0"
+    assert _after_as_of(summary) == " (68 more after as-of 2024-11-30: not yet known)"
+    assert rows_line({**summary, "rows_after_as_of": 0, "rows_kept": 620}) == (
+        "rows in 620, kept 620, quarantined 0, days imputed 0")
