@@ -340,6 +340,8 @@ CTA_MAPPING = Mapping(
 
 def load_mapping(path: str | Path | None) -> Mapping:
     """Read a mapping file (YAML or JSON); ``None`` means the CTA export."""
+    from seqcast.strict_load import json_loads
+
     if path is None:
         return CTA_MAPPING
     path = Path(path)
@@ -348,7 +350,7 @@ def load_mapping(path: str | Path | None) -> Mapping:
     except OSError as exc:
         raise InputError(f"{path}: cannot read mapping file ({exc.strerror})") from None
     try:
-        data = json.loads(text) if path.suffix == ".json" else _load_yaml_mapping(text)
+        data = json_loads(text) if path.suffix == ".json" else _load_yaml_mapping(text)
     except Exception as exc:  # yaml/json both raise their own ValueError subclasses
         raise InputError(f"{path}: mapping file is not valid YAML/JSON ({parse_problem(exc)})") from None
     if not isinstance(data, dict):
@@ -371,7 +373,9 @@ def _load_yaml_mapping(text: str) -> Any:
     """
     import yaml
 
-    loader = yaml.SafeLoader(text)
+    from seqcast.strict_load import StrictLoader
+
+    loader = StrictLoader(text)  # a key given twice: an error, not the last one
     try:
         node = loader.get_single_node()
         if isinstance(node, yaml.MappingNode):

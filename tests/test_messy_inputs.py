@@ -1196,3 +1196,19 @@ def test_the_rows_line_accounts_for_the_rows_after_as_of():
     assert _after_as_of(summary) == " (68 more after as-of 2024-11-30: not yet known)"
     assert rows_line({**summary, "rows_after_as_of": 0, "rows_kept": 620}) == (
         "rows in 620, kept 620, quarantined 0, days imputed 0")
+
+
+@pytest.mark.parametrize("flag, name, content, fragment", [
+    ("--models-file", "models.yaml", "- name: sarima\n  params: {order: [1, 0, 0], order: [2, 0, 0]}\n",
+     "not valid YAML/JSON (found key 'order' given twice at line 2, column 30)"),
+    ("--mapping", "m.yaml", LONG + "date_column: day\n",
+     "mapping file is not valid YAML/JSON (found key 'date_column' given twice at line 4, column 1)"),
+    ("--mapping", "m.json", '{"date_column": "date", "date_column": "day"}',
+     "mapping file is not valid YAML/JSON (key 'date_column' given twice)"),
+])
+def test_a_key_given_twice_is_refused_not_the_last_one(tmp_path, capsys, flag, name, content, fragment):
+    """PyYAML and json keep the last of two equal keys without a word: the models file above
+    fitted sarima (2,0,0), the mapping read the column `day`."""
+    path = _write(tmp_path, name, content)
+    code, err = _cli(capsys, "run", flag, path, "--data-dir", str(tmp_path / "d"))
+    assert code == 1 and err == [f"seqcast: error: {path}: {fragment}"]

@@ -202,9 +202,13 @@ def specs_from_args(args: argparse.Namespace, frame=None, report=None) -> list:
             if args.spec_file.endswith((".yaml", ".yml")):
                 import yaml
 
-                data = yaml.safe_load(text)
+                from seqcast.strict_load import StrictLoader
+
+                data = yaml.load(text, Loader=StrictLoader)  # a key given twice: an error
             else:
-                data = json.loads(text)
+                from seqcast.strict_load import json_loads
+
+                data = json_loads(text)
         except Exception as exc:  # yaml.YAMLError, json.JSONDecodeError: their own classes
             raise WindowSpecError(f"{args.spec_file}: not valid YAML/JSON ({parse_problem(exc)})") from None
         items = data if isinstance(data, list) else [data]

@@ -178,9 +178,11 @@ def load_models_file(path: str | Path) -> list[dict[str, Any]]:
     """
     import yaml
 
+    from seqcast.strict_load import StrictLoader
+
     path = Path(path)
     try:
-        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=StrictLoader)  # a key twice: an error
     except OSError as exc:
         raise ModelError(f"{path}: cannot read the models file ({exc.strerror})") from None
     except yaml.YAMLError as exc:
