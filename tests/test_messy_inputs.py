@@ -1212,3 +1212,11 @@ def test_a_key_given_twice_is_refused_not_the_last_one(tmp_path, capsys, flag, n
     path = _write(tmp_path, name, content)
     code, err = _cli(capsys, "run", flag, path, "--data-dir", str(tmp_path / "d"))
     assert code == 1 and err == [f"seqcast: error: {path}: {fragment}"]
+
+
+def test_a_models_file_key_beside_the_list_is_refused_not_ignored(tmp_path, capsys):
+    """`models: [sarima]` with `horizon: 7` beside it ran with the command's horizon: the key did nothing."""
+    path = _write(tmp_path, "models.yaml", "models: [sarima]\nhorizon: 7\n")
+    code, err = _cli(capsys, "run", "--models-file", path, "--data-dir", str(tmp_path / "d"))
+    assert code == 1 and err == [f"seqcast: error: {path}: unknown key(s) ['horizon']; a models file holds a "
+                                 "list, or models: [...] only"]

@@ -188,6 +188,9 @@ def load_models_file(path: str | Path) -> list[dict[str, Any]]:
     except yaml.YAMLError as exc:
         raise ModelError(f"{path}: not valid YAML/JSON ({parse_problem(exc)})") from None
     if isinstance(doc, dict):
+        other = sorted(map(str, set(doc) - {"models"}))
+        if other:  # `horizon: 7` beside the list did nothing, silently
+            raise ModelError(f"{path}: unknown key(s) {other}; a models file holds a list, or models: [...] only")
         doc = doc.get("models")
     if not isinstance(doc, list) or not doc:
         raise ModelError(f"{path}: expected a list of models (names or {{name, params}})")
