@@ -55,11 +55,18 @@ def handle(args: argparse.Namespace) -> int:
     # 2-core machine that took more than Prefect's default 20 s (a CI run), and the night
     # ended in "Timed out while attempting to connect to ephemeral Prefect API server".
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    from datetime import date
+
     from flows.nightly import ModelSpec, NightlyParams, local_run_settings, nightly
     from seqcast.errors import SeqcastError
     from seqcast.models import load_models_file, specs_from_names
     from seqcast.published import read_forecasts
 
+    if args.as_of is not None and args.as_of > date.today():
+        from seqcast.errors import UsageError
+
+        # a night dated ahead is the latest partition for every reader until that day comes
+        raise UsageError(f"--as-of {args.as_of} is after today ({date.today()}): it replays a past night")
     if args.models_file and args.models is not None:
         from seqcast.errors import UsageError
 
