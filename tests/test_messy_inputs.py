@@ -472,6 +472,8 @@ def _cli(capsys, *argv) -> tuple[int, list[str]]:
         (["run", "--models", "ets", "--models-file", "m.yaml"], 2, "--models and --models-file: give one"),
         # published as run_date=2999-01-01: the "latest" night for every reader, hiding the real ones
         (["run", "--as-of", "2999-01-01"], 2, "--as-of 2999-01-01 is after today"),
+        # the flow's form refused it: `internal error ValidationError`
+        (["run", "--horizon", "400"], 2, "--horizon: input should be less than or equal to 366 (got 400)"),
         (["backtest", "--source", "x.csv", "--start", "soon", "--end", "2024-01-01"], 2, "argument --start"),
         (["backtest", "--source", "x.csv", "--start", "2024-01-01", "--end", "2024-01-02", "--h", "-1"], 2,
          "argument --h: must be at least 1"),

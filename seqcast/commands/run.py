@@ -105,8 +105,8 @@ def handle(args: argparse.Namespace) -> int:
         from seqcast.database import ensure_schema
 
         ensure_schema(database_url)
-    log_path = _quiet_console(args.data_dir)
-    params = NightlyParams(
+    params = _params(
+        NightlyParams,
         source=args.source,
         mapping=args.mapping,
         data_dir=args.data_dir,
@@ -121,6 +121,7 @@ def handle(args: argparse.Namespace) -> int:
         max_staleness_days=args.max_staleness_days,
         database_url=database_url,
     )
+    log_path = _quiet_console(args.data_dir)
     try:
         with local_run_settings():
             summary = nightly(params)
@@ -172,6 +173,21 @@ def handle(args: argparse.Namespace) -> int:
     print(f"plots:          {summary['plot']}")
     print(f"                {summary['errors_plot']}")
     return 0
+
+
+def _params(klass, **values):
+    """The flow's parameters; a value its form refuses (``--horizon 400``: at most 366) is a
+    usage line naming the option, not ``internal error ValidationError``."""
+    from pydantic import ValidationError
+
+    from seqcast.errors import UsageError
+
+    try:
+        return klass(**values)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        option = "--" + str(first["loc"][0]).replace("_", "-")
+        raise UsageError(f"{option}: {first['msg'][:1].lower()}{first['msg'][1:]} (got {first['input']!r})") from None
 
 
 def rows_line(summary: dict) -> str:
