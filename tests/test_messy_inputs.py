@@ -1224,3 +1224,11 @@ def test_a_models_file_key_beside_the_list_is_refused_not_ignored(tmp_path, caps
     code, err = _cli(capsys, "run", "--models-file", path, "--data-dir", str(tmp_path / "d"))
     assert code == 1 and err == [f"seqcast: error: {path}: unknown key(s) ['horizon']; a models file holds a "
                                  "list, or models: [...] only"]
+
+
+def test_a_combination_member_named_twice_is_refused(tmp_path, capsys):
+    """`members: [sarima, sarima]` (a typo for [sarima, gru]) published SARIMA alone as `combination`."""
+    path = _write(tmp_path, "models.yaml", "- {name: combination, params: {members: [sarima, sarima]}}\n")
+    code, err = _cli(capsys, "run", "--models-file", path, "--data-dir", str(tmp_path / "d"))
+    assert code == 1 and err == [f"seqcast: error: {path}: model 1: combination: members: the same model is "
+                                 "configured twice: ['sarima(1,0,0)(0,1,1,7)']"]

@@ -97,7 +97,12 @@ class Combination(Forecaster):
         return w / w.sum()
 
     def check_params(self) -> None:
-        self._built()
+        from seqcast.models import labels_for
+
+        try:  # [sarima, sarima] is SARIMA alone, likely a typo for another member
+            labels_for(self._built())
+        except ModelError as exc:
+            raise ModelError(f"{self.alias}: members: {exc}") from None
         self._weights()
 
     @property
