@@ -340,15 +340,17 @@ CTA_MAPPING = Mapping(
 
 def load_mapping(path: str | Path | None) -> Mapping:
     """Read a mapping file (YAML or JSON); ``None`` means the CTA export."""
-    from seqcast.strict_load import json_loads
+    from seqcast.strict_load import json_loads, read_text
 
     if path is None:
         return CTA_MAPPING
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = read_text(path)
     except OSError as exc:
         raise InputError(f"{path}: cannot read mapping file ({exc.strerror})") from None
+    except ValueError as exc:  # not UTF-8
+        raise InputError(f"{path}: mapping file is {exc}") from None
     try:
         data = json_loads(text) if path.suffix == ".json" else _load_yaml_mapping(text)
     except Exception as exc:  # yaml/json both raise their own ValueError subclasses

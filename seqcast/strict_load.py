@@ -19,6 +19,7 @@ ValueError: key 'a' given twice
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -56,3 +57,24 @@ def _unique(pairs: list[tuple[str, Any]]) -> dict:
 def json_loads(text: str) -> Any:
     """``json.loads`` that refuses a key given twice in one object."""
     return json.loads(text, object_pairs_hook=_unique)
+
+
+def read_text(path: str | Path) -> str:
+    """A YAML/JSON file's text, UTF-8. Raises ``OSError`` when it cannot be read and
+    ``ValueError`` naming the first byte that is not UTF-8 and its line (a file saved as
+    cp1252 with a ``# café`` comment was ``internal error UnicodeDecodeError``).
+
+    >>> import tempfile
+    >>> with tempfile.NamedTemporaryFile("wb", suffix=".yaml", delete=False) as f:
+    ...     _ = f.write(b"- sarima\\n# caf\\xe9\\n")
+    >>> read_text(f.name)
+    Traceback (most recent call last):
+    ...
+    ValueError: not UTF-8 text (byte 0xe9 on line 2); save it as UTF-8
+    """
+    data = Path(path).read_bytes()
+    try:
+        return data.decode("utf-8-sig")  # a byte order mark (Notepad) is not part of the text
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise ValueError(f"not UTF-8 text (byte 0x{data[exc.start]:02x} on line {line}); save it as UTF-8") from None

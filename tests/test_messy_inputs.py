@@ -1232,3 +1232,26 @@ def test_a_combination_member_named_twice_is_refused(tmp_path, capsys):
     code, err = _cli(capsys, "run", "--models-file", path, "--data-dir", str(tmp_path / "d"))
     assert code == 1 and err == [f"seqcast: error: {path}: model 1: combination: members: the same model is "
                                  "configured twice: ['sarima(1,0,0)(0,1,1,7)']"]
+
+
+@pytest.mark.parametrize("argv, name, fragment", [
+    (["run", "--models-file"], "models.yaml", "the models file is not UTF-8 text (byte 0xe9 on line 2); save it as UTF-8"),
+    (["run", "--mapping"], "m.yaml", "mapping file is not UTF-8 text (byte 0xe9 on line 2); save it as UTF-8"),
+    (["windows", "build", "--spec-file"], "spec.yaml",
+     "the window-spec file is not UTF-8 text (byte 0xe9 on line 2); save it as UTF-8"),
+])
+def test_a_config_file_saved_as_cp1252_is_one_line(tmp_path, capsys, argv, name, fragment):
+    """A `# café` comment saved by a Windows editor (cp1252) was `internal error UnicodeDecodeError`."""
+    body = {"models.yaml": b"- sarima\n", "m.yaml": LONG.encode(), "spec.yaml": b"input_length: 28\n"}[name]
+    path = _write(tmp_path, name, body[: body.index(b"\n") + 1] + b"# caf\xe9\n" + body[body.index(b"\n") + 1:])
+    src = _write(tmp_path, "src.csv", "date,series,value\n2024-01-01,a,1\n")
+    code, err = _cli(capsys, *argv, path, "--source", src, *(["--data-dir", str(tmp_path / "d")] if "run" in argv else []))
+    assert code == 1 and err == [f"seqcast: error: {path}: {fragment}"]
+
+
+def test_a_json_mapping_with_a_byte_order_mark_reads(tmp_path):
+    from seqcast.ingest import load_mapping
+
+    path = _write(tmp_path, "m.json", b'\xef\xbb\xbf{"date_column": "date", "series_column": "series", '
+                                      b'"value_column": "value"}')
+    assert load_mapping(path).series_column == "series"  # was: not valid YAML/JSON (Unexpected UTF-8 BOM …)

@@ -196,8 +196,14 @@ def specs_from_args(args: argparse.Namespace, frame=None, report=None) -> list:
     from seqcast.windows import WindowSpec, WindowSpecError, specs_from
 
     if args.spec_file:
-        with open(args.spec_file, encoding="utf-8") as fh:
-            text = fh.read()
+        from seqcast.strict_load import read_text
+
+        try:
+            text = read_text(args.spec_file)
+        except OSError as exc:
+            raise WindowSpecError(f"{args.spec_file}: cannot read the window-spec file ({exc.strerror})") from None
+        except ValueError as exc:  # not UTF-8
+            raise WindowSpecError(f"{args.spec_file}: the window-spec file is {exc}") from None
         try:
             if args.spec_file.endswith((".yaml", ".yml")):
                 import yaml

@@ -178,15 +178,17 @@ def load_models_file(path: str | Path) -> list[dict[str, Any]]:
     """
     import yaml
 
-    from seqcast.strict_load import StrictLoader
+    from seqcast.strict_load import StrictLoader, read_text
 
     path = Path(path)
     try:
-        doc = yaml.load(path.read_text(encoding="utf-8"), Loader=StrictLoader)  # a key twice: an error
+        doc = yaml.load(read_text(path), Loader=StrictLoader)  # a key twice: an error
     except OSError as exc:
         raise ModelError(f"{path}: cannot read the models file ({exc.strerror})") from None
     except yaml.YAMLError as exc:
         raise ModelError(f"{path}: not valid YAML/JSON ({parse_problem(exc)})") from None
+    except ValueError as exc:  # not UTF-8
+        raise ModelError(f"{path}: the models file is {exc}") from None
     if isinstance(doc, dict):
         other = sorted(map(str, set(doc) - {"models"}))
         if other:  # `horizon: 7` beside the list did nothing, silently
