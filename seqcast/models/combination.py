@@ -99,8 +99,9 @@ class Combination(Forecaster):
     def check_params(self) -> None:
         from seqcast.models import labels_for
 
+        built = self._built()
         try:  # [sarima, sarima] is SARIMA alone, likely a typo for another member
-            labels_for(self._built())
+            labels_for(built)
         except ModelError as exc:
             raise ModelError(f"{self.alias}: members: {exc}") from None
         self._weights()
