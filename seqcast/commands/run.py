@@ -67,6 +67,11 @@ def handle(args: argparse.Namespace) -> int:
 
         # a night dated ahead is the latest partition for every reader until that day comes
         raise UsageError(f"--as-of {args.as_of} is after today ({date.today()}): it replays a past night")
+    if os.path.exists(args.data_dir) and not os.path.isdir(args.data_dir):
+        from seqcast.errors import UsageError
+
+        # was: internal error NotADirectoryError (…/logs), after the checks of the source
+        raise UsageError(f"--data-dir {args.data_dir}: a file, not a folder")
     if args.models_file and args.models is not None:
         from seqcast.errors import UsageError
 
