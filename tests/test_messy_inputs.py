@@ -475,7 +475,7 @@ def _cli(capsys, *argv) -> tuple[int, list[str]]:
         # the flow's form refused it: `internal error ValidationError`
         (["run", "--horizon", "400"], 2, "--horizon: input should be less than or equal to 366 (got 400)"),
         # internal error NotADirectoryError
-        (["run", "--data-dir", "pyproject.toml"], 2, "--data-dir pyproject.toml: a file, not a folder"),
+        (["run", "--data-dir", "/dev/null"], 2, "--data-dir /dev/null: a file, not a folder"),
         (["backtest", "--source", "x.csv", "--start", "soon", "--end", "2024-01-01"], 2, "argument --start"),
         (["backtest", "--source", "x.csv", "--start", "2024-01-01", "--end", "2024-01-02", "--h", "-1"], 2,
          "argument --h: must be at least 1"),
