@@ -357,7 +357,15 @@ def load_mapping(path: str | Path | None) -> Mapping:
         raise InputError(f"{path}: mapping file is not valid YAML/JSON ({parse_problem(exc)})") from None
     if not isinstance(data, dict):
         raise InputError(f"{path}: mapping file must hold a mapping of keys to values")
-    return Mapping.from_dict(data, origin=str(path))
+    mapping = Mapping.from_dict(data, origin=str(path))
+    if mapping.holidays is not None:  # was found only inside the flow, without the mapping's name
+        from seqcast.calendar import parse_holidays
+
+        try:
+            parse_holidays(mapping.holidays)
+        except InputError as exc:
+            raise InputError(f"{path}: {exc}") from None
+    return mapping
 
 
 _NAME_KEYS = ("date_column", "series_column", "value_column", "day_type_column", "total_column",

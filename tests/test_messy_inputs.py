@@ -1257,3 +1257,14 @@ def test_a_json_mapping_with_a_byte_order_mark_reads(tmp_path):
     path = _write(tmp_path, "m.json", b'\xef\xbb\xbf{"date_column": "date", "series_column": "series", '
                                       b'"value_column": "value"}')
     assert load_mapping(path).series_column == "series"  # was: not valid YAML/JSON (Unexpected UTF-8 BOM …)
+
+
+def test_a_mappings_unknown_holiday_calendar_names_the_mapping_before_prefect_starts(tmp_path, capsys):
+    """`holidays: XX` in a mapping stopped the night inside the flow (a server started, 13 s)
+    with a line that did not say which file held it."""
+    m = _mapping(tmp_path, LONG + "holidays: XX\n")
+    src = _write(tmp_path, "src.csv", "date,series,value\n2024-01-01,a,1\n")
+    code, err = _cli(capsys, "run", "--source", src, "--mapping", m, "--data-dir", str(tmp_path / "d"))
+    assert code == 1 and err == [f"seqcast: error: {m}: holidays 'XX': unknown country 'XX' (ISO 3166 codes such "
+                                 "as US, GB, DE, optionally -SUBDIV: US-IL)"]
+    assert not (tmp_path / "d" / "raw").exists()  # nothing ran
