@@ -23,6 +23,7 @@ backtest errors at that step; NaN where it has too few yet.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -142,6 +143,9 @@ def read_published_file(path: str | Path, series: Sequence[Any] | None = None) -
     return df[COLUMNS + [c for c in df.columns if c not in COLUMNS]]
 
 
+_NIGHT = re.compile(r"run_date=\d{4}-\d{2}-\d{2}")
+
+
 def read_forecasts(
     data_dir: str | Path = "data", *, run_date: date | str | None = None, latest: bool = False,
     since: date | str | None = None, series: Sequence[Any] | None = None,
@@ -155,6 +159,12 @@ def read_forecasts(
             nights[f.stem] = f
         for f in sorted(folder.glob("run_date=*/part-0.parquet")):
             nights[f.parent.name] = f
+    stray = sorted(k for k in nights if not _NIGHT.fullmatch(k))
+    if stray and run_date is None:  # a Finder copy (`run_date=2024-12-17 copy`) was internal error DateParseError
+        from seqcast.errors import InputError
+
+        raise InputError(f"{folder}: {', '.join(map(repr, stray))} is not a night's folder (run_date=YYYY-MM-DD); "
+                         "move it out of the forecast table")
     files = [nights[k] for k in sorted(nights)]
     if run_date is not None:
         files = [f for k, f in sorted(nights.items()) if k == f"run_date={pd.Timestamp(run_date):%Y-%m-%d}"]

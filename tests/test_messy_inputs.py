@@ -1268,3 +1268,21 @@ def test_a_mappings_unknown_holiday_calendar_names_the_mapping_before_prefect_st
     assert code == 1 and err == [f"seqcast: error: {m}: holidays 'XX': unknown country 'XX' (ISO 3166 codes such "
                                  "as US, GB, DE, optionally -SUBDIV: US-IL)"]
     assert not (tmp_path / "d" / "raw").exists()  # nothing ran
+
+
+def test_a_stray_copy_of_a_nights_folder_is_named(tmp_path, capsys):
+    """A Finder copy `run_date=2024-12-30 copy` beside the nights made every read
+    `internal error DateParseError`, the nights before it included."""
+    import shutil
+
+    from seqcast.published import publish_forecasts
+
+    rows = pd.DataFrame({"series_id": ["001"], "ds": pd.Timestamp("2024-12-31"), "cutoff": pd.Timestamp("2024-12-30"),
+                         "h": 1, "model": "naive", "mean": [1.0], "reason": "test"})
+    path = publish_forecasts(rows, tmp_path, run_date=date(2024, 12, 30), run_id="r", data_hash="x")
+    shutil.copytree(path.parent, path.parent.with_name("run_date=2024-12-30 copy"))
+    code, err = _cli(capsys, "forecasts", "show", "--data-dir", str(tmp_path))
+    assert code == 1 and err == [f"seqcast: error: {tmp_path}/published/forecasts: 'run_date=2024-12-30 copy' is not "
+                                 "a night's folder (run_date=YYYY-MM-DD); move it out of the forecast table"]
+    code, _ = _cli(capsys, "forecasts", "show", "--data-dir", str(tmp_path), "--run-date", "2024-12-30")
+    assert code == 0  # one night by its date reads as before
