@@ -60,21 +60,25 @@ def json_loads(text: str) -> Any:
 
 
 def read_text(path: str | Path) -> str:
-    """A YAML/JSON file's text, UTF-8. Raises ``OSError`` when it cannot be read and
-    ``ValueError`` naming the first byte that is not UTF-8 and its line (a file saved as
-    cp1252 with a ``# café`` comment was ``internal error UnicodeDecodeError``).
+    """A YAML/JSON file's text, UTF-8 (:func:`decode_utf8`). Raises ``OSError`` when it cannot
+    be read and ``ValueError`` when it is not UTF-8 (a file saved as cp1252 with a ``# café``
+    comment was ``internal error UnicodeDecodeError``)."""
+    return decode_utf8(Path(path).read_bytes())
 
-    >>> import tempfile
-    >>> with tempfile.NamedTemporaryFile("wb", suffix=".yaml", delete=False) as f:
-    ...     _ = f.write(b"- sarima\\n# caf\\xe9\\n")
-    >>> read_text(f.name)
+
+def decode_utf8(data: bytes) -> str:
+    """``data`` as text, a byte order mark (Notepad) dropped; else ``ValueError`` naming the
+    first byte that is not UTF-8 and its line.
+
+    >>> decode_utf8(b"\\xef\\xbb\\xbf- sarima\\n")
+    '- sarima\\n'
+    >>> decode_utf8(b"- sarima\\n# caf\\xe9\\n")
     Traceback (most recent call last):
     ...
     ValueError: not UTF-8 text (byte 0xe9 on line 2); save it as UTF-8
     """
-    data = Path(path).read_bytes()
     try:
-        return data.decode("utf-8-sig")  # a byte order mark (Notepad) is not part of the text
+        return data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
         raise ValueError(f"not UTF-8 text (byte 0x{data[exc.start]:02x} on line {line}); save it as UTF-8") from None
