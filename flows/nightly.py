@@ -265,7 +265,7 @@ def nightly_stages(params: NightlyParams, run_id: str, progress: str | None = No
         chosen = [champion_buckets_task.submit(str(stage / "candidates"), str(table_dir), labels, g,
                                                p.backtest_days, str(stage / "champions"), complexity,
                                                [no_forecast[b] for b in g], champion_days=p.champion_days,
-                                               interval_gamma=p.interval_gamma)
+                                               interval_gamma=p.interval_gamma, floor=_floor(p))
                   for g in light]
     chosen = _results(chosen)
     chosen = [c for part in chosen for c in part]
@@ -390,6 +390,13 @@ def local_run_settings():
     if "PREFECT_FLOWS_HEARTBEAT_FREQUENCY" in os.environ:
         return contextlib.nullcontext()
     return temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None})
+
+
+def _floor(p: NightlyParams) -> float | None:
+    """The lowest publishable value: 0 for the mapping's ``non_negative`` series (the default)."""
+    from seqcast.ingest import load_mapping
+
+    return 0.0 if load_mapping(p.mapping).non_negative else None
 
 
 def _holidays(p: NightlyParams) -> str | None:

@@ -405,7 +405,7 @@ def champion_buckets_task(candidates_dir: str, table_dir: str, labels: list[str]
 def choose_bucket(
     candidates_dir: str, table_dir: str, labels: list[str], bucket: int, window_days: int, out_dir: str,
     complexity: dict[str, int] | None = None, no_forecast: list[dict] | None = None,
-    champion_days: int | None = None, interval_gamma: float = 0.0,
+    champion_days: int | None = None, interval_gamma: float = 0.0, floor: float | None = None,
 ) -> dict:
     """Per series of the bucket: the model to publish and why (see :mod:`seqcast.champion`).
 
@@ -417,6 +417,10 @@ def choose_bucket(
     from :func:`forecast_bucket`); they are listed in the choice with ``model``
     None and their reason. The champions file always has the same columns and types,
     empty when no series of the bucket has a forecast.
+
+    ``floor``: the lowest value the series can take (0 for a mapping's ``non_negative``
+    series, the default); the published ``mean`` and bounds below it are raised to it,
+    which never moves an actual value out of an interval and never raises an error.
     """
     from seqcast.champion import choose, horizon_scores, recent_scores
     from seqcast.conformal import conformal_intervals
@@ -445,6 +449,9 @@ def choose_bucket(
     chosen = conformal_intervals(chosen, table if not empty else _no_scores(), levels=LEVELS,
                                  window_days=window_days + int(chosen["h"].max()), gamma=interval_gamma)
     chosen = chosen.drop(columns=["interval_pooled", "interval_capped"])
+    if floor is not None:  # a count is never published below 0 (monotone: the order is kept)
+        bounded = ["mean", *(f"{side}-{lv}" for lv in LEVELS for side in ("lo", "hi"))]
+        chosen[bounded] = chosen[bounded].clip(lower=floor)
     path = write_parquet_atomic(chosen, bucket_file(out_dir, bucket))
     return {"path": str(path), "rows": int(len(chosen)), "choice": choice.to_dict(orient="records") + missing,
             "scores": scores.to_dict(orient="records"), "scores_by_h": by_h.to_dict(orient="records")}

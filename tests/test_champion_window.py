@@ -60,3 +60,26 @@ def test_interval_gamma_reaches_the_published_intervals(tmp_path):
     # every 95 % interval of the last 27 days covered its day: the adapted level is lower and the
     # interval leaves the two old 30s out
     assert a.loc[0, "hi-95"] == 102.0 < p.loc[0, "hi-95"]
+
+
+def test_floor_keeps_a_count_and_its_bounds_at_or_above_zero(tmp_path):
+    """A non-negative series never gets a negative published mean or bound (was: lo-95 < 0)."""
+    cand, table, labels = _files(tmp_path)
+    fc = pd.read_parquet(bucket_file(tmp_path / "candidates", 0)).assign(mean=[40.0, 4.0, -3.0])
+    fc.to_parquet(bucket_file(tmp_path / "candidates", 0))
+    free = choose_bucket(cand, table, labels, 0, 28, str(tmp_path / "free"))
+    floored = choose_bucket(cand, table, labels, 0, 28, str(tmp_path / "zero"), floor=0.0)
+    assert free["choice"] == floored["choice"] and free["choice"][0]["model"] == "streaky"
+    f, z = (pd.read_parquet(bucket_file(tmp_path / d, 0)) for d in ("free", "zero"))
+    cols = ["lo-95", "lo-80", "mean", "hi-80", "hi-95"]
+    assert f.loc[0, cols].tolist() == [-33.0, -5.0, -3.0, -1.0, 27.0]  # streaky's errors: 2, then 30
+    assert z.loc[0, cols].tolist() == [0.0, 0.0, 0.0, 0.0, 27.0]
+
+
+def test_the_nightly_floors_only_non_negative_series(tmp_path):
+    from flows.nightly import NightlyParams, _floor
+
+    signed = tmp_path / "signed.yaml"
+    signed.write_text("date_column: day\nvalue_columns: [temp]\nnon_negative: false\n")
+    assert _floor(NightlyParams()) == 0.0  # the CTA export: counts
+    assert _floor(NightlyParams(mapping=str(signed))) is None
