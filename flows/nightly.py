@@ -467,6 +467,7 @@ def _summary_markdown(s: dict) -> str:
 | kept | {s['rows_kept']}{_after_as_of(s)} |
 | quarantined | {s['rows_quarantined']} row(s), {s.get('rows_partly_quarantined', 0)} more with some values set aside (`{s['quarantine_path']}`) |
 | series dropped | {"<br>".join(s.get('series_quarantine_reasons') or []) or "none"} |
+| series ids trimmed | {"<br>".join(s.get('series_ids_trimmed') or []) or "none"} |
 | exact duplicates dropped | {s['exact_duplicates_dropped']} |
 | days imputed | {s['days_imputed']} in {s['gaps']} gap(s) |
 | days | {s['days']} ({s['first_day']} .. {s['last_day']}) |

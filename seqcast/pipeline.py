@@ -98,6 +98,7 @@ def _validate_and_clean(raw, mapping, name, as_of, today, policy) -> CleanOutcom
         "rows_in": checked.rows_in,
         "rows_after_as_of": checked.rows_after_as_of,
         **_quarantined(quarantine),
+        "series_ids_trimmed": checked.ids_trimmed,
         "rows_kept": _rows_kept(checked.rows_in, checked.rows_after_as_of, quarantine, cleaned),
         **cleaned.report,
     }
@@ -145,6 +146,7 @@ def run_validate(
         "rows_in": checked.rows_in,
         "rows_after_as_of": checked.rows_after_as_of,
         **_quarantined(checked.quarantine),
+        "series_ids_trimmed": checked.ids_trimmed,
         "valid_path": str(valid_path),
         "parsed_path": str(parsed_path),
         "quarantine_path": str(quarantine_path),

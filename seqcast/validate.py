@@ -13,7 +13,7 @@ series keep their values, and the quarantine row names the columns set aside in
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 
 import numpy as np
@@ -40,6 +40,9 @@ class Validated:
     set aside (wide tables), comma-separated, the row's other values kept in ``valid`` (the
     set-aside cells NaN there).
     ``parsed`` is every row as parsed (NaN where a cell could not be), for reports.
+    ``ids_trimmed``: long tables, one line per series id read without its surrounding
+    spaces (``'bus ' read as 'bus' (3 rows), as are 400 rows already 'bus'``): the
+    spaces are dropped, and when that joins two spellings into one series it is said.
     """
 
     valid: pd.DataFrame
@@ -47,6 +50,7 @@ class Validated:
     rows_in: int
     rows_after_as_of: int
     parsed: pd.DataFrame
+    ids_trimmed: list[str] = field(default_factory=list)
 
 
 def raw_schema(mapping: Mapping, as_of: date | None) -> pa.DataFrameSchema:
@@ -241,7 +245,24 @@ def validate(
             + (f", e.g. line {first['line']}: {first['reason']}" if first is not None
                else f" (all are after as-of {as_of})")
         )
-    return Validated(valid, quarantine.reset_index(drop=True), rows_in, int(after.sum()), typed[~after])
+    trimmed = _ids_trimmed(raw[mapping.series_column].astype(str)[~after.to_numpy() & ~header.to_numpy()]
+                           ) if mapping.is_long else []
+    return Validated(valid, quarantine.reset_index(drop=True), rows_in, int(after.sum()), typed[~after],
+                     trimmed)
+
+
+def _ids_trimmed(ids: pd.Series) -> list[str]:
+    """One line per raw series id that differs from its stripped form (see :class:`Validated`)."""
+    counts = ids.value_counts(sort=False)
+    out = []
+    for raw_id, n in counts.items():
+        clean = raw_id.strip()
+        if raw_id == clean or not clean:
+            continue
+        same = int(counts.get(clean, 0))
+        out.append(f"{raw_id!r} read as {clean!r} ({n} row{'s' * (n != 1)})"
+                   + (f", as are {same} row{'s' * (same != 1)} already {clean!r}" if same else ""))
+    return sorted(out)
 
 
 def _repeated_header(raw: pd.DataFrame, mapping: Mapping) -> pd.Series:

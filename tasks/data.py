@@ -59,6 +59,8 @@ def validate_task(
         "values set aside, %(rows_after_as_of)s after as-of",
         result,
     )
+    for line in result.get("series_ids_trimmed") or []:
+        logger.warning("series id %s (surrounding spaces dropped)", line)
     return _checkpoint(result, data_dir, mapping, as_of, artifact) if checkpoint else result
 
 

@@ -1286,3 +1286,16 @@ def test_a_stray_copy_of_a_nights_folder_is_named(tmp_path, capsys):
                                  "a night's folder (run_date=YYYY-MM-DD); move it out of the forecast table"]
     code, _ = _cli(capsys, "forecasts", "show", "--data-dir", str(tmp_path), "--run-date", "2024-12-30")
     assert code == 0  # one night by its date reads as before
+
+
+def test_series_ids_with_surrounding_spaces_are_one_series_and_it_is_said(tmp_path):
+    """'bus ' and 'bus' (an export that started padding its ids) are one series, not two,
+    and the report says so (was: merged without a word)."""
+    rows = [f"2024-01-{d:02d},{'bus ' if d > 15 else 'bus'},{1000 + d}" for d in range(1, 21)]
+    rows += [f"2024-01-{d:02d}, rail,{500 + d}" for d in range(1, 21)]
+    out = _run(tmp_path, "date,series,value\n" + "\n".join(rows) + "\n", LONG)
+    assert sorted(out.clean["series_id"].unique()) == ["bus", "rail"] and len(out.clean) == 40
+    assert out.report["series_ids_trimmed"] == ["' rail' read as 'rail' (20 rows)",
+                                                "'bus ' read as 'bus' (5 rows), as are 15 rows already 'bus'"]
+    clean = [f"2024-01-{d:02d},bus,{1000 + d}" for d in range(1, 21)]
+    assert _run(tmp_path, "date,series,value\n" + "\n".join(clean) + "\n", LONG).report["series_ids_trimmed"] == []
