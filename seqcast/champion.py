@@ -143,8 +143,11 @@ def format_mae(value: float) -> str:
 def no_forecast(series, forecasts: pd.DataFrame, failures: pd.DataFrame) -> pd.DataFrame:
     """The ``series`` without any forecast tonight (every model failed on them), with why.
 
-    ``failures``: ``series_id, model, error`` as :func:`seqcast.pipeline.forecast` records
-    them (a model that learns across series fails on ``"a+b"``: it counts for ``a`` and ``b``).
+    ``failures``: ``series_id, model, error`` and optionally ``members`` as
+    :func:`seqcast.pipeline.forecast` records them: a model that learns across series fails
+    on the panel (``series_id`` ``"a+b"``, ``members`` ``("a", "b")``) and counts for each
+    member; without ``members`` a failure counts for its ``series_id`` only (an id may
+    itself hold a ``+``: ``"a+b"`` is then not ``a`` and ``b``).
     Returns ``series_id, reason``, one row per such series, sorted.
 
     >>> fails = pd.DataFrame({"series_id": ["new", "new"], "model": ["seasonal_naive", "sarima"],
@@ -155,7 +158,8 @@ def no_forecast(series, forecasts: pd.DataFrame, failures: pd.DataFrame) -> pd.D
     have = set(forecasts["series_id"].astype(str)) if len(forecasts) else set()
     rows = []
     for sid in sorted({str(s) for s in series} - have):
-        mine = failures[[sid == str(f) or sid in str(f).split("+") for f in failures["series_id"]]]
+        members = failures["members"] if "members" in failures else failures["series_id"].map(lambda f: (f,))
+        mine = failures[[sid in {str(m) for m in ms} for ms in members]]
         why = "; ".join(r.error if r.model in r.error else f"{r.model}: {r.error}" for r in mine.itertuples())
         why = why or "no model ran"
         rows.append((sid, f"not published: every model failed ({why})"))

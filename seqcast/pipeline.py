@@ -281,7 +281,8 @@ def forecast(
     Returns
     -------
     forecasts : ``series_id, ds, cutoff, h, model, mean, model_version``
-    failures : ``series_id, model, error``
+    failures : ``series_id, model, error, members`` (the series the failed fit covered: one,
+        or a panel's every series, whose ``series_id`` is then their ids joined by ``+``)
     """
     from seqcast.champion import model_version
     from seqcast.models import build, labels_for
@@ -308,7 +309,8 @@ def forecast(
                 if not np.isfinite(fc["mean"].to_numpy(float)).all():
                     raise ValueError("forecast has non-finite values")
             except Exception as exc:  # one model on one series must not sink the night
-                failures.append((sid, label, f"{type(exc).__name__}: {exc}"))
+                failures.append((sid, label, f"{type(exc).__name__}: {exc}",
+                                 tuple(pd.unique(part["series_id"]).tolist())))
                 continue
             fc["model"] = label
             fc["cutoff"] = fc["series_id"].map(fitted.cutoff_)
@@ -317,7 +319,7 @@ def forecast(
             frames.append(fc[["series_id", "ds", "cutoff", "h", "model", "mean", "model_version"]])
     cols = ["series_id", "ds", "cutoff", "h", "model", "mean", "model_version"]
     out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=cols)
-    return out, pd.DataFrame(failures, columns=["series_id", "model", "error"])
+    return out, pd.DataFrame(failures, columns=["series_id", "model", "error", "members"])
 
 
 def _stored_forecasts(stored: pd.DataFrame | None, hist: pd.DataFrame, h: int) -> dict:

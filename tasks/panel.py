@@ -145,7 +145,7 @@ def forecast_bucket(clean_path: str, bucket: int, specs: list, horizon: int, out
     for row in missing.itertuples():
         _logger().warning("no forecast for %s: %s", row.series_id, row.reason)
     return {"path": str(path), "series": int(data["series_id"].nunique()), "rows": int(len(fc)),
-            "failures": failures.to_dict(orient="records"), "fit_s": fit_s,
+            "failures": failures.drop(columns="members").to_dict(orient="records"), "fit_s": fit_s,
             "no_forecast": missing.to_dict(orient="records")}
 
 

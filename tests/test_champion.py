@@ -94,6 +94,7 @@ def test_series_every_model_failed_on_is_reported_with_the_reasons():
         "model": ["seasonal_naive", "sarima", "sarima", "lstm"],
         "error": ["ModelError: seasonal_naive: series ['b'] have fewer than 7 observations",
                   "ValueError: forecast has non-finite values", "ValueError: x", "ModelError: too short"],
+        "members": [("b",), ("b",), ("a",), ("b", "c")],  # lstm: a panel of b and c
     })
     out = no_forecast(["a", "b", "c"], fc, failures)
     assert out.to_dict(orient="records") == [
@@ -103,3 +104,22 @@ def test_series_every_model_failed_on_is_reported_with_the_reasons():
         {"series_id": "c", "reason": "not published: every model failed (lstm: ModelError: too short)"},
     ]
     assert no_forecast(["a"], fc, failures).empty
+
+
+def test_a_series_id_holding_a_plus_is_its_own_series_in_the_failure_reasons():
+    """``x+y`` is a real id here (e.g. a route pair), not the panel of ``x`` and ``y``
+    (was: its failure was told as ``x``'s and ``y``'s too)."""
+    from seqcast.champion import no_forecast
+
+    failures = pd.DataFrame({"series_id": ["x+y", "x+x+y+y"], "model": ["sarima", "lstm"],
+                             "error": ["ValueError: bad", "ModelError: too short"],
+                             "members": [("x+y",), ("x", "x+y", "y")]})
+    out = no_forecast(["x", "x+y", "y"], pd.DataFrame({"series_id": []}), failures)
+    assert out.set_index("series_id")["reason"].to_dict() == {
+        "x": "not published: every model failed (lstm: ModelError: too short)",
+        "x+y": "not published: every model failed (sarima: ValueError: bad; lstm: ModelError: too short)",
+        "y": "not published: every model failed (lstm: ModelError: too short)",
+    }
+    # a failure table without members (an older caller) counts each failure for its own id only
+    plain = no_forecast(["x", "x+y"], pd.DataFrame({"series_id": []}), failures.drop(columns="members").head(1))
+    assert plain["series_id"].tolist() == ["x", "x+y"] and plain["reason"].iloc[0].endswith("(no model ran)")
