@@ -76,6 +76,43 @@ def test_an_older_night_keeps_what_a_later_one_scored(both_orders):
         pd.testing.assert_frame_equal(table, expected, check_exact=True)
 
 
+def test_a_backfill_then_the_latest_night_again_is_the_same_as_running_in_order(tmp_path_factory,
+                                                                              prefect_harness):
+    """Nights run out of order end up as if run in order once the latest night runs again:
+    a night backfilled after a later one cannot score its origins' days after its own
+    as-of; the latest night (re-run, or the next scheduled one) scores them from the
+    store and, with the history the backfill added, publishes what the nights run in
+    order publish. Its first run, with less history before it, published other intervals."""
+    far = date(2024, 12, 10)  # a week earlier than LATE's first origin: origins LATE never made
+    in_order, backfilled = tmp_path_factory.mktemp("in_order"), tmp_path_factory.mktemp("backfilled")
+    _night(in_order, far)
+    _night(in_order, LATE)
+    _night(backfilled, LATE)
+    first_run = _published(backfilled, LATE)
+    _night(backfilled, far)
+    partial = _tables(backfilled)
+    _night(backfilled, LATE)
+    ours, theirs = _tables(backfilled), _tables(in_order)
+    assert sorted(ours) == sorted(theirs)
+    for name in ours:
+        pd.testing.assert_frame_equal(ours[name], theirs[name], check_exact=True)
+        # before the re-run, the backfilled origin 12-04's day 12-11 (after far's as-of) was not scored yet
+        assert len(partial[name]) == len(theirs[name]) - 1
+    forward, again = _published(in_order, LATE), _published(backfilled, LATE)
+    assert len(forward) == 2 * 7 and forward[["lo-95", "hi-95"]].notna().all().all()
+    pd.testing.assert_frame_equal(again, forward, check_exact=True)
+    assert (first_run["mean"] == forward["mean"]).all()  # the same fits; the intervals saw less history
+    cols = ["lo-80", "hi-80", "lo-95", "hi-95"]
+    assert not first_run[cols].equals(forward[cols])
+
+
+def _published(data_dir: Path, night: date) -> pd.DataFrame:
+    from seqcast.published import read_forecasts
+
+    table = read_forecasts(data_dir, run_date=night)
+    return table.drop(columns=["run_id", "created_at"]).sort_values(["series_id", "ds"], ignore_index=True)
+
+
 def test_a_bucket_file_written_meanwhile_is_merged_not_overwritten(tmp_path):
     """Two nights at once: each merges into the file as it is when it writes (under its lock),
     not as it was when that night read it, and the other series of the bucket stay."""
