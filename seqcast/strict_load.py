@@ -26,7 +26,30 @@ import yaml
 
 
 class StrictLoader(yaml.SafeLoader):
-    """``yaml.SafeLoader`` that refuses a key given twice in one mapping (merge keys ``<<`` aside)."""
+    """``yaml.SafeLoader`` that refuses a key given twice in one mapping (merge keys ``<<`` aside)
+    and the integers YAML 1.1 reads other than written (``010`` -> 8, ``1:30`` -> 90).
+
+    >>> from seqcast.errors import parse_problem
+    >>> try:
+    ...     yaml.load("epochs: 010\\n", Loader=StrictLoader)
+    ... except yaml.YAMLError as exc:
+    ...     parse_problem(exc)
+    "'010' is an octal number in YAML (8); write it without the leading 0, or quote it for text at line 1, column 9"
+    >>> yaml.load("a: 0\\nb: 10\\nc: -7\\nd: '010'\\ne: 0x1F\\n", Loader=StrictLoader)
+    {'a': 0, 'b': 10, 'c': -7, 'd': '010', 'e': 31}
+    """
+
+    def construct_yaml_int(self, node: yaml.ScalarNode) -> int:
+        """YAML 1.1 integers, but not those people do not mean: ``010`` is octal 8 and
+        ``1:30`` base 60 (90) there; each is an error saying so (quote it for text)."""
+        text = str(node.value).replace("_", "").lstrip("+-")
+        if node.style is None and (":" in text or (len(text) > 1 and text[0] == "0" and text.isdigit())):
+            kind = "a base-60 number" if ":" in text else "an octal number"
+            raise yaml.constructor.ConstructorError(
+                None, None, f"{node.value!r} is {kind} in YAML ({super().construct_yaml_int(node)}); "
+                f"write it without {'the colon' if ':' in text else 'the leading 0'}, or quote it for text",
+                node.start_mark)
+        return super().construct_yaml_int(node)
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
         seen: set = set()
@@ -43,6 +66,9 @@ class StrictLoader(yaml.SafeLoader):
                                                         f"found key {key!r} given twice", key_node.start_mark)
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
+
+
+StrictLoader.add_constructor("tag:yaml.org,2002:int", StrictLoader.construct_yaml_int)
 
 
 def _unique(pairs: list[tuple[str, Any]]) -> dict:

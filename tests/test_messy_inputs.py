@@ -1220,6 +1220,26 @@ def test_a_key_given_twice_is_refused_not_the_last_one(tmp_path, capsys, flag, n
     assert code == 1 and err == [f"seqcast: error: {path}: {fragment}"]
 
 
+@pytest.mark.parametrize("content, fragment", [
+    ("- name: gru\n  params: {epochs: 010}\n",
+     "'010' is an octal number in YAML (8); write it without the leading 0, or quote it for text at line 2"),
+    ("- name: sarima\n  params: {order: [1, 0, 0], seasonal_order: [0, 1, 1, 1:30]}\n",
+     "'1:30' is a base-60 number in YAML (90); write it without the colon, or quote it for text at line 2"),
+])
+def test_a_number_yaml_reads_other_than_written_is_refused(tmp_path, capsys, content, fragment):
+    """YAML 1.1 reads `010` as octal 8 and `1:30` as 90: a models file trained 8 epochs."""
+    path = _write(tmp_path, "models.yaml", content)
+    code, err = _cli(capsys, "run", "--models-file", path, "--data-dir", str(tmp_path / "d"))
+    assert code == 1 and len(err) == 1 and err[0].startswith(f"seqcast: error: {path}: not valid YAML/JSON ({fragment}")
+
+
+def test_a_param_yaml_reads_other_than_written_is_refused(capsys):
+    code, err = _cli(capsys, "backtest", "--source", "x.csv", "--start", "2019-03-01", "--end", "2019-03-02",
+                     "--model", "gru", "--param", "epochs=010")
+    assert code == 1 and err == ["seqcast: error: --param epochs: '010' is an octal number in YAML (8); write it "
+                                 "without the leading 0, or quote it for text"]
+
+
 def test_a_models_file_key_beside_the_list_is_refused_not_ignored(tmp_path, capsys):
     """`models: [sarima]` with `horizon: 7` beside it ran with the command's horizon: the key did nothing."""
     path = _write(tmp_path, "models.yaml", "models: [sarima]\nhorizon: 7\n")

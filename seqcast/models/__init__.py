@@ -164,8 +164,13 @@ def parse_param(text: str) -> tuple[str, Any]:
         raw = f"[{raw[1:-1]}]"
     if raw.lower() in ("none", "null"):
         return key, None
-    try:
-        return key, yaml.safe_load(raw) if raw else None
+    from seqcast.errors import parse_problem
+    from seqcast.strict_load import StrictLoader
+
+    try:  # strict: `window=010` is not octal 8
+        return key, yaml.load(raw, Loader=StrictLoader) if raw else None
+    except yaml.constructor.ConstructorError as exc:
+        raise ModelError(f"--param {key}: {parse_problem(exc).split(' at line ')[0]}") from None
     except yaml.YAMLError:
         raise ModelError(f"--param {key}: cannot read the value {raw!r}") from None
 
