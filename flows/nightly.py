@@ -195,6 +195,8 @@ def nightly_stages(params: NightlyParams, run_id: str, progress: str | None = No
     light = bucket_groups(clean_path, workers)
     specs = [m.model_dump() for m in p.models]
     labels = model_labels(specs)
+    _check_model_series([*zip(specs, labels, strict=True), *((s, lb) for s, lb, _ in _neural_backtests(p))],
+                        {*series_in(clean_path), *dropped_series(report)})
     last_day = date.fromisoformat(report["last_day"])
     print(f"{len(series_in(clean_path))} series in {len(buckets)} bucket(s), {len(groups)} group(s); "
           f"{len(groups) * len(specs)} backtest + {len(light)} forecast task runs")
@@ -341,6 +343,28 @@ def _complexity(specs: list[dict], labels: list[str], neural: list) -> dict[str,
     out = {label: build(spec).complexity for spec, label in zip(specs, labels, strict=False)}
     out.update({label: build(spec).complexity for spec, label, _ in neural})
     return out
+
+
+def _check_model_series(models: list[tuple[dict, str]], known: set[str]) -> None:
+    """Stop before any backtest when a model that reads named series (``rnn_multitask``:
+    bus and rail) names one the source does not have at all (was: a warning per series
+    in the log, the night published without it). ``known``: the clean data's series and
+    those dropped tonight (a series quarantined tonight fails that model alone).
+
+    Raises :class:`ModelError` naming the model, the series and the way out.
+    """
+    from seqcast.models import build
+
+    for spec, label in models:
+        model = build(spec)
+        named = [*(getattr(model, "inputs", None) or ()), *(getattr(model, "targets", None) or ())]
+        needed = list(dict.fromkeys(named))
+        missing = [s for s in needed if s not in known] if model.supports_multivariate else []
+        if missing:
+            some = sorted(known)
+            raise ModelError(f"model {label}: needs series {needed}; the data has no {missing} (its series: "
+                             f"{', '.join(some[:5])}{', …' if len(some) > 5 else ''}); name yours in its "
+                             f"params (inputs, targets) in a models file")
 
 
 def _neural_backtests(p: NightlyParams) -> list[tuple[dict, str, list[str] | None]]:

@@ -112,3 +112,19 @@ def test_no_forecast_at_all_is_one_error_and_publishes_nothing(night):
         + "; ".join(f"{s}: " + SHORT_REASON.format(sid=s).removeprefix("not published: ")
                     for s in ("new", "newer")))
     assert {p.name: p.read_bytes() for p in published.iterdir()} == before
+
+
+def test_a_model_naming_series_the_data_lacks_is_refused_before_the_backtest():
+    """`--models rnn_multitask` on data without bus and rail ran the night, logged a failure
+    per series and published without it; now one line names the model and the way out.
+    A series dropped tonight (quarantined) is known: that model alone fails tonight."""
+    from flows.nightly import _check_model_series
+
+    multitask = {"name": "rnn_multitask", "params": {}}
+    with pytest.raises(ModelError, match=r"^model rnn_multitask: needs series \['bus', 'rail'\]; the data has "
+                       r"no \['rail'\] \(its series: a, b, bus\); name yours in its params \(inputs, targets\)"):
+        _check_model_series([({"name": "seasonal_naive", "params": {}}, "seasonal_naive"),
+                             (multitask, "rnn_multitask")], {"a", "b", "bus"})
+    _check_model_series([(multitask, "rnn_multitask")], {"bus", "rail"})
+    _check_model_series([({"name": "rnn_multitask", "params": {"inputs": ["a", "b"], "targets": ["a", "b"]}}, "rnn_multitask")], {"a", "b"})
+    _check_model_series([({"name": "sarima", "params": {}}, "sarima")], {"a"})  # per-series models name none
