@@ -67,6 +67,7 @@ class SarimaState:
     checked: bool = True  # False for a warm fit no cold fit has confirmed yet
     exog_keep: np.ndarray | None = None  # the regressors used (see SARIMA._informative)
     filtered: FilteredState | None = None  # the compiled filter's state (instead of results)
+    scale: float = 1.0  # the model sees y * scale (SARIMA._scale); forecasts are divided back
 
 
 class SARIMA(LocalForecaster):
@@ -176,6 +177,17 @@ class SARIMA(LocalForecaster):
             fast_model(mod)  # same log-likelihood, compiled (seqcast.models.sarima_filter)
         return mod
 
+    def _differenced(self, y: np.ndarray) -> np.ndarray:
+        """``y`` under the model's seasonal difference (else its ordinary one)."""
+        P, D, Q, s = self.seasonal_order
+        d = self.order[1]
+        x = np.asarray(y, dtype=float)
+        if D and s and len(x) > s:
+            x = x[s:] - x[:-s]
+        elif d and len(x) > 1:
+            x = np.diff(x)
+        return x
+
     def _converged_tolerance(self, y: np.ndarray) -> float | None:
         """Kalman-filter convergence tolerance relative to the data's scale.
 
@@ -187,17 +199,32 @@ class SARIMA(LocalForecaster):
         ~2,600 days: the fit takes half the time and the forecast moves by
         ~0.0002 riders in 550,000. Short series never converge either way.
         """
-        P, D, Q, s = self.seasonal_order
-        d = self.order[1]
-        x = np.asarray(y, dtype=float)
-        if D and s and len(x) > s:
-            x = x[s:] - x[:-s]
-        elif d and len(x) > 1:
-            x = np.diff(x)
+        x = self._differenced(y)
         var = float(np.var(x)) if len(x) > 1 else 0.0
         if not np.isfinite(var) or var <= 0:
             return None
         return max((1e-14 * var) ** 2, 1e-19)
+
+    def _scale(self, y: np.ndarray) -> float:
+        """The power of ten the model's input is multiplied by: 1 unless the differenced
+        series' spread is below 1, then enough to bring it to [1, 10).
+
+        statsmodels' optimizer (finite-difference gradients, absolute tolerances) does
+        not converge on a series whose noise variance is tiny in absolute terms: a rate
+        around 0.01 or a series in units of 1e-9 failed every fit ("the optimizer did not
+        converge") while the same series x 1000 fitted. The parameters are scale-free
+        except the variance and regression coefficients, so forecasts come back divided.
+
+        >>> rate = 0.01 + np.tile([0.0, 0.002], 10)  # weekly differences +-0.002
+        >>> SARIMA()._scale(rate), SARIMA()._scale(rate * 1e6), SARIMA()._scale(np.full(20, 0.5))
+        (1000.0, 1.0, 1.0)
+        """
+        x = self._differenced(y)
+        sd = float(np.std(x)) if len(x) > 1 else 0.0
+        # a spread that is rounding error (a constant difference) is no spread
+        if not np.isfinite(sd) or sd <= 1e-12 * float(np.abs(x).max(initial=0.0)) or sd >= 1:
+            return 1.0
+        return float(10.0 ** -np.floor(np.log10(sd)))
 
     def _estimate(self, y: np.ndarray, exog: np.ndarray | None, warm: SarimaState | None):
         if len(y) < self.min_history:
@@ -208,6 +235,8 @@ class SARIMA(LocalForecaster):
             raise ModelError(f"{self.alias}: history has {int((~np.isfinite(y)).sum())} NaN/inf values")
         from statsmodels.tools.sm_exceptions import ConvergenceWarning
 
+        scale = self._scale(y)
+        y = np.asarray(y, dtype=float) * scale
         cols = None
         if exog is not None:
             cols = self._informative(np.asarray(exog, dtype=float).reshape(len(y), -1))
@@ -239,7 +268,7 @@ class SARIMA(LocalForecaster):
         if self.require_convergence and not converged:
             raise ModelError(f"{self.alias}: the optimizer did not converge")
         return SarimaState(res, params, list(mod.param_names), converged, exog_keep=cols,
-                           filtered=filtered)
+                           filtered=filtered, scale=scale)
 
     def _informative(self, x: np.ndarray) -> np.ndarray:
         """Which regressor columns of ``x (n, k)`` the model can estimate: those that do
@@ -313,6 +342,7 @@ class SARIMA(LocalForecaster):
             return state
         if not np.isfinite(y_new).all():
             raise ModelError(f"{self.alias}: new observations contain NaN/inf values")
+        y_new = np.asarray(y_new, dtype=float) * state.scale
         if state.filtered is not None:
             return replace(state, filtered=state.filtered.update(y_new, self._kept(state, exog_new)))
         with warnings.catch_warnings():
@@ -347,6 +377,8 @@ class SARIMA(LocalForecaster):
                     out[f"hi-{lv}"] = ci[:, 1]
         if not np.isfinite(out["mean"]).all():
             raise ModelError(f"{self.alias}: the forecast has non-finite values")
+        if state.scale != 1.0:
+            out = {k: v / state.scale for k, v in out.items()}
         return out
 
 
@@ -374,7 +406,7 @@ class SARIMA(LocalForecaster):
             f = st.filtered.to_json()
             series.append({"series_id": sid.item() if isinstance(sid, np.generic) else sid, "cutoff": str(pd.Timestamp(self.cutoff_[sid]).date()),
                            "params": st.params.tolist(), "param_names": st.param_names,
-                           "converged": st.converged,
+                           "converged": st.converged, "scale": st.scale,
                            "exog_keep": None if st.exog_keep is None else st.exog_keep.tolist(),
                            "filtered": f})
         meta = {"format_version": 1, "alias": self.alias, "params": self.get_params(), "series": series}
@@ -401,7 +433,8 @@ class SARIMA(LocalForecaster):
                 keep = None if s["exog_keep"] is None else np.asarray(s["exog_keep"], dtype=bool)
                 model.states_[s["series_id"]] = SarimaState(
                     None, np.asarray(s["params"], dtype=float), list(s["param_names"]),
-                    bool(s["converged"]), exog_keep=keep, filtered=filtered)
+                    bool(s["converged"]), exog_keep=keep, filtered=filtered,
+                    scale=float(s.get("scale", 1.0)))
                 cutoff[s["series_id"]] = pd.Timestamp(s["cutoff"])
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise InputError(f"{file}: cannot read a saved {cls.alias} ({exc})") from None
