@@ -603,7 +603,7 @@ def read_table(data: bytes, mapping: Mapping, name: str, fmt: str = "csv") -> pd
         if any(n is not None for n in df.index.names):
             # pandas wrote its named index (a DatetimeIndex 'Date', a (series, date) MultiIndex)
             # as columns; pandas alone reads them back as the index: they are columns here too.
-            df = df.reset_index()
+            df = _index_as_columns(df, name)
         # Typed columns are kept as text too (validation reports cells as they were),
         # but remembered: their numbers and instants need no text conventions.
         df.columns = [frame_name(str(c)) for c in df.columns]
@@ -681,6 +681,22 @@ def read_table(data: bytes, mapping: Mapping, name: str, fmt: str = "csv") -> pd
                              f"{reason}")
         raise InputError(f"{name}: no data rows (header only)")
     return df
+
+
+def _index_as_columns(df: pd.DataFrame, name: str) -> pd.DataFrame:
+    """The named index levels of a Parquet file as columns. A level named like a column
+    (``set_index("Date", drop=False)``) is the same data twice: dropped when equal, else
+    one line (which of the two is the date?), never pandas' ``cannot insert``."""
+    twice = [n for n in df.index.names if n is not None and n in df.columns]
+    for level in twice:
+        index = df.index.get_level_values(level)
+        if not pd.Series(index, index=df.index).equals(df[level]):
+            raise InputError(f"{name}: the index and a column are both named {level!r} and differ "
+                             "(e.g. a frame saved after set_index(..., drop=False) and an edit); "
+                             "save it with index=False or rename one of them")
+    if twice:
+        df = df.reset_index(level=twice, drop=True)
+    return df.reset_index() if any(n is not None for n in df.index.names) else df
 
 
 def _is_number_column(column: pd.Series) -> bool:

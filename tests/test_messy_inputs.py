@@ -976,6 +976,25 @@ def test_a_parquet_files_named_index_is_its_columns(tmp_path):
     assert len(out.clean) == 120 and out.quarantine.empty
 
 
+def test_a_parquet_index_named_like_a_column_is_read_once_or_refused(tmp_path):
+    """``set_index("Date", drop=False)`` keeps the date as the index and as a column:
+    reading it was ``internal error ValueError: cannot insert Date, already exists``.
+    Equal, they are one column; different, one line (which is the date?)."""
+    path = tmp_path / "both.parquet"
+    frame = pd.DataFrame({"Date": DAYS, "v": VALUES})
+    frame.set_index("Date", drop=False).to_parquet(path)
+    out = clean_source(str(path), _mapping(tmp_path, WIDE), today=TODAY)
+    assert out.clean["ds"].tolist() == list(DAYS) and out.clean["y"].tolist() == VALUES.tolist()
+    long = pd.DataFrame({"series": np.repeat(["a", "b"], 60), "date": np.tile(DAYS, 2),
+                         "value": np.concatenate([VALUES, VALUES + 1])})
+    long.set_index(["series", "date"], drop=False).to_parquet(path)
+    out = clean_source(str(path), _mapping(tmp_path, LONG), today=TODAY)
+    assert len(out.clean) == 120 and out.quarantine.empty
+    frame.set_index(frame["Date"] + pd.Timedelta(days=1)).to_parquet(path)  # index 'Date' differs
+    with pytest.raises(InputError, match=r"both.parquet: the index and a column are both named 'Date' and differ"):
+        clean_source(str(path), _mapping(tmp_path, WIDE), today=TODAY)
+
+
 # ----------------------------------------------------------------- 12. more inputs from users' reports
 
 
