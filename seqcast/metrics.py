@@ -83,6 +83,20 @@ def mase_scale(history: pd.DataFrame, season_length: int = 7, before=None) -> pd
     return diff.groupby(hist["series_id"]).mean().rename("scale")
 
 
+def mase_scales(table: pd.DataFrame, history: pd.DataFrame, season_length: int = 7) -> pd.Series:
+    """MASE's denominator per scored series of a backtest ``table``: from each series'
+    history up to its first scored cutoff. NaN where that history is not longer than
+    one season (no in-sample seasonal-naive error at all), 0 where it repeats itself
+    every season: both make MASE undefined, for different reasons."""
+    t = scored(table)
+    first = t.groupby("series_id")["cutoff"].min()
+    return pd.Series({
+        sid: mase_scale(history[history["series_id"] == sid], season_length,
+                        before=cut + pd.Timedelta(days=1)).get(sid, np.nan)
+        for sid, cut in first.items()
+    }, dtype=float, name="scale")
+
+
 def mase(
     table: pd.DataFrame,
     history: pd.DataFrame,
@@ -98,13 +112,7 @@ def mase(
     measures of forecast accuracy".
     """
     t = scored(table)
-    first = t.groupby("series_id")["cutoff"].min()
-    scales = {
-        sid: mase_scale(history[history["series_id"] == sid], season_length,
-                        before=cut + pd.Timedelta(days=1)).get(sid, np.nan)
-        for sid, cut in first.items()
-    }
-    scale = t["series_id"].map(scales).astype(float)
+    scale = t["series_id"].map(mase_scales(table, history, season_length)).astype(float)
     scale = scale.where(scale > 0)  # a history that repeats itself weekly: undefined, not inf
     return _agg(t, by, "mase", (t["y"] - t["mean"]).abs() / scale)
 

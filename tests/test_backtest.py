@@ -680,3 +680,31 @@ def test_cli_backtests_every_model_named_and_explains_undefined_metrics(tmp_path
     assert len(err) == 1 and "sets the hyperparameters of one --model, not of 2 (naive, sarima)" in err[0]
     assert main(base + ["--model", "naive,", "--series", "ok"]) == 2
     assert "an empty model name" in capsys.readouterr().err
+
+
+def test_cli_a_range_inside_a_gap_and_a_history_too_short_for_mase_are_said(tmp_path, capsys):
+    """A range of imputed days alone printed ``Empty DataFrame`` (exit 0); MASE NaN on a
+    history of a week or less was explained as "repeats itself every season" (found trying
+    the CLI on a file with a gap and from its first days)."""
+    from seqcast.cli import main
+
+    days = pd.date_range("2024-01-01", "2024-04-30")
+    frame = pd.DataFrame({"Date": days.strftime("%Y-%m-%d"), "v": [100.0 + i % 7 + i % 5 for i in range(len(days))]})
+    frame = frame[~frame["Date"].isin(["2024-03-10", "2024-03-11", "2024-03-12"])]  # imputed
+    src = tmp_path / "gap.csv"
+    frame.to_csv(src, index=False)
+    mapping = tmp_path / "m.yaml"
+    mapping.write_text("date_column: Date\nvalue_columns: [v]\n")
+    base = ["backtest", "--source", str(src), "--mapping", str(mapping), "--jobs", "1", "--model", "seasonal_naive"]
+    assert main(base + ["--start", "2024-03-10", "--end", "2024-03-12"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "gap.csv: no day from 2024-03-10 to 2024-03-12 can be scored: every one was " \
+        "missing in the source and imputed" in err[0]
+    assert main(base + ["--start", "2024-03-09", "--end", "2024-03-15"]) == 0
+    captured = capsys.readouterr()
+    assert "3 of the 7 days from 2024-03-09 to 2024-03-15 were missing in the source and imputed " \
+        "(2024-03-10..2024-03-12): not scored" in captured.err
+    assert main(base + ["--start", "2024-01-08", "--end", "2024-01-10", "--train-start", "2024-01-01"]) == 0
+    out = capsys.readouterr().out
+    assert "mase NaN for v: its history before the first origin is one season (7 days) or shorter" in out
+    assert "repeats itself" not in out

@@ -178,9 +178,38 @@ def _check_range(args: argparse.Namespace, data, outcome) -> None:
     if args.end > last:
         print(f"note: {args.source}: the data end on {last}: days after it (to --end {args.end}) "
               "are not scored", file=sys.stderr)
+    _imputed_in_range(args, data)
     if args.h > 1 and (pd.Timestamp(args.end) + pd.Timedelta(days=args.h - 1)).date() > last:
         print(f"note: {args.source}: steps past {last} of the last origins' {args.h}-day forecasts "
               "are not scored", file=sys.stderr)
+
+
+def _imputed_in_range(args: argparse.Namespace, data) -> None:
+    """Imputed days are never scored: a range of them alone (a gap in the source) is one line,
+    not an empty table; some of them in the range, a note with how many."""
+    import sys
+
+    import pandas as pd
+
+    from seqcast.errors import InputError
+
+    if "is_imputed" not in data:
+        return
+    lo, hi = pd.Timestamp(args.start), pd.Timestamp(args.end) + pd.Timedelta(days=args.h - 1)
+    window = data[(data["ds"] >= lo) & (data["ds"] <= hi)]
+    imputed = window["is_imputed"].fillna(False).astype(bool)
+    if not imputed.any():
+        return
+    days = window.loc[imputed, "ds"]
+    span = f"{days.min():%Y-%m-%d}" + (f"..{days.max():%Y-%m-%d}" if days.max() > days.min() else "")
+    if imputed.all():
+        raise InputError(f"{args.source}: no day from {lo:%Y-%m-%d} to {hi:%Y-%m-%d} can be scored: every "
+                         f"one was missing in the source and imputed ({span}); imputed days are never "
+                         "scored, choose a range with observed days")
+    print(f"note: {args.source}: {int(imputed.sum())} of the {len(window)} days from {lo:%Y-%m-%d} to "
+          f"{hi:%Y-%m-%d} were missing in the source and imputed ({span}"
+          f"{', e.g. series ' + str(window.loc[imputed, 'series_id'].iloc[0]) if window['series_id'].nunique() > 1 else ''}"
+          "): not scored", file=sys.stderr)
 
 
 def handle(args: argparse.Namespace) -> int:
@@ -221,7 +250,9 @@ def handle(args: argparse.Namespace) -> int:
     with pd.option_context("display.width", 200, "display.max_columns", 20):
         print(summary.to_string(index=False, float_format=lambda v: f"{v:,.4g}"
                                 if abs(v) < 100 else f"{v:,.0f}"))
-    for note in undefined_notes(summary):
+    from seqcast.metrics import mase_scales
+
+    for note in undefined_notes(summary, mase_scales(table, data)):
         print(note)
     bad = failures(table)
     if len(bad):
@@ -233,11 +264,15 @@ def handle(args: argparse.Namespace) -> int:
     return 0
 
 
-def undefined_notes(summary: pd.DataFrame) -> list[str]:
-    """One line for each metric printed as NaN for a scored series, saying why it is undefined."""
-    why = {"mape": "every scored actual is 0 (a percentage of 0 is undefined)",
-           "mase": "its history before the first origin repeats itself every season (the "
-                   "seasonal-naive in-sample error, MASE's scale, is 0)"}
+def undefined_notes(summary: pd.DataFrame, scales: pd.Series | None = None) -> list[str]:
+    """One line for each metric printed as NaN for a scored series, saying why it is undefined.
+    ``scales``: MASE's denominator per series (:func:`seqcast.metrics.mase_scales`): NaN when
+    the history before the first origin is one season or less, 0 when it repeats itself."""
+    why = {"mape": "every scored actual is 0 (a percentage of 0 is undefined)"}
+    repeats = ("its history before the first origin repeats itself every season (the seasonal-naive "
+               "in-sample error, MASE's scale, is 0)")
+    short = ("its history before the first origin is one season (7 days) or shorter: MASE's scale, the "
+             "seasonal-naive in-sample error, needs more (start later, or --train-start earlier)")
     notes = []
     for metric, reason in why.items():
         if metric not in summary:
@@ -245,6 +280,15 @@ def undefined_notes(summary: pd.DataFrame) -> list[str]:
         ids = summary.loc[(summary["n"] > 0) & summary[metric].isna(), "series_id"].unique()
         if len(ids):
             notes.append(f"{metric} NaN for {_some(ids)}: {reason}")
+    if "mase" in summary:
+        ids = summary.loc[(summary["n"] > 0) & summary["mase"].isna(), "series_id"].unique()
+        known = scales if scales is not None else {}
+        too_short = [s for s in ids if s in known and known[s] != known[s]]  # NaN
+        if too_short:
+            notes.append(f"mase NaN for {_some(too_short)}: {short}")
+        rest = [s for s in ids if s not in too_short]
+        if rest:
+            notes.append(f"mase NaN for {_some(rest)}: {repeats}")
     return notes
 
 
