@@ -139,6 +139,9 @@ def validate(
         flag(date_problems == problem,
              lambda r, p=problem: f"{mapping.date_column}: " + p.replace("{value}", repr(r[mapping.date_column])))
     _check_day_first(ds_text, date_problems, mapping, name)
+    sids = raw[mapping.series_column].astype(str).str.strip() if mapping.is_long else None
+    for sid, reason in _sub_daily(ds_text, days, sids).items():
+        flag(days.notna() & (sids == sid if sids is not None else True), reason)
     if mapping.day_type_column:
         typed["day_type"] = raw[mapping.day_type_column].str.strip().str.upper()
     else:
@@ -249,6 +252,35 @@ def validate(
                            ) if mapping.is_long else []
     return Validated(valid, quarantine.reset_index(drop=True), rows_in, int(after.sum()), typed[~after],
                      trimmed)
+
+
+def _sub_daily(text: pd.Series, days: pd.Series, sids: pd.Series | None) -> dict[str | None, str]:
+    """Series given several rows a day at different times (hourly readings): reduced to their
+    day, each day would be a conflicting duplicate and every cell quarantined without the
+    reason. ``series id (None for a wide table) -> the reason`` for each series where most
+    days have rows at two or more different times.
+
+    >>> t = pd.Series(["2024-01-01T00:00", "2024-01-01T01:00", "2024-01-02T00:00", "2024-01-02T01:00"])
+    >>> _sub_daily(t, pd.to_datetime(t).dt.normalize(), None)[None].split(": seqcast")[0]
+    "several rows a day at different times (2 on 2024-01-01: '2024-01-01T00:00', '2024-01-01T01:00', …)"
+    """
+    ok = days.notna()
+    if not ok.any():
+        return {}
+    frame = pd.DataFrame({"sid": sids if sids is not None else "", "ds": days, "t": text})[ok]
+    if not frame.duplicated(["sid", "ds"]).any():  # one row a day: the usual case, cheap
+        return {}
+    times = frame.groupby(["sid", "ds"], sort=True)["t"].nunique()
+    share = (times > 1).groupby(level="sid").mean()
+    out = {}
+    for sid in share.index[share > 0.5]:
+        day = times.loc[sid].idxmax()
+        seen = frame.loc[(frame["sid"] == sid) & (frame["ds"] == day), "t"].unique()
+        out[sid if sids is not None else None] = (
+            f"several rows a day at different times ({len(seen)} on {day:%Y-%m-%d}: {seen[0]!r}, {seen[1]!r}, …)"
+            f"{' in series ' + repr(sid) if sids is not None else ''}: seqcast forecasts daily series; "
+            "aggregate the file to one row a day (sum or mean) first")
+    return out
 
 
 def _ids_trimmed(ids: pd.Series) -> list[str]:

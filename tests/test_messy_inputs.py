@@ -1338,3 +1338,26 @@ def test_series_ids_with_surrounding_spaces_are_one_series_and_it_is_said(tmp_pa
                                                 "'bus ' read as 'bus' (5 rows), as are 15 rows already 'bus'"]
     clean = [f"2024-01-{d:02d},bus,{1000 + d}" for d in range(1, 21)]
     assert _run(tmp_path, "date,series,value\n" + "\n".join(clean) + "\n", LONG).report["series_ids_trimmed"] == []
+
+
+def test_hourly_rows_are_refused_as_not_daily_with_the_reason(tmp_path):
+    """Hourly readings (a Parquet timestamp column, or a CSV under a format with the time):
+    each day's 24 rows were conflicting duplicates, every cell quarantined, and the run
+    stopped with 'no series survives cleaning … every cell was quarantined'. Now each row
+    says why; in a long table only that series goes, the daily ones publish."""
+    hours = pd.date_range("2024-01-01", periods=60 * 24, freq="h")
+    path = tmp_path / "hourly.parquet"
+    pd.DataFrame({"Date": hours, "v": np.arange(len(hours), dtype=float)}).to_parquet(path)
+    with pytest.raises(InputError, match=r"hourly.parquet: every one of the 1440 rows was rejected, e.g. line 1: "
+                       r"several rows a day at different times \(24 on 2024-01-01: '2024-01-01T00:00:00', "
+                       r"'2024-01-01T01:00:00', …\): seqcast forecasts daily series; aggregate"):
+        clean_source(str(path), _mapping(tmp_path, WIDE), today=TODAY)
+    daily = [f"{d:%Y-%m-%d} 00:00:00,daily,{v}" for d, v in zip(DAYS, VALUES)]
+    hourly = [f"{t:%Y-%m-%d %H:%M:%S},hourly,{i % 24}" for i, t in enumerate(hours)]
+    csv = "date,series,value\n" + "\n".join(daily + hourly) + "\n"
+    out = _run(tmp_path, csv, LONG + "date_format: '%Y-%m-%d %H:%M:%S'\n")
+    assert out.clean["series_id"].unique().tolist() == ["daily"] and out.clean["y"].tolist() == VALUES.tolist()
+    assert out.report["series_quarantined"] == ["hourly"] and len(out.quarantine) == len(hours)
+    assert set(_reasons(out)) == {"several rows a day at different times (24 on 2024-01-01: '2024-01-01 00:00:00', "
+                                  "'2024-01-01 01:00:00', …) in series 'hourly': seqcast forecasts daily series; "
+                                  "aggregate the file to one row a day (sum or mean) first"}
