@@ -615,6 +615,8 @@ def read_table(data: bytes, mapping: Mapping, name: str, fmt: str = "csv") -> pd
             elif df[c].dtype == object and df[c].map(lambda v: isinstance(v, date_type)).any():
                 typed[str(c)] = "instant"
                 df[c] = df[c].map(lambda t: t.isoformat() if isinstance(t, date_type) else t)
+            elif df[c].dtype == object and df[c].map(lambda v: isinstance(v, bytes)).any():
+                df[c] = _binary_as_text(df[c])
         df = df.astype("string").astype(object).where(df.notna(), "")
         df.insert(0, "line", range(1, len(df) + 1))
         df.attrs["typed"] = typed
@@ -681,6 +683,24 @@ def read_table(data: bytes, mapping: Mapping, name: str, fmt: str = "csv") -> pd
                              f"{reason}")
         raise InputError(f"{name}: no data rows (header only)")
     return df
+
+
+def _binary_as_text(column: pd.Series) -> pd.Series:
+    """A Parquet BINARY column as text: UTF-8 where every cell is (writers such as older
+    Spark and Impala store strings as BINARY), else each cell as ``0x`` + hex (a UUID, a
+    WKB geometry): never pandas' ``UnicodeDecodeError`` on a column nobody reads.
+
+    >>> _binary_as_text(pd.Series([b"s1", b"id/2"])).tolist(), _binary_as_text(pd.Series([b"\\xff", b"a"])).tolist()
+    (['s1', 'id/2'], ['0xff', '0x61'])
+    """
+    cells = [v for v in column if isinstance(v, bytes)]
+    try:
+        for v in cells:
+            v.decode("utf-8")
+        text = True
+    except UnicodeDecodeError:
+        text = False
+    return column.map(lambda v: (v.decode("utf-8") if text else "0x" + v.hex()) if isinstance(v, bytes) else v)
 
 
 def _index_as_columns(df: pd.DataFrame, name: str) -> pd.DataFrame:

@@ -1361,3 +1361,22 @@ def test_hourly_rows_are_refused_as_not_daily_with_the_reason(tmp_path):
     assert set(_reasons(out)) == {"several rows a day at different times (24 on 2024-01-01: '2024-01-01 00:00:00', "
                                   "'2024-01-01 01:00:00', …) in series 'hourly': seqcast forecasts daily series; "
                                   "aggregate the file to one row a day (sum or mean) first"}
+
+
+def test_parquet_binary_columns_are_read_not_a_crash(tmp_path):
+    """A BINARY column (a UUID, a WKB geometry of the station) beside the data was
+    ``internal error UnicodeDecodeError``; strings stored as BINARY (older Spark, Impala)
+    are the series ids they hold."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "binary.parquet"
+    pq.write_table(pa.table({"Date": pa.array(DAYS.date, pa.date32()), "v": VALUES,
+                             "uuid": pa.array([bytes([255, i % 256]) * 8 for i in range(60)], pa.binary(16))}), path)
+    out = clean_source(str(path), _mapping(tmp_path, WIDE), today=TODAY)
+    assert out.clean["y"].tolist() == VALUES.tolist() and out.quarantine.empty
+    pq.write_table(pa.table({"date": pa.array(np.tile(DAYS.date, 2), pa.date32()),
+                             "series": pa.array([b"route/9"] * 60 + ["café".encode()] * 60, pa.binary()),
+                             "value": np.concatenate([VALUES, VALUES + 1])}), path)
+    out = clean_source(str(path), _mapping(tmp_path, LONG), today=TODAY)
+    assert sorted(out.clean["series_id"].unique()) == ["café", "route/9"] and out.quarantine.empty
