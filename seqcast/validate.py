@@ -243,10 +243,15 @@ def validate(
     valid = checkable[~typed.index.isin(list(reasons)) & ~after.to_numpy()].reset_index(drop=True)
     if valid.empty:
         first = quarantine.iloc[0] if len(quarantine) else None
+        later = int(after.sum())
+        if first is None:  # every row is after as-of: set aside as not yet known, not rejected
+            earliest = typed.loc[after, "ds"].min()
+            raise InputError(f"{name}: no row is dated on or before --as-of {as_of}: all {later} are after it "
+                             f"(the data start on {earliest:%Y-%m-%d})")
         raise InputError(
-            f"{name}: every one of the {rows_in} rows was rejected"
-            + (f", e.g. line {first['line']}: {first['reason']}" if first is not None
-               else f" (all are after as-of {as_of})")
+            f"{name}: every one of the {rows_in - later} rows"
+            + (f" up to --as-of {as_of} (the {later} after it are not yet known)" if later else "")
+            + f" was rejected, e.g. line {first['line']}: {first['reason']}"
         )
     trimmed = _ids_trimmed(raw[mapping.series_column].astype(str)[~after.to_numpy() & ~header.to_numpy()]
                            ) if mapping.is_long else []

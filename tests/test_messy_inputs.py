@@ -1380,3 +1380,16 @@ def test_parquet_binary_columns_are_read_not_a_crash(tmp_path):
                              "value": np.concatenate([VALUES, VALUES + 1])}), path)
     out = clean_source(str(path), _mapping(tmp_path, LONG), today=TODAY)
     assert sorted(out.clean["series_id"].unique()) == ["café", "route/9"] and out.quarantine.empty
+
+
+def test_an_as_of_before_the_data_says_so_not_that_rows_were_rejected(tmp_path):
+    """``--as-of`` before the first day said 'every one of the 60 rows was rejected (all are
+    after as-of …)', and with a few bad rows before it counted the later rows as rejected
+    too: rows after as-of are not yet known, never rejected."""
+    with pytest.raises(InputError, match=r"^[^\n]*src.csv: no row is dated on or before --as-of 2023-12-31: all 60 "
+                       r"are after it \(the data start on 2024-01-01\)$"):
+        _run(tmp_path, _wide_csv(), WIDE, as_of=date(2023, 12, 31))
+    bad = _wide_csv().replace(f"2024-01-01,{VALUES[0]}", "2024-01-01,x").replace(f"2024-01-02,{VALUES[1]}", "2024-01-02,y")
+    with pytest.raises(InputError, match=r"src.csv: every one of the 2 rows up to --as-of 2024-01-02 \(the 58 after "
+                       r"it are not yet known\) was rejected, e.g. line 2: v: 'x' is not a number"):
+        _run(tmp_path, bad, WIDE, as_of=date(2024, 1, 2))
