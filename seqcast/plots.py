@@ -21,6 +21,17 @@ def _pyplot():
     return plt
 
 
+def _plain(text) -> str:
+    """A series id or model label as written: matplotlib reads text between two ``$`` as
+    math (``price $10-$20`` drawn in italics; ``x_$^$`` raised ``ValueError`` and failed the
+    night after its table was published).
+
+    >>> print(_plain("price $10-$20"))
+    price \\$10-\\$20
+    """
+    return str(text).replace("$", r"\$")
+
+
 def plot_forecasts(
     clean: pd.DataFrame,
     forecasts: pd.DataFrame,
@@ -52,7 +63,7 @@ def plot_forecasts(
         if len(imputed):
             ax.scatter(imputed["ds"], imputed["y"], color="orange", zorder=3, s=18, label="imputed")
         for model, part in fc.groupby("model"):
-            line = ax.plot(part["ds"], part["mean"], lw=1.6, marker=".", label=f"{model} forecast")[0]
+            line = ax.plot(part["ds"], part["mean"], lw=1.6, marker=".", label=f"{_plain(model)} forecast")[0]
             for lv, alpha in ((95, 0.12), (80, 0.25), (90, 0.2)):  # the published conformal bands
                 lo, hi = f"lo-{lv}", f"hi-{lv}"
                 if {lo, hi} <= set(part.columns) and part[lo].notna().any():
@@ -62,9 +73,9 @@ def plot_forecasts(
             old = previous[(previous["series_id"] == sid) & previous["ds"].isin(seen["ds"])]
             for (model, night), part in old.groupby(["model", "run_date"]):
                 ax.plot(part["ds"], part["mean"], lw=1.2, ls="--", marker="x",
-                        label=f"{model} published {pd.Timestamp(night):%Y-%m-%d}")
+                        label=f"{_plain(model)} published {pd.Timestamp(night):%Y-%m-%d}")
         ax.axvline(cutoff, color="grey", ls="--", lw=0.8)
-        ax.set_title(f"{sid}: forecast from cutoff {cutoff:%Y-%m-%d}")
+        ax.set_title(f"{_plain(sid)}: forecast from cutoff {cutoff:%Y-%m-%d}")
         ax.legend(loc="upper left", fontsize=8)
         ax.grid(alpha=0.3)
     fig.autofmt_xdate()
@@ -88,8 +99,8 @@ def plot_errors_by_horizon(errors: pd.DataFrame, path: str | Path, *, metric: st
     for ax, sid in zip(axes[0], series):
         for model, part in errors[errors["series_id"] == sid].groupby("model"):
             part = part.sort_values("h")
-            ax.plot(part["h"], part[metric], marker="o", label=model)
-        ax.set_title(f"{sid}: backtest {metric.upper()} by horizon")
+            ax.plot(part["h"], part[metric], marker="o", label=_plain(model))
+        ax.set_title(f"{_plain(sid)}: backtest {metric.upper()} by horizon")
         ax.set_xlabel("h (days ahead)")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)

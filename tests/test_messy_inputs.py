@@ -1393,3 +1393,18 @@ def test_an_as_of_before_the_data_says_so_not_that_rows_were_rejected(tmp_path):
     with pytest.raises(InputError, match=r"src.csv: every one of the 2 rows up to --as-of 2024-01-02 \(the 58 after "
                        r"it are not yet known\) was rejected, e.g. line 2: v: 'x' is not a number"):
         _run(tmp_path, bad, WIDE, as_of=date(2024, 1, 2))
+
+
+@pytest.mark.parametrize("sid", ["price $10-$20", "x_$^$", r"a$\frac$b"])
+def test_series_ids_with_dollar_signs_are_plotted_as_written(tmp_path, sid):
+    """matplotlib reads text between two ``$`` as math: ``x_$^$`` raised ValueError in the
+    plot task (the night failed after publishing), ``price $10-$20`` came out in italics."""
+    from seqcast.plots import plot_errors_by_horizon, plot_forecasts
+
+    clean = pd.DataFrame({"series_id": sid, "ds": DAYS, "y": VALUES, "is_imputed": False})
+    fc = pd.DataFrame({"series_id": sid, "ds": pd.date_range(DAYS[-1] + pd.Timedelta(days=1), periods=3),
+                       "cutoff": DAYS[-1], "h": [1, 2, 3], "model": "naive", "mean": 100.0,
+                       "lo-80": 95.0, "hi-80": 105.0})
+    assert plot_forecasts(clean, fc, tmp_path / "f.png").stat().st_size > 0
+    errors = pd.DataFrame({"series_id": sid, "model": "naive", "h": [1, 2], "mae": [1.0, 2.0]})
+    assert plot_errors_by_horizon(errors, tmp_path / "e.png").stat().st_size > 0
