@@ -17,6 +17,7 @@ from prefect.states import Cancelled
 from pydantic import BaseModel, Field, SecretStr
 
 from flows.train import ModelChoice, Split, TrainParams, train
+from seqcast.alerts import md_text
 from seqcast.champion import format_mae
 from seqcast.errors import ModelError
 from seqcast.io import file_lock
@@ -490,8 +491,8 @@ def _summary_markdown(s: dict) -> str:
 | rows in | {s['rows_in']} |
 | kept | {s['rows_kept']}{_after_as_of(s)} |
 | quarantined | {s['rows_quarantined']} row(s), {s.get('rows_partly_quarantined', 0)} more with some values set aside (`{s['quarantine_path']}`) |
-| series dropped | {"<br>".join(s.get('series_quarantine_reasons') or []) or "none"} |
-| series ids trimmed | {"<br>".join(s.get('series_ids_trimmed') or []) or "none"} |
+| series dropped | {"<br>".join(map(md_text, s.get('series_quarantine_reasons') or [])) or "none"} |
+| series ids trimmed | {"<br>".join(map(md_text, s.get('series_ids_trimmed') or [])) or "none"} |
 | exact duplicates dropped | {s['exact_duplicates_dropped']} |
 | days imputed | {s['days_imputed']} in {s['gaps']} gap(s) |
 | days | {s['days']} ({s['first_day']} .. {s['last_day']}) |
@@ -526,7 +527,7 @@ def _freshness_line(f: dict | None) -> str:
         return f"fresh: every series has data within {f['max_staleness_days']} days of {f['run_date']}"
     worst = max(f["stale"], key=lambda r: r["days_stale"])
     return (f"**stale**: {len(f['stale'])} of {f['series']} series end more than {f['max_staleness_days']} "
-            f"days before {f['run_date']} (e.g. {worst['series_id']}: newest day {worst['last_day']}, "
+            f"days before {f['run_date']} (e.g. {md_text(worst['series_id'])}: newest day {worst['last_day']}, "
             f"{worst['days_stale']} days); a `stale_data` alert is open")
 
 
@@ -564,19 +565,19 @@ def _champions_markdown(s: dict, max_series: int = 20) -> str:
                   f"(the first {max_series} below; all in the published table)", ""]
     shown = {c["series_id"] for c in champions[:max_series]}
     lines += ["| series | published | reason |", "|---|---|---|"]
-    lines += [f"| {c['series_id']} | {'**' + c['model'] + '**' if c['model'] else 'not published'} | "
-              f"{c['reason']} |" for c in champions[:max_series]]
+    lines += [f"| {md_text(c['series_id'])} | {'**' + md_text(c['model']) + '**' if c['model'] else 'not published'} | "
+              f"{md_text(c['reason'])} |" for c in champions[:max_series]]
     lines += ["", "Recent backtest MAE (last origins; failed = origins with an error):", "",
               "| series | model | MAE | forecasts scored | failed |", "|---|---|---|---|---|"]
     scores = [r for r in s["scores"] if r["series_id"] in shown]
     for r in sorted(scores, key=lambda r: (r["series_id"], r["mae"] if r["mae"] == r["mae"] else 1e300)):
         mae = format_mae(r["mae"])
-        lines.append(f"| {r['series_id']} | {r['model']} | {mae} | {r['n']} | {r['failed']} |")
+        lines.append(f"| {md_text(r['series_id'])} | {md_text(r['model'])} | {mae} | {r['n']} | {r['failed']} |")
     lines += ["", _horizon_markdown(s, shown)]
     if len(s["model_failures"]) > max_series:
         lines.append(f"\n**{len(s['model_failures'])} model failures**; the first {max_series}:")
     for f in s["model_failures"][:max_series]:
-        lines.append(f"\n**{f['model']} failed on {f['series_id']}**: {f['error']}")
+        lines.append(f"\n**{md_text(f['model'])} failed on {md_text(f['series_id'])}**: {md_text(f['error'])}")
     return "\n".join(lines)
 
 
@@ -592,7 +593,7 @@ def _horizon_markdown(s: dict, shown: set, steps: tuple[int, ...] = (1, 2, 3, 7,
     lines = ["MAE by step ahead (same rows):", "", head, "|---|---|" + "---|" * len(cols)]
     for (sid, model), vals in wide.iterrows():
         cells = " | ".join(format_mae(v) for v in vals)
-        lines.append(f"| {sid} | {model} | {cells} |")
+        lines.append(f"| {md_text(sid)} | {md_text(model)} | {cells} |")
     return "\n".join(lines)
 
 

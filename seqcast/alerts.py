@@ -27,6 +27,7 @@ file holds the row (equal to ``detected_at``).
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -455,6 +456,21 @@ def summary_markdown(result: MonitorResult, as_of: pd.Timestamp, doc_link: str =
     return "\n".join(lines)
 
 
+def md_text(value) -> str:
+    """Text from the data (a series id, a reason naming one) for a Markdown page: the
+    characters Markdown would act on are escaped, so ``store 12|sku 9`` stays one table
+    cell and ``*promo*`` is not set in italics.
+
+    >>> print(md_text("store 12|sku 9"), md_text("*promo*"))
+    store 12\\|sku 9 \\*promo\\*
+    """
+    return _MD_SPECIAL.sub(r"\\\g<0>", str(value))
+
+
+# a table cell's end, emphasis, HTML, code (an id's '_' or '[' inside words reads as written)
+_MD_SPECIAL = re.compile(r"[\\`*<|]")
+
+
 def _md_table(df: pd.DataFrame) -> str:
     cols = [c for c in df.columns if c not in ("run_date",)]
     head = "| " + " | ".join(cols) + " |\n|" + "---|" * len(cols)
@@ -467,6 +483,6 @@ def _md_table(df: pd.DataFrame) -> str:
             elif isinstance(v, pd.Timestamp):
                 cells.append(str(v.date()))
             else:
-                cells.append(str(v))
+                cells.append(md_text(v))
         body.append("| " + " | ".join(cells) + " |")
     return "\n".join([head, *body])

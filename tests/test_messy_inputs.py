@@ -1408,3 +1408,20 @@ def test_series_ids_with_dollar_signs_are_plotted_as_written(tmp_path, sid):
     assert plot_forecasts(clean, fc, tmp_path / "f.png").stat().st_size > 0
     errors = pd.DataFrame({"series_id": sid, "model": "naive", "h": [1, 2], "mae": [1.0, 2.0]})
     assert plot_errors_by_horizon(errors, tmp_path / "e.png").stat().st_size > 0
+
+
+def test_series_ids_with_markdown_characters_stay_one_cell_on_the_run_page():
+    """A compound id ``store 12|sku 9`` split its row of the run page's champions table
+    into one more column (every figure after it under the wrong header); ``*promo*`` was
+    set in italics."""
+    from flows.nightly import _champions_markdown
+
+    summary = {"champions": [{"series_id": "store 12|sku 9", "model": "naive", "reason": "best of *all*"}],
+               "scores": [{"series_id": "store 12|sku 9", "model": "naive", "mae": 1.5, "n": 3, "failed": 0}],
+               "scores_by_h": [{"series_id": "store 12|sku 9", "model": "naive", "h": 1, "mae": 1.5}],
+               "model_failures": [{"series_id": "store 12|sku 9", "model": "sarima", "error": "x|y"}]}
+    page = _champions_markdown(summary)
+    rows = [line for line in page.splitlines() if line.startswith("| store")]
+    assert rows == [r"| store 12\|sku 9 | **naive** | best of \*all\* |", r"| store 12\|sku 9 | naive | 1.5 | 3 | 0 |",
+                    r"| store 12\|sku 9 | naive | 1.5 |"]
+    assert r"**sarima failed on store 12\|sku 9**: x\|y" in page
