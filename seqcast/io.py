@@ -115,3 +115,20 @@ def file_lock(path: str | Path):
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def path_part(text: str) -> str:
+    """A name made from the data (series ids in a dataset's or a trained model's name) as
+    one file-name component: characters a path or a shell would act on become ``_`` and a
+    short hash of the original is added, so ``id/é`` is not a folder ``id`` holding ``é``,
+    ``..`` not the parent, and ``a/b`` and ``a_b`` not one file. Plain names stay as they are.
+
+    >>> path_part("rnn-rail"), path_part("rnn-we\\"ird, id/é."), path_part("..")
+    ('rnn-rail', 'rnn-we_ird__id_é.-a33fda24', '_-5ec1f7e7')
+    """
+    import hashlib
+
+    safe = re.sub(r"[^\w.+=@-]", "_", text).lstrip(".") or "_"
+    if safe == text:
+        return text
+    return f"{safe}-{hashlib.sha256(text.encode('utf-8')).hexdigest()[:8]}"

@@ -58,6 +58,7 @@ def train_and_save(
     import json
     from pathlib import Path
 
+    from seqcast.io import path_part
     from seqcast.models import get_model
     from seqcast.windows import read_dataset
 
@@ -72,7 +73,7 @@ def train_and_save(
     (state,) = model.states_.values()
     label = trained_label(name, dataset.spec.targets)
     models_dir = Path(models_dir)
-    out = models_dir / label
+    out = models_dir / path_part(label)  # a target's id may hold '/' or '..'
     model.save(out, extra={"dataset": source, "spec_key": dataset.spec.key,
                            "data_hash": dataset.data_hash, "label": label})
     summary = {

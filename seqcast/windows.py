@@ -252,7 +252,9 @@ class WindowSpec:
         """``name`` or e.g. ``seq2vec-L56-h1-rail-<key8>``: a file-safe stem."""
         if self.name:
             return self.name
-        tgt = "+".join(self.targets)
+        from seqcast.io import path_part
+
+        tgt = path_part("+".join(self.targets))  # a series id may hold '/' (a file name part)
         return f"{self.kind}-L{self.input_length}-h{self.h}-{tgt}-{self.key[:8]}"
 
 

@@ -1425,3 +1425,23 @@ def test_series_ids_with_markdown_characters_stay_one_cell_on_the_run_page():
     assert rows == [r"| store 12\|sku 9 | **naive** | best of \*all\* |", r"| store 12\|sku 9 | naive | 1.5 | 3 | 0 |",
                     r"| store 12\|sku 9 | naive | 1.5 |"]
     assert r"**sarima failed on store 12\|sku 9**: x\|y" in page
+
+
+def test_a_series_id_with_a_comma_or_a_slash_is_a_windows_target_and_one_file(tmp_path, capsys):
+    """``--targets 'Lake, Wells/2'`` was split at the comma ('unknown series') and a target
+    ``id/é`` wrote the dataset into a folder ``…-id`` holding ``é-<key>.parquet``."""
+    from seqcast.cli import main
+
+    sid = "Lake, Wells/2"
+    days = pd.date_range("2023-01-01", periods=400)
+    rows = "".join(f"{d:%Y-%m-%d},{s},{100 + i % 7 + k}\n" for k, s in enumerate([sid, "bus"])
+                   for i, d in enumerate(days))
+    src = _write(tmp_path, "long.csv", '"date","series","value"\n' + rows.replace(sid, f'"{sid}"'))
+    out = tmp_path / "w"
+    argv = ["windows", "build", "--source", src, "--mapping", _mapping(tmp_path, LONG), "--out", str(out),
+            "--kind", "seq2seq", "--input-length", "14", "--h", "7"]
+    assert main(argv + ["--targets", sid]) == 0, capsys.readouterr().err
+    (built,) = [p for p in out.rglob("*") if p.is_file()]
+    assert built.parent == out and built.name.startswith("seq2seq-L14-h7-Lake__Wells_2-")
+    assert main(argv + ["--targets", "bus,nope"]) == 1  # a list still splits at commas
+    assert "unknown series ['nope']" in capsys.readouterr().err

@@ -99,6 +99,7 @@ def handle(args: argparse.Namespace) -> int:
         data_splits,
         load_frame,
         naming_the_data,
+        series_list,
     )
     from seqcast.errors import ModelError
     from seqcast.metrics import figure
@@ -113,7 +114,7 @@ def handle(args: argparse.Namespace) -> int:
         dataset = read_dataset(args.windows)
     else:
         frame, report = load_frame(args)
-        targets = tuple(t.strip() for t in (args.targets or "").split(",") if t.strip())
+        targets = series_list(args.targets, frame) or ()
         with naming_the_data(args):
             targets = targets or _default_targets(frame, report)
         check_not_dropped(args, report, targets)

@@ -65,6 +65,21 @@ def _csv(text: str | None) -> tuple[str, ...] | None:
     return None if text is None else tuple(t.strip() for t in text.split(",") if t.strip())
 
 
+def series_list(text: str | None, frame=None) -> tuple[str, ...] | None:
+    """``--targets``/``--inputs``: comma-separated series ids, or one id that holds a comma
+    itself (``'Lake, Wells'``: a station's name) when the data has a series of exactly that id.
+
+    >>> import pandas as pd
+    >>> frame = pd.DataFrame({"series_id": ["Lake, Wells", "bus"]})
+    >>> series_list("Lake, Wells", frame), series_list("bus,rail", frame), series_list(None)
+    (('Lake, Wells',), ('bus', 'rail'), None)
+    """
+    if text is not None and frame is not None and "series_id" in frame and "," in text:
+        if text.strip() in set(frame["series_id"].astype(str)):
+            return (text.strip(),)
+    return _csv(text)
+
+
 def _default_targets(frame, report=None) -> tuple[str, ...]:
     """``rail`` where the data has it (the chapter's target), else the only series; the
     series cleaning dropped (``report``, the cleaning report) count as the data's."""
@@ -227,8 +242,8 @@ def specs_from_args(args: argparse.Namespace, frame=None, report=None) -> list:
             input_length=args.input_length,
             h=args.h,
             kind=args.kind,
-            targets=_csv(args.targets) or _default_targets(frame, report),
-            inputs=_csv(args.inputs),
+            targets=series_list(args.targets, frame) or _default_targets(frame, report),
+            inputs=series_list(args.inputs, frame),
             known_future=_csv(args.known_future) or (),
             stride=args.stride,
             splits=splits,
