@@ -595,11 +595,21 @@ def read_table(data: bytes, mapping: Mapping, name: str, fmt: str = "csv") -> pd
         raise InputError(f"{name}: file is empty")
     if fmt == "parquet":
         try:
+            import pyarrow.parquet as pq
+
+            names = pq.read_schema(io.BytesIO(data)).names
+        except Exception as exc:
+            raise InputError(f"{name}: unreadable Parquet file ({_one_line(exc)})") from None
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:  # pyarrow's own error is a multi-line schema dump
+            raise InputError(f"{name}: the file names column(s) {dupes} more than once; which one is meant "
+                             "is ambiguous (rename or drop the copies)")
+        try:
             # An integer column with a null stays whole numbers (numpy would make it float:
             # id 7 read as '7.0', 20240131 as '20240131.0', 2**53 + 1 rounded), its nulls None.
             df = pd.read_parquet(io.BytesIO(data), to_pandas_kwargs={"integer_object_nulls": True})
         except Exception as exc:
-            raise InputError(f"{name}: unreadable Parquet file ({exc})") from None
+            raise InputError(f"{name}: unreadable Parquet file ({_one_line(exc)})") from None
         if any(n is not None for n in df.index.names):
             # pandas wrote its named index (a DatetimeIndex 'Date', a (series, date) MultiIndex)
             # as columns; pandas alone reads them back as the index: they are columns here too.
@@ -683,6 +693,11 @@ def read_table(data: bytes, mapping: Mapping, name: str, fmt: str = "csv") -> pd
                              f"{reason}")
         raise InputError(f"{name}: no data rows (header only)")
     return df
+
+
+def _one_line(exc: BaseException) -> str:
+    """A library's message on one line (pyarrow's may hold a schema, one field a line)."""
+    return "; ".join(line.strip() for line in str(exc).splitlines() if line.strip())
 
 
 def _binary_as_text(column: pd.Series) -> pd.Series:

@@ -1445,3 +1445,18 @@ def test_a_series_id_with_a_comma_or_a_slash_is_a_windows_target_and_one_file(tm
     assert built.parent == out and built.name.startswith("seq2seq-L14-h7-Lake__Wells_2-")
     assert main(argv + ["--targets", "bus,nope"]) == 1  # a list still splits at commas
     assert "unknown series ['nope']" in capsys.readouterr().err
+
+
+def test_a_parquet_file_naming_a_column_twice_is_one_line(tmp_path):
+    """pyarrow writes two fields of one name; reading it failed with pyarrow's schema dump
+    over eight lines. Like a CSV header naming a column twice: one line, ambiguous."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "twice.parquet"
+    pq.write_table(pa.Table.from_arrays([pa.array(DAYS.date, pa.date32()), pa.array(VALUES), pa.array(VALUES * 2)],
+                                        names=["Date", "v", "v"]), path)
+    with pytest.raises(InputError) as err:
+        clean_source(str(path), _mapping(tmp_path, WIDE), today=TODAY)
+    assert str(err.value) == (f"{path}: the file names column(s) ['v'] more than once; which one is meant is "
+                              "ambiguous (rename or drop the copies)")
