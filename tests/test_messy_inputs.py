@@ -1449,7 +1449,8 @@ def test_a_series_id_with_a_comma_or_a_slash_is_a_windows_target_and_one_file(tm
 
 def test_a_parquet_file_naming_a_column_twice_is_one_line(tmp_path):
     """pyarrow writes two fields of one name; reading it failed with pyarrow's schema dump
-    over eight lines. Like a CSV header naming a column twice: one line, ambiguous."""
+    ('Multiple matches for FieldRef.Name(v) in Date: date32[day] …'). Like a CSV header
+    naming a column twice: ambiguous, said so."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
