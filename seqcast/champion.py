@@ -85,6 +85,15 @@ def choose(
     Returns ``series_id, model, reason, mae, baseline_mae``.
     """
     rows = []
+
+    def left_out(s: pd.DataFrame, chosen) -> str:
+        """Candidates not compared for failed recent origins (a series younger than their
+        history needs, a model that does not converge on it): said, never "no model beat"."""
+        out = [f"{m} not compared: {int(r['failed'])} recent forecast(s) failed"
+               + (f" (MAE {format_mae(r['mae'])} where it could forecast)" if r["n"] > 0 else "")
+               for m, r in s[(s["failed"] > 0)].iterrows() if m != chosen and m != baseline]
+        return "".join(f"; {o}" for o in out)
+
     for sid, can in available.groupby("series_id"):
         models = set(can["model"])
         s = scores[scores["series_id"] == sid].set_index("model")
@@ -96,7 +105,8 @@ def choose(
         if best is not None and best != baseline and baseline in models and not np.isnan(base):
             if eligible.loc[best, "mae"] < base:
                 reason = (f"best recent backtest MAE {format_mae(eligible.loc[best, 'mae'])} over "
-                          f"{int(eligible.loc[best, 'n'])} forecasts; {baseline} {format_mae(base)}")
+                          f"{int(eligible.loc[best, 'n'])} forecasts; {baseline} {format_mae(base)}"
+                          + left_out(s, best))
                 rows.append((sid, best, reason, float(eligible.loc[best, "mae"]), base))
                 continue
         if baseline in models:
@@ -109,6 +119,8 @@ def choose(
                 reason = f"{baseline} has the best recent backtest MAE ({format_mae(base)})"
             else:
                 reason = f"no model beat {baseline} (MAE {format_mae(base)}) on the recent backtest"
+            if best is not None and not np.isnan(base):
+                reason += left_out(s, baseline)
             rows.append((sid, baseline, reason, base, base))
         elif best is not None:
             reason = (f"{_why_no_baseline(baseline, s.index)}; best recent backtest MAE "

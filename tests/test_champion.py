@@ -123,3 +123,19 @@ def test_a_series_id_holding_a_plus_is_its_own_series_in_the_failure_reasons():
     # a failure table without members (an older caller) counts each failure for its own id only
     plain = no_forecast(["x", "x+y"], pd.DataFrame({"series_id": []}), failures.drop(columns="members").head(1))
     assert plain["series_id"].tolist() == ["x", "x+y"] and plain["reason"].iloc[0].endswith("(no model ran)")
+
+
+def test_a_candidate_left_out_for_failed_origins_is_named_in_the_reason():
+    """A young series: SARIMA failed on the early origins (too little history) and was
+    left out, yet the reason said "no model beat seasonal_naive" though SARIMA's MAE where
+    it could forecast was lower (found on a panel whose series start on different days);
+    "seasonal_naive has the best recent backtest MAE" likewise."""
+    t = _table({"seasonal_naive": 5.0, "naive": 40.0, "sarima": 3.0}, failed={"sarima"})
+    c = choose(recent_scores(t, CUTOFF), _available("seasonal_naive", "sarima", "naive")).iloc[0]
+    assert c["model"] == "seasonal_naive"
+    assert c["reason"] == ("seasonal_naive has the best recent backtest MAE (5); sarima not compared: "
+                           "1 recent forecast(s) failed (MAE 3 where it could forecast)")
+    t = _table({"seasonal_naive": 5.0, "naive": 4.0, "sarima": 3.0}, failed={"sarima"})
+    c = choose(recent_scores(t, CUTOFF), _available("seasonal_naive", "sarima", "naive")).iloc[0]
+    assert c["model"] == "naive" and c["reason"].endswith("; sarima not compared: 1 recent forecast(s) failed "
+                                                         "(MAE 3 where it could forecast)")
