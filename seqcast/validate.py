@@ -149,7 +149,9 @@ def validate(
 
         typed["day_type"] = day_types(pd.DatetimeIndex(typed["ds"].fillna(pd.Timestamp(0))))
     if mapping.is_long:
-        typed["series_id"] = raw[mapping.series_column].astype(str).str.strip()
+        # NFC: 'café' typed on one system and decomposed ('cafe' + U+0301) on another (macOS
+        # file names) are one text by Unicode's definition, and print alike
+        typed["series_id"] = raw[mapping.series_column].astype(str).str.strip().str.normalize("NFC")
         flag(typed["series_id"] == "", f"{mapping.series_column}: empty series id")
     for column in mapping.categorical_columns:
         typed[column] = raw[column].str.strip()
@@ -289,16 +291,27 @@ def _sub_daily(text: pd.Series, days: pd.Series, sids: pd.Series | None) -> dict
 
 
 def _ids_trimmed(ids: pd.Series) -> list[str]:
-    """One line per raw series id that differs from its stripped form (see :class:`Validated`)."""
+    """One line per raw series id that differs from its stripped (and NFC-normalised) form
+    (see :class:`Validated`); a change of normalisation is shown escaped, since both print alike.
+
+    >>> _ids_trimmed(pd.Series(["bus ", "bus", "cafe\u0301", "caf\u00e9"]))
+    ["'bus ' read as 'bus' (1 row), as are 1 row already 'bus'", "'cafe\\\\u0301' read as 'caf\\\\xe9' (Unicode NFC, the same text composed) (1 row), as are 1 row already 'caf\\\\xe9'"]
+    """
+    import unicodedata
+
     counts = ids.value_counts(sort=False)
     out = []
     for raw_id, n in counts.items():
-        clean = raw_id.strip()
+        clean = unicodedata.normalize("NFC", raw_id.strip())
         if raw_id == clean or not clean:
             continue
+        show = repr
+        how = ""
+        if unicodedata.normalize("NFC", raw_id) != raw_id:
+            show, how = ascii, " (Unicode NFC, the same text composed)"
         same = int(counts.get(clean, 0))
-        out.append(f"{raw_id!r} read as {clean!r} ({n} row{'s' * (n != 1)})"
-                   + (f", as are {same} row{'s' * (same != 1)} already {clean!r}" if same else ""))
+        out.append(f"{show(raw_id)} read as {show(clean)}{how} ({n} row{'s' * (n != 1)})"
+                   + (f", as are {same} row{'s' * (same != 1)} already {show(clean)}" if same else ""))
     return sorted(out)
 
 

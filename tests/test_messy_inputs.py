@@ -1461,3 +1461,14 @@ def test_a_parquet_file_naming_a_column_twice_is_one_line(tmp_path):
         clean_source(str(path), _mapping(tmp_path, WIDE), today=TODAY)
     assert str(err.value) == (f"{path}: the file names column(s) ['v'] more than once; which one is meant is "
                               "ambiguous (rename or drop the copies)")
+
+
+def test_series_ids_in_two_unicode_forms_are_one_series_and_it_is_said(tmp_path):
+    """'Café' typed on one system and 'Cafe' + a combining accent (macOS file names, some
+    exports) print alike but were two series, two lines of the table that look the same."""
+    composed, decomposed = "Caf\u00e9", "Cafe\u0301"
+    rows = [f"2024-01-{d:02d},{decomposed if d > 15 else composed},{1000 + d}" for d in range(1, 21)]
+    out = _run(tmp_path, "date,series,value\n" + "\n".join(rows) + "\n", LONG)
+    assert out.clean["series_id"].unique().tolist() == [composed] and len(out.clean) == 20
+    assert out.report["series_ids_trimmed"] == ["'Cafe\\u0301' read as 'Caf\\xe9' (Unicode NFC, the same text "
+                                                "composed) (5 rows), as are 15 rows already 'Caf\\xe9'"]
