@@ -384,6 +384,7 @@ def parse_days(text: pd.Series, mapping: Mapping, *, typed: bool = False) -> tup
         problems[unpadded] = f"{{value}} is not zero-padded as {fmt} wants (e.g. '2024111' may be 2024-01-11 or 2024-11-01)"
     unparsed = parsed.isna() & problems.isna()
     problems[unparsed] = f"cannot parse {{value}} as {fmt}"
+    problems[unparsed & (text == "")] = "missing date"  # a blank cell, a Parquet null
     out_of_range = parsed.notna() & ((parsed < _NS_MIN) | (parsed > _NS_MAX))
     problems[out_of_range] = f"{{value}} is out of the supported range {_NS_MIN:%Y-%m-%d}..{_NS_MAX:%Y-%m-%d}"
     ok = problems.isna()

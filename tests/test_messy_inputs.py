@@ -1472,3 +1472,17 @@ def test_series_ids_in_two_unicode_forms_are_one_series_and_it_is_said(tmp_path)
     assert out.clean["series_id"].unique().tolist() == [composed] and len(out.clean) == 20
     assert out.report["series_ids_trimmed"] == ["'Cafe\\u0301' read as 'Caf\\xe9' (Unicode NFC, the same text "
                                                 "composed) (5 rows), as are 15 rows already 'Caf\\xe9'"]
+
+
+def test_a_blank_or_null_date_is_a_missing_date(tmp_path):
+    """A blank date cell (or a Parquet null, a date32 column left empty) was quarantined as
+    "cannot parse '' as %Y-%m-%d", as if the cell held a date in another format."""
+    csv = _wide_csv().replace(f"2024-01-05,{VALUES[4]}", f",{VALUES[4]}")
+    assert _reasons(_run(tmp_path, csv, WIDE)) == ["Date: missing date"]
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "nulls.parquet"
+    pq.write_table(pa.table({"Date": pa.nulls(60, pa.date32()), "v": VALUES}), path)
+    with pytest.raises(InputError, match=r"every one of the 60 rows was rejected, e.g. line 1: Date: missing date$"):
+        clean_source(str(path), _mapping(tmp_path, WIDE), today=TODAY)
