@@ -43,6 +43,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 from pydantic import ConfigDict, ValidationError
 from pydantic.dataclasses import dataclass as pydantic_dataclass
@@ -618,6 +619,8 @@ def read_table(data: bytes, mapping: Mapping, name: str, fmt: str = "csv") -> pd
         # but remembered: their numbers and instants need no text conventions.
         df.columns = [frame_name(str(c)) for c in df.columns]
         typed = {str(c): "number" for c in df.columns if _is_number_column(df[c])}
+        for c in typed:
+            df[c] = _whole_floats_as_integers(df[c])
         for c in df.columns:
             if isinstance(df[c].dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_dtype(df[c]):
                 typed[str(c)] = "instant"
@@ -693,6 +696,25 @@ def read_table(data: bytes, mapping: Mapping, name: str, fmt: str = "csv") -> pd
                              f"{reason}")
         raise InputError(f"{name}: no data rows (header only)")
     return df
+
+
+def _whole_floats_as_integers(column: pd.Series) -> pd.Series:
+    """A float column holding whole numbers only (an integer column pandas turned into float64
+    for its NaN: store ids, ``yyyymmdd`` dates) as integers, so its text is ``7`` and
+    ``20240131``, not ``7.0`` (a series id nobody wrote) and ``20240131.0`` (no date format
+    reads it). A binary double has no written form; the number is the same.
+
+    >>> _whole_floats_as_integers(pd.Series([7.0, None, 20240131.0])).astype("string").tolist()
+    ['7', <NA>, '20240131']
+    >>> _whole_floats_as_integers(pd.Series([2.5, 7.0])).tolist()
+    [2.5, 7.0]
+    """
+    if not pd.api.types.is_float_dtype(column):
+        return column
+    values = column.dropna()
+    if values.empty or not (np.isfinite(values) & (values == np.round(values)) & (values.abs() < 2**53)).all():
+        return column
+    return column.astype("Int64")
 
 
 def _one_line(exc: BaseException) -> str:

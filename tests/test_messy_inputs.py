@@ -1486,3 +1486,24 @@ def test_a_blank_or_null_date_is_a_missing_date(tmp_path):
     pq.write_table(pa.table({"Date": pa.nulls(60, pa.date32()), "v": VALUES}), path)
     with pytest.raises(InputError, match=r"every one of the 60 rows was rejected, e.g. line 1: Date: missing date$"):
         clean_source(str(path), _mapping(tmp_path, WIDE), today=TODAY)
+
+
+def test_parquet_whole_floats_are_ids_and_dates_as_integers(tmp_path):
+    """pandas saves an integer column with a NaN as float64: store ids were published as
+    '1.0' and '2.0', and ``yyyymmdd`` dates ('20240101.0') rejected every row under
+    ``date_format: '%Y%m%d'``. A column of whole floats reads as the integers it holds; a
+    column with a fraction anywhere stays as it is ('2.5' beside '1.0')."""
+    path = tmp_path / "floats.parquet"
+    dates = DAYS.strftime("%Y%m%d").astype(float).to_numpy().copy()
+    dates[4] = np.nan
+    pd.DataFrame({"Date": dates, "v": VALUES}).to_parquet(path)
+    out = clean_source(str(path), _mapping(tmp_path, WIDE + "date_format: '%Y%m%d'\n"), today=TODAY)
+    assert _reasons(out) == ["Date: missing date"] and len(out.clean) == 60 and out.clean["ds"].tolist() == list(DAYS)
+    ids = np.r_[np.repeat(1.0, 60), np.repeat(2.0, 59), np.nan]
+    pd.DataFrame({"date": np.tile(DAYS, 2), "series": ids, "value": np.tile(VALUES, 2)}).to_parquet(path)
+    out = clean_source(str(path), _mapping(tmp_path, LONG), today=TODAY)
+    assert sorted(out.clean["series_id"].unique()) == ["1", "2"] and _reasons(out) == ["series: empty series id"]
+    pd.DataFrame({"date": np.tile(DAYS, 2), "series": np.repeat([1.0, 2.5], 60), "value": np.tile(VALUES, 2)}
+                 ).to_parquet(path)
+    out = clean_source(str(path), _mapping(tmp_path, LONG), today=TODAY)
+    assert sorted(out.clean["series_id"].unique()) == ["1.0", "2.5"]
