@@ -121,7 +121,8 @@ def path_part(text: str) -> str:
     """A name made from the data (series ids in a dataset's or a trained model's name) as
     one file-name component: characters a path or a shell would act on become ``_`` and a
     short hash of the original is added, so ``id/é`` is not a folder ``id`` holding ``é``,
-    ``..`` not the parent, and ``a/b`` and ``a_b`` not one file. Plain names stay as they are.
+    ``..`` not the parent, and ``a/b`` and ``a_b`` not one file; a name too long for a file
+    name (255 bytes) is cut, hash added. Plain names stay as they are.
 
     >>> path_part("rnn-rail"), path_part("rnn-we\\"ird, id/é."), path_part("..")
     ('rnn-rail', 'rnn-we_ird__id_é.-a33fda24', '_-5ec1f7e7')
@@ -129,6 +130,8 @@ def path_part(text: str) -> str:
     import hashlib
 
     safe = re.sub(r"[^\w.+=@-]", "_", text).lstrip(".") or "_"
-    if safe == text:
+    if safe == text and len(text.encode("utf-8")) <= 120:
         return text
-    return f"{safe}-{hashlib.sha256(text.encode('utf-8')).hexdigest()[:8]}"
+    # a file name holds 255 bytes: a long id (or many targets joined) keeps its first 120 bytes
+    cut = safe.encode("utf-8")[:120].decode("utf-8", "ignore")
+    return f"{cut}-{hashlib.sha256(text.encode('utf-8')).hexdigest()[:8]}"

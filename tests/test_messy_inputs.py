@@ -1507,3 +1507,16 @@ def test_parquet_whole_floats_are_ids_and_dates_as_integers(tmp_path):
                  ).to_parquet(path)
     out = clean_source(str(path), _mapping(tmp_path, LONG), today=TODAY)
     assert sorted(out.clean["series_id"].unique()) == ["1.0", "2.5"]
+
+
+def test_a_long_series_id_makes_a_file_name_a_file_system_takes():
+    """A dataset's or trained model's name holds its targets: a 200-character id (a product
+    description, 272 characters) went over the 255-byte limit of a file name (OSError: File name too long)."""
+    from seqcast.io import path_part
+    from seqcast.windows import WindowSpec
+
+    long_id = "Großraum-Verkehr " * 16
+    stem = path_part(long_id)
+    assert len(stem.encode()) <= 129 and path_part(long_id + "x") != stem
+    spec = WindowSpec(input_length=14, h=7, kind="seq2seq", targets=(long_id,))
+    assert len(f"{spec.slug}.parquet".encode()) < 255
