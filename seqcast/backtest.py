@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from seqcast.errors import ModelError
+from seqcast.io import path_part
 from seqcast.models.base import Forecaster, _day_positions
 
 KEY = ["series_id", "cutoff", "model"]
@@ -386,7 +387,7 @@ def cached_fit(
     if exog is not None:
         digest.update(pd.util.hash_pandas_object(exog, index=False).to_numpy().tobytes())
         digest.update(",".join(map(str, exog.columns)).encode())
-    path = Path(cache_dir) / label.replace("/", "_") / digest.hexdigest()[:20]
+    path = Path(cache_dir) / path_part(label) / digest.hexdigest()[:20]  # a trained label holds a series id
     if (path / "metadata.json").exists():
         try:
             loaded = type(model).load(path)

@@ -1520,3 +1520,15 @@ def test_a_long_series_id_makes_a_file_name_a_file_system_takes():
     assert len(stem.encode()) <= 129 and path_part(long_id + "x") != stem
     spec = WindowSpec(input_length=14, h=7, kind="seq2seq", targets=(long_id,))
     assert len(f"{spec.slug}.parquet".encode()) < 255
+
+
+def test_a_fit_cache_label_holding_a_series_id_is_one_folder(tmp_path):
+    """The nightly's fit cache is keyed by the model label, which for a trained network holds
+    its target's id (``lstm-<id>``): a long id went past a file name's size."""
+    from seqcast.backtest import cached_fit
+    from seqcast.models.sarima import SARIMA
+
+    hist = pd.DataFrame({"series_id": "a", "ds": DAYS, "y": VALUES + np.arange(60) % 3})
+    cached_fit(SARIMA(), hist, None, tmp_path, "sarima-" + "route 9/Lake " * 30)
+    (entry,) = [p for p in tmp_path.rglob("metadata.json")]
+    assert entry.parent.parent.parent == tmp_path
