@@ -485,7 +485,11 @@ def fetch_bytes(
     if not path.exists():
         raise InputError(f"{src}: no such file")
     if path.is_dir():
-        raise InputError(f"{src}: is a directory, not a CSV or Parquet file")
+        parts = sorted(p.name for p in path.glob("*.parquet")) + sorted(p.name for p in path.glob("*.csv"))
+        hint = (f" (it holds {len(parts)} part file(s), e.g. {parts[0]}, as Spark or DuckDB write a table: "
+                "combine them into one file, e.g. with DuckDB: COPY (SELECT * FROM 'dir/*.parquet') TO "
+                "'table.parquet')") if parts else ""
+        raise InputError(f"{src}: is a directory, not a CSV or Parquet file{hint}")
     try:
         data = path.read_bytes()
     except OSError as exc:

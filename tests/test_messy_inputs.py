@@ -1532,3 +1532,23 @@ def test_a_fit_cache_label_holding_a_series_id_is_one_folder(tmp_path):
     cached_fit(SARIMA(), hist, None, tmp_path, "sarima-" + "route 9/Lake " * 30)
     (entry,) = [p for p in tmp_path.rglob("metadata.json")]
     assert entry.parent.parent.parent == tmp_path
+
+
+def test_a_folder_of_part_files_as_source_is_named_as_such(tmp_path, capsys):
+    """``--source`` naming the folder Spark or DuckDB wrote (part-00000.parquet, …, _SUCCESS):
+    ``seqcast run`` said 'no such file' of a folder that exists (``backtest``: 'is a
+    directory'); both now say it is a folder of part files and how to make one file."""
+    from seqcast.cli import main
+
+    folder = tmp_path / "export"
+    folder.mkdir()
+    pd.DataFrame({"Date": DAYS, "v": VALUES}).to_parquet(folder / "part-00000.parquet")
+    (folder / "_SUCCESS").write_text("")
+    mapping = _mapping(tmp_path, WIDE)
+    for argv in (["run", "--data-dir", str(tmp_path / "d")],
+                 ["backtest", "--start", "2024-02-01", "--end", "2024-02-02"]):
+        assert main([*argv, "--source", str(folder), "--mapping", mapping]) == 1
+        err = capsys.readouterr().err.strip().splitlines()
+        assert err == [f"seqcast: error: {folder}: is a directory, not a CSV or Parquet file (it holds 1 part "
+                       "file(s), e.g. part-00000.parquet, as Spark or DuckDB write a table: combine them into one "
+                       "file, e.g. with DuckDB: COPY (SELECT * FROM 'dir/*.parquet') TO 'table.parquet')"]

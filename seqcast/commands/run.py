@@ -91,13 +91,6 @@ def handle(args: argparse.Namespace) -> int:
             raise UsageError("--holidays: empty; give COUNTRY or COUNTRY-SUBDIV (US-IL), or none for no calendar")
         parse_holidays(args.holidays)
 
-    if args.source and "://" not in args.source:  # before any server starts: one clear line
-        from pathlib import Path
-
-        from seqcast.errors import InputError
-
-        if not Path(args.source).is_file():
-            raise InputError(f"{args.source}: no such file")
     from seqcast.ingest import fetch_bytes, load_mapping, read_table, source_format
 
     mapping = load_mapping(args.mapping)
