@@ -151,7 +151,7 @@ def validate(
     if mapping.is_long:
         # NFC: 'café' typed on one system and decomposed ('cafe' + U+0301) on another (macOS
         # file names) are one text by Unicode's definition, and print alike
-        typed["series_id"] = raw[mapping.series_column].astype(str).str.strip().str.normalize("NFC")
+        typed["series_id"] = _nfc(raw[mapping.series_column].astype(str).str.strip())
         flag(typed["series_id"] == "", f"{mapping.series_column}: empty series id")
     for column in mapping.categorical_columns:
         typed[column] = raw[column].str.strip()
@@ -288,6 +288,15 @@ def _sub_daily(text: pd.Series, days: pd.Series, sids: pd.Series | None) -> dict
             f"{' in series ' + repr(sid) if sids is not None else ''}: seqcast forecasts daily series; "
             "aggregate the file to one row a day (sum or mean) first")
     return out
+
+
+def _nfc(ids: pd.Series) -> pd.Series:
+    """``ids`` in Unicode NFC, normalising each distinct non-ASCII id once (a long table
+    repeats a few thousand ids over millions of rows)."""
+    import unicodedata
+
+    changed = {u: n for u in ids.unique() if not u.isascii() and (n := unicodedata.normalize("NFC", u)) != u}
+    return ids.replace(changed) if changed else ids
 
 
 def _ids_trimmed(ids: pd.Series) -> list[str]:
