@@ -131,7 +131,8 @@ def handle(args: argparse.Namespace) -> int:
     for reason in summary.get("series_quarantine_reasons") or []:
         print(f"warning: dropped {reason}", file=sys.stderr)
     for line in summary.get("series_ids_trimmed") or []:
-        print(f"warning: series id {line} (surrounding spaces dropped)", file=sys.stderr)
+        how = "" if "(Unicode NFC" in line else " (surrounding spaces dropped)"  # the line says which
+        print(f"warning: series id {line}{how}", file=sys.stderr)
     fresh = summary.get("freshness") or {}
     if fresh.get("stale"):
         worst = max(fresh["stale"], key=lambda r: r["days_stale"])
