@@ -146,6 +146,29 @@ def read_published_file(path: str | Path, series: Sequence[Any] | None = None) -
 _NIGHT = re.compile(r"run_date=\d{4}-\d{2}-\d{2}")
 
 
+def stray_files(data_dir: str | Path = "data") -> list[Path]:
+    """Parquet files in a night's folder other than its ``part-0.parquet`` (a Finder or
+    Explorer copy ``part-0 copy.parquet``, ``part-0 (1).parquet``): seqcast reads only
+    ``part-0``, but DuckDB's ``*/*.parquet``, ``pd.read_parquet`` of the folder and Spark
+    read every file, each row of that night twice. Temp files (``.…tmp``) and ``_…`` are
+    skipped by those readers too."""
+    folder = DataDir(data_dir).forecasts
+    if not folder.exists():
+        return []
+    return sorted(f for f in folder.glob("run_date=*/*.parquet")
+                  if f.name != "part-0.parquet" and not f.name.startswith((".", "_")))
+
+
+def stray_warning(data_dir: str | Path = "data") -> str | None:
+    """The console line for :func:`stray_files`, or None."""
+    stray = stray_files(data_dir)
+    if not stray:
+        return None
+    more = f" and {len(stray) - 1} more" if len(stray) > 1 else ""
+    return (f"warning: {stray[0]}{more} is not a night's table (part-0.parquet): DuckDB, pandas and Spark "
+            "read it as more rows of that night; move it out of the forecast table")
+
+
 def read_forecasts(
     data_dir: str | Path = "data", *, run_date: date | str | None = None, latest: bool = False,
     since: date | str | None = None, series: Sequence[Any] | None = None,

@@ -1552,3 +1552,26 @@ def test_a_folder_of_part_files_as_source_is_named_as_such(tmp_path, capsys):
         assert err == [f"seqcast: error: {folder}: is a directory, not a CSV or Parquet file (it holds 1 part "
                        "file(s), e.g. part-00000.parquet, as Spark or DuckDB write a table: combine them into one "
                        "file, e.g. with DuckDB: COPY (SELECT * FROM 'dir/*.parquet') TO 'table.parquet')"]
+
+
+def test_a_stray_copy_of_a_nights_file_is_named(tmp_path, capsys):
+    """A Finder copy ``part-0 copy.parquet`` inside a night's folder: seqcast reads only
+    ``part-0``, so nothing showed, but the README's DuckDB query and ``pd.read_parquet`` of
+    the table read every row of that night twice."""
+    import shutil
+
+    from seqcast.published import publish_forecasts
+
+    rows = pd.DataFrame({"series_id": ["001"], "ds": pd.Timestamp("2024-12-31"), "cutoff": pd.Timestamp("2024-12-30"),
+                         "h": 1, "model": "naive", "mean": [1.0], "reason": "test"})
+    path = publish_forecasts(rows, tmp_path, run_date=date(2024, 12, 30), run_id="r", data_hash="x")
+    shutil.copy(path, path.with_name("part-0 copy.parquet"))
+    assert len(pd.read_parquet(path.parent.parent)) == 2  # what other readers see
+    from seqcast.cli import main
+
+    assert main(["forecasts", "show", "--data-dir", str(tmp_path), "--format", "csv"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.strip().splitlines() == [
+        f"warning: {path.with_name('part-0 copy.parquet')} is not a night's table (part-0.parquet): DuckDB, pandas "
+        "and Spark read it as more rows of that night; move it out of the forecast table"]
+    assert len(captured.out.strip().splitlines()) == 2  # seqcast's own reading: the night once

@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def handle_show(args: argparse.Namespace) -> int:
     from seqcast.errors import InputError, UsageError
     from seqcast.metrics import figure
-    from seqcast.published import read_forecasts
+    from seqcast.published import read_forecasts, stray_warning
 
     if args.run_date and args.all:
         raise UsageError("--run-date and --all: give one (a night, or every night)")
@@ -39,6 +39,11 @@ def handle_show(args: argparse.Namespace) -> int:
     output_path(args.output, suffix)
     df = read_forecasts(args.data_dir, run_date=args.run_date, latest=not args.all)
     where = f"{args.data_dir}/published/forecasts"
+    stray = stray_warning(args.data_dir)
+    if stray:  # seqcast reads part-0 only; every other reader of the table would count them
+        import sys
+
+        print(stray, file=sys.stderr)
     if df.empty:
         night = f" for run date {args.run_date}" if args.run_date else ""
         raise InputError(f"{where}: no published forecasts{night} (run `seqcast run` first)")

@@ -60,7 +60,7 @@ def handle(args: argparse.Namespace) -> int:
     from flows.nightly import ModelSpec, NightlyParams, local_run_settings, nightly
     from seqcast.errors import SeqcastError
     from seqcast.models import load_models_file, specs_from_names
-    from seqcast.published import read_forecasts
+    from seqcast.published import read_forecasts, stray_warning
 
     if args.as_of is not None and args.as_of > date.today():
         from seqcast.errors import UsageError
@@ -130,6 +130,9 @@ def handle(args: argparse.Namespace) -> int:
     print(rows_line(summary))
     for reason in summary.get("series_quarantine_reasons") or []:
         print(f"warning: dropped {reason}", file=sys.stderr)
+    stray = stray_warning(args.data_dir)
+    if stray:
+        print(stray, file=sys.stderr)
     for line in summary.get("series_ids_trimmed") or []:
         how = "" if "(Unicode NFC" in line else " (surrounding spaces dropped)"  # the line says which
         print(f"warning: series id {line}{how}", file=sys.stderr)
