@@ -151,7 +151,7 @@ def validate(
     if mapping.is_long:
         # NFC: 'café' typed on one system and decomposed ('cafe' + U+0301) on another (macOS
         # file names) are one text by Unicode's definition, and print alike
-        typed["series_id"] = _nfc(raw[mapping.series_column].astype(str).str.strip())
+        typed["series_id"] = _nfc(raw[mapping.series_column].astype(str).str.strip(_ID_PADDING))
         flag(typed["series_id"] == "", f"{mapping.series_column}: empty series id")
     for column in mapping.categorical_columns:
         typed[column] = raw[column].str.strip()
@@ -290,6 +290,12 @@ def _sub_daily(text: pd.Series, days: pd.Series, sids: pd.Series | None) -> dict
     return out
 
 
+# around an id: whitespace (Python's, no-break space included) and the invisible format
+# characters copy and paste brings along (zero-width space and joiners, word joiner, BOM)
+_ID_PADDING = " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f\x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006" \
+    "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000\u200b\u200c\u200d\u2060\ufeff"
+
+
 def _nfc(ids: pd.Series) -> pd.Series:
     """``ids`` in Unicode NFC, normalising each distinct non-ASCII id once (a long table
     repeats a few thousand ids over millions of rows)."""
@@ -311,13 +317,15 @@ def _ids_trimmed(ids: pd.Series) -> list[str]:
     counts = ids.value_counts(sort=False)
     out = []
     for raw_id, n in counts.items():
-        clean = unicodedata.normalize("NFC", raw_id.strip())
+        clean = unicodedata.normalize("NFC", raw_id.strip(_ID_PADDING))
         if raw_id == clean or not clean:
             continue
         show = repr
         how = ""
         if unicodedata.normalize("NFC", raw_id) != raw_id:
             show, how = ascii, " (Unicode NFC, the same text composed)"
+        elif raw_id.strip() != raw_id.strip(_ID_PADDING):
+            show, how = ascii, " (invisible characters dropped)"
         same = int(counts.get(clean, 0))
         out.append(f"{show(raw_id)} read as {show(clean)}{how} ({n} row{'s' * (n != 1)})"
                    + (f", as are {same} row{'s' * (same != 1)} already {show(clean)}" if same else ""))

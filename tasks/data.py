@@ -60,7 +60,8 @@ def validate_task(
         result,
     )
     for line in result.get("series_ids_trimmed") or []:
-        logger.warning("series id %s%s", line, "" if "(Unicode NFC" in line else " (surrounding spaces dropped)")
+        said = "(Unicode NFC" in line or "(invisible" in line  # else: spaces, said here
+        logger.warning("series id %s%s", line, "" if said else " (surrounding spaces dropped)")
     return _checkpoint(result, data_dir, mapping, as_of, artifact) if checkpoint else result
 
 

@@ -1575,3 +1575,15 @@ def test_a_stray_copy_of_a_nights_file_is_named(tmp_path, capsys):
         f"warning: {path.with_name('part-0 copy.parquet')} is not a night's table (part-0.parquet): DuckDB, pandas "
         "and Spark read it as more rows of that night; move it out of the forecast table"]
     assert len(captured.out.strip().splitlines()) == 2  # seqcast's own reading: the night once
+
+
+def test_series_ids_with_invisible_characters_are_one_series_and_it_is_said(tmp_path):
+    """'bus' pasted with a zero-width space or a no-break space ('bus\\u200b', 'bus\\xa0')
+    printed as 'bus' beside the real one: two series whose rows look alike."""
+    rows = [f"2024-01-{d:02d},{'bus' + chr(0x200B) if d > 15 else 'bus'},{1000 + d}" for d in range(1, 21)]
+    rows += [f"2024-01-{d:02d},rail\xa0,{500 + d}" for d in range(1, 21)]
+    out = _run(tmp_path, "date,series,value\n" + "\n".join(rows) + "\n", LONG)
+    assert sorted(out.clean["series_id"].unique()) == ["bus", "rail"] and len(out.clean) == 40
+    assert out.report["series_ids_trimmed"] == [
+        "'bus\\u200b' read as 'bus' (invisible characters dropped) (5 rows), as are 15 rows already 'bus'",
+        "'rail\\xa0' read as 'rail' (20 rows)"]

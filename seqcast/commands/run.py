@@ -134,7 +134,7 @@ def handle(args: argparse.Namespace) -> int:
     if stray:
         print(stray, file=sys.stderr)
     for line in summary.get("series_ids_trimmed") or []:
-        how = "" if "(Unicode NFC" in line else " (surrounding spaces dropped)"  # the line says which
+        how = "" if "(Unicode NFC" in line or "(invisible" in line else " (surrounding spaces dropped)"
         print(f"warning: series id {line}{how}", file=sys.stderr)
     fresh = summary.get("freshness") or {}
     if fresh.get("stale"):
