@@ -604,6 +604,9 @@ def read_table(data: bytes, mapping: Mapping, name: str, fmt: str = "csv") -> pd
 
             names = pq.read_schema(io.BytesIO(data)).names
         except Exception as exc:
+            actual = _not_parquet(data)  # a CSV renamed .parquet: say what it is, not pyarrow's footer
+            if actual:
+                raise InputError(f"{name}: {actual}") from None
             raise InputError(f"{name}: unreadable Parquet file ({_one_line(exc)})") from None
         dupes = sorted({n for n in names if names.count(n) > 1})
         if dupes:  # pyarrow's own error is a multi-line schema dump
@@ -638,9 +641,16 @@ def read_table(data: bytes, mapping: Mapping, name: str, fmt: str = "csv") -> pd
         df.insert(0, "line", range(1, len(df) + 1))
         df.attrs["typed"] = typed
     else:
+        kind = _binary_kind(data)
+        if kind:  # an Arrow file named .csv: what it is, not "byte 0xff at offset 8"
+            raise InputError(f"{name}: not a CSV file but {kind}")
         try:
             text = data.decode(mapping.encoding)
         except UnicodeDecodeError as exc:
+            if data[:2] in (b"\xff\xfe", b"\xfe\xff"):  # Excel's "Unicode text", Notepad's "Unicode"
+                raise InputError(f"{name}: UTF-16 text (it starts with a UTF-16 byte order mark), not "
+                                 f"{mapping.encoding}; save it as CSV (UTF-8) or set encoding: utf-16 in a "
+                                 "mapping file") from None
             line = data[: exc.start].count(b"\n") + 1
             raise InputError(
                 f"{name}: not valid {mapping.encoding} text (byte 0x{data[exc.start]:02x} at "
@@ -650,6 +660,14 @@ def read_table(data: bytes, mapping: Mapping, name: str, fmt: str = "csv") -> pd
         # A byte order mark is an encoding detail, not part of the first column's name
         # (pandas drops it, the reader of ragged files would not).
         text = text.removeprefix("\ufeff")
+        kind = _text_kind(text[:4096])
+        if kind:  # was: "missing required column(s) … (found '<!DOCTYPE html>…')"
+            raise InputError(f"{name}: not a CSV file but {kind}")
+        first = text[:4096].split("\n", 1)[0]
+        if "\x00" in first:  # UTF-16 without a byte order mark, read as UTF-8: 'D\x00a\x00t\x00e\x00'
+            raise InputError(f"{name}: the header holds NUL bytes: not {mapping.encoding} text (UTF-16 without "
+                             "a byte order mark?); save it as CSV (UTF-8) or set encoding (utf-16-le) in a "
+                             "mapping file")
         _check_header(text, mapping, name)
         try:
             with warnings.catch_warnings():
@@ -719,6 +737,60 @@ def _whole_floats_as_integers(column: pd.Series) -> pd.Series:
     if values.empty or not (np.isfinite(values) & (values == np.round(values)) & (values.abs() < 2**53)).all():
         return column
     return column.astype("Int64")
+
+
+_MAGIC = {b"ARROW1": "an Arrow IPC (Feather) file", b"FEA1": "a Feather (v1) file",
+          b"Obj\x01": "an Avro file", b"SQLite format 3\x00": "an SQLite database"}
+_FRAMED = (b"ARROW1", b"FEA1")  # these end with their magic too: a CSV starting 'FEA1' is not one
+
+
+def _binary_kind(data: bytes) -> str | None:
+    """A file format recognised by its magic bytes that is neither CSV nor Parquet."""
+    for magic, what in _MAGIC.items():
+        if data.startswith(magic) and (magic not in _FRAMED or data.endswith(magic)):
+            return f"{what}; convert it to Parquet or CSV and pass that"
+    return None
+
+
+def _text_kind(head: str) -> str | None:
+    """Text that is not a table: a web page (a download that returned a login or error page
+    with status 200) or JSON. ``head``: the file's first characters."""
+    first = next((line.strip() for line in head.splitlines() if line.strip()), "").lstrip("\ufeff")
+    if first.lower().startswith(("<!doctype html", "<html")):
+        return "an HTML page (a download that returned a web page, e.g. a login or error page?)"
+    if re.match(r'(?:\{\s*(?:"|\}|$)|\[\s*(?:[{\["\]]|$))', first):  # not a '[date],[value]' header
+        return "JSON text; save the table as CSV or Parquet"
+    return None
+
+
+def _not_parquet(data: bytes) -> str | None:
+    """What a file that pyarrow cannot read holds, as the message's tail (None: no idea).
+
+    pyarrow says "Parquet magic bytes not found in footer" whatever the file is: a CSV saved
+    or renamed as ``.parquet``, an Arrow/Feather file, a copy cut short.
+
+    >>> _not_parquet(b"Date,v\\n2024-01-01,5\\n")
+    "not a Parquet file but text, a CSV? (its first line: 'Date,v'); give it a .csv name"
+    >>> _not_parquet(b"PAR1" + bytes(20))[:70]
+    'a Parquet file cut short: it starts like one but its footer is missing'
+    """
+    if data[:4] == b"PAR1":
+        return ("a Parquet file cut short: it starts like one but its footer is missing (an interrupted "
+                "download or copy?); write or copy it again")
+    kind = _binary_kind(data)
+    if kind:
+        return f"not a Parquet file but {kind}"
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return "not a Parquet file but UTF-16 text (a CSV saved as Unicode text?); save it as CSV (UTF-8)"
+    head = data[:4096].decode("utf-8", errors="replace")
+    if "\ufffd" in head[:-1] or "\x00" in head:  # not UTF-8 text: binary of some other kind
+        return None
+    kind = _text_kind(head)
+    if kind:
+        return f"not a Parquet file but {kind}"
+    first = next((line.strip() for line in head.splitlines() if line.strip()), "").lstrip("\ufeff")
+    shown = first if len(first) <= 80 else first[:77] + "..."
+    return f"not a Parquet file but text, a CSV? (its first line: {shown!r}); give it a .csv name"
 
 
 def _one_line(exc: BaseException) -> str:

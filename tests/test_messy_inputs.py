@@ -1129,6 +1129,47 @@ def test_an_excel_workbook_is_named_as_one(tmp_path, capsys):
                                  "the sheet as CSV (UTF-8) or Parquet and pass that"]
 
 
+def test_a_file_of_another_format_under_a_csv_or_parquet_name_is_named_for_what_it_is(tmp_path, capsys):
+    """A CSV saved as ``x.parquet`` was "unreadable Parquet file (Parquet magic bytes not found in
+    footer. Either the file is corrupted or this is not a parquet file.)"; an Arrow file named
+    .csv "not valid utf-8 text (byte 0xff at offset 8 …)", a download that returned an HTML
+    page "missing required column(s) … (found '<!DOCTYPE html>…')", a UTF-16 export the same
+    "not valid utf-8" or, without its byte order mark, columns 'D\\x00a\\x00t\\x00e\\x00'."""
+    import pyarrow as pa
+    import pyarrow.feather as feather
+
+    frame = pd.DataFrame({"Date": DAYS.strftime("%Y-%m-%d"), "v": VALUES})
+    arrow, parquet = io.BytesIO(), io.BytesIO()
+    feather.write_feather(pa.Table.from_pandas(frame), arrow)
+    frame.to_parquet(parquet, index=False)
+    cases = {
+        "riders.parquet": (_wide_csv(), "not a Parquet file but text, a CSV? (its first line: 'Date,v'); "
+                           "give it a .csv name"),
+        "cut.parquet": (parquet.getvalue()[:-40], "a Parquet file cut short: it starts like one but its footer "
+                        "is missing (an interrupted download or copy?); write or copy it again"),
+        "arrow.csv": (arrow.getvalue(), "not a CSV file but an Arrow IPC (Feather) file; convert it to Parquet "
+                      "or CSV and pass that"),
+        "page.csv": ("<!DOCTYPE html>\n<html><body>Sign in</body></html>\n", "not a CSV file but an HTML page "
+                     "(a download that returned a web page, e.g. a login or error page?)"),
+        "u16.csv": (_wide_csv().encode("utf-16"), "UTF-16 text (it starts with a UTF-16 byte order mark), not "
+                    "utf-8; save it as CSV (UTF-8) or set encoding: utf-16 in a mapping file"),
+        "u16le.csv": (_wide_csv().encode("utf-16-le"), "the header holds NUL bytes: not utf-8 text (UTF-16 "
+                      "without a byte order mark?); save it as CSV (UTF-8) or set encoding (utf-16-le) in a "
+                      "mapping file"),
+    }
+    mapping = _mapping(tmp_path, WIDE)
+    for name, (data, message) in cases.items():
+        path = _write(tmp_path, name, data)
+        code, err = _cli(capsys, "run", "--source", path, "--mapping", mapping, "--data-dir", str(tmp_path / "d"))
+        assert (code, err) == (1, [f"seqcast: error: {path}: {message}"]), name
+    # what reads stays read: a Parquet file named .csv, a UTF-16 file its mapping declares
+    both = _write(tmp_path, "typed.csv", parquet.getvalue())
+    assert clean_source(both, _mapping(tmp_path, WIDE), today=TODAY).clean["y"].tolist() == VALUES.tolist()
+    u16 = _write(tmp_path, "u16.csv", _wide_csv().encode("utf-16"))
+    out = clean_source(u16, _mapping(tmp_path, WIDE + "encoding: utf-16\n"), today=TODAY)
+    assert out.clean["y"].tolist() == VALUES.tolist()
+
+
 def test_forecasts_show_json_keeps_every_digit_and_ids_as_written(tmp_path, capsys):
     """pandas' to_json keeps 10 significant digits: a forecast of 961.1483301234623 read back
     961.1483301235 from `--format json` (exact in csv and parquet); NaN intervals are null."""
