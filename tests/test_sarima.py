@@ -204,3 +204,19 @@ def test_a_series_of_tiny_values_fits_like_the_same_series_scaled_up(tmp_path, s
         got = m.predict(7, level=[80])
         for col in ("mean", "lo-80", "hi-80"):
             np.testing.assert_allclose(got[col].to_numpy() / scale, want[col].to_numpy(), rtol=1e-6)
+
+
+@pytest.mark.parametrize("name, y", [
+    ("all zeros", np.zeros(120)),
+    ("constant", np.full(120, 50.0)),
+    ("exact week", np.tile([1.0, 2, 3, 4, 5, 6, 7], 18)[:120]),
+])
+def test_a_noiseless_series_fits_and_forecasts_its_continuation(name, y):
+    """A closed store's zeros, a constant, an exact weekly pattern: no noise, a flat
+    likelihood, and the optimizer never reported convergence, so SARIMA failed at every
+    origin. Every parameter value forecasts the same continuation, which is kept."""
+    hist = pd.DataFrame({"series_id": "s", "ds": pd.date_range("2023-01-01", periods=120), "y": y})
+    fc = SARIMA().fit(hist).predict(14, level=[80])
+    expected = np.r_[y[-7:], y[-7:]]  # the last week repeated
+    np.testing.assert_allclose(fc["mean"].to_numpy(), expected, atol=1e-6)
+    assert np.isfinite(fc[["lo-80", "hi-80"]].to_numpy()).all()

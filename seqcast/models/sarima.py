@@ -265,10 +265,20 @@ class SARIMA(LocalForecaster):
                 # on demand (_predict_series), which most backtests never ask for.
                 res = mod.filter(params, cov_type="none", low_memory=True)
         converged = not any(issubclass(w.category, ConvergenceWarning) for w in caught)
-        if self.require_convergence and not converged:
+        if self.require_convergence and not converged and not self._noiseless(y):
             raise ModelError(f"{self.alias}: the optimizer did not converge")
         return SarimaState(res, params, list(mod.param_names), converged, exog_keep=cols,
                            filtered=filtered, scale=scale)
+
+    def _noiseless(self, y: np.ndarray) -> bool:
+        """Whether ``y`` is exactly predictable under the model's differencing: a constant
+        or all-zero series, an exact weekly pattern, a straight line (the differenced
+        series is one value). Its likelihood is flat in every parameter (there is no
+        noise to fit), so the optimizer never reports convergence, yet every parameter
+        value forecasts the same continuation (zeros stay zeros, the week repeats);
+        such a fit is kept instead of failing every origin of a closed store's series."""
+        x = self._differenced(y)
+        return len(x) > 0 and float(np.ptp(x)) <= 1e-12 * max(float(np.abs(x).max()), 1.0)
 
     def _informative(self, x: np.ndarray) -> np.ndarray:
         """Which regressor columns of ``x (n, k)`` the model can estimate: those that do
