@@ -237,3 +237,42 @@ def test_ks_distance_and_median_are_scipy_s_and_numpy_s():
             assert ks_distance(a, b) == stats.ks_2samp(a, b, method="asymp").statistic
             assert _median(a) == np.median(a) and _median(b) == np.median(b)
     assert np.isnan(_median([1.0, np.nan, 2.0])) and np.isnan(_median([]))
+
+
+@pytest.mark.parametrize("seed", [40, 41, 42])
+def test_a_series_in_its_first_year_is_checked_against_its_trailing_weeks(seed):
+    """Under a year of history there are no year-ago weeks: the 56 days before the recent
+    window stand in (they were no check at all before 475 days). A 30 % drop in a
+    150-day-old series fires within days; a stationary seasonal series in its first 480
+    days (seeds not used to choose the fallback's window and threshold) fires nothing."""
+    new = synthetic_series(seed, series_id="rail", start="2022-01-01", days=200, change="level",
+                           change_at="2022-06-01", size=0.3)
+    hist = data_drift_history(new)
+    fired = hist[hist["firing"]]
+    first = fired.groupby("kind")["night"].min()
+    assert first["level_shift"] <= pd.Timestamp("2022-06-08"), first
+    assert fired["window"].str.contains("trailing: under a year of history").all()
+    assert not hist.loc[hist["night"] < pd.Timestamp("2022-06-01"), "firing"].any()
+
+    calm = pd.concat([
+        synthetic_series(seed, series_id="rail", start="2022-01-01", days=480),
+        synthetic_series(seed + 100, series_id="bus", level=700.0, yearly=0.12, noise=0.05,
+                         start="2022-01-01", days=480),
+    ], ignore_index=True)
+    hist = data_drift_history(calm)
+    assert hist["night"].min() <= pd.Timestamp("2022-03-26")  # checked from 12 weeks on (28 + 56 days)
+    assert not hist["firing"].any(), hist[hist["firing"]]
+
+
+@pytest.mark.parametrize("before, after", [(100.0, 200.0), (0.0, 5.0), (100.0, 99.0)])
+def test_a_step_out_of_a_constant_series_is_a_level_shift(before, after):
+    """A constant (or all-zero) reference has no day-to-day noise to measure a move in: the
+    level check was skipped and a closed store reopening, or a sensor stuck then moving,
+    raised nothing. 0.1 % of the reference level stands in for the noise unit."""
+    ds = pd.date_range("2022-01-01", periods=300, freq="D")
+    y = np.r_[np.full(290, before), np.full(10, after)]
+    hist = data_drift_history(pd.DataFrame({"series_id": "s", "ds": ds, "y": y}))
+    level = hist[hist["kind"] == "level_shift"]
+    assert not level.loc[level["night"] < ds[290], "firing"].any()  # constant: quiet
+    assert level.loc[level["night"] >= ds[290], "firing"].any()
+    assert level.loc[level["firing"], "night"].min() <= ds[295]
