@@ -72,6 +72,7 @@ def choose(
     *,
     baseline: str = BASELINE,
     complexity: dict[str, int] | None = None,
+    candidates=None,
 ) -> pd.DataFrame:
     """Pick one model per series.
 
@@ -81,6 +82,9 @@ def choose(
     available : ``series_id, model`` pairs that produced a forecast tonight.
     complexity : model label -> :attr:`Forecaster.complexity`; equal MAEs go to the
         simpler model (unknown labels count as complex).
+    candidates : the night's model labels; a baseline among them that has neither a
+        forecast nor backtest rows for a series (too short for any origin) failed tonight,
+        it was not left out of the candidates.
 
     Returns ``series_id, model, reason, mae, baseline_mae``.
     """
@@ -123,20 +127,23 @@ def choose(
                 reason += left_out(s, baseline)
             rows.append((sid, baseline, reason, base, base))
         elif best is not None:
-            reason = (f"{_why_no_baseline(baseline, s.index)}; best recent backtest MAE "
+            reason = (f"{_why_no_baseline(baseline, s.index, candidates)}; best recent backtest MAE "
                       f"{format_mae(eligible.loc[best, 'mae'])} among the rest")
             rows.append((sid, best, reason, float(eligible.loc[best, "mae"]), base))
         elif models:
             pick = sorted(models)[0]
-            reason = f"{_why_no_baseline(baseline, s.index)} and no model has backtest scores"
+            reason = f"{_why_no_baseline(baseline, s.index, candidates)} and no model has backtest scores"
             rows.append((sid, pick, reason, np.nan, base))
     return pd.DataFrame(rows, columns=["series_id", "model", "reason", "mae", "baseline_mae"])
 
 
-def _why_no_baseline(baseline: str, scored) -> str:
-    """A configured baseline has backtest rows (its failures too); one never configured has none:
-    "baseline failed tonight" was said of a `--models naive,sarima` night."""
-    return "baseline failed tonight" if baseline in scored else f"{baseline} is not among the candidates"
+def _why_no_baseline(baseline: str, scored, candidates=None) -> str:
+    """A configured baseline has backtest rows (its failures too) or is among ``candidates``;
+    one never configured is neither: "baseline failed tonight" was said of a `--models
+    naive,sarima` night, and "not among the candidates" of a one-day series the configured
+    baseline could not forecast (no backtest origin either)."""
+    configured = baseline in scored or (candidates is not None and baseline in set(candidates))
+    return "baseline failed tonight" if configured else f"{baseline} is not among the candidates"
 
 
 def format_mae(value: float) -> str:

@@ -440,7 +440,8 @@ def choose_bucket(
     cutoff = fc["cutoff"].max()
     champion_days = champion_days or window_days
     scores = recent_scores(table, cutoff, champion_days)
-    choice = choose(scores, fc[["series_id", "model"]].drop_duplicates(), complexity=complexity)
+    choice = choose(scores, fc[["series_id", "model"]].drop_duplicates(), complexity=complexity,
+                    candidates=labels)
     by_h = horizon_scores(table, cutoff, champion_days)
     chosen = fc.merge(choice[["series_id", "model", "reason"]], on=["series_id", "model"])
     chosen = chosen.sort_values(["series_id", "ds"], kind="stable", ignore_index=True)

@@ -1250,6 +1250,24 @@ def test_the_published_reason_says_what_happened_to_the_baseline():
     assert choose(failed, available).set_index("series_id")["reason"]["a"].startswith("baseline failed tonight; ")
 
 
+def test_a_one_day_series_whose_baseline_failed_is_not_said_to_lack_it():
+    """A long table's series with one day (a store opened yesterday): seasonal naive, a
+    candidate, failed on it (fewer than 7 observations) and had no backtest origin either;
+    naive was published with "seasonal_naive is not among the candidates and no model has
+    backtest scores", which it was."""
+    from seqcast.champion import choose
+
+    scores = pd.DataFrame(columns=["series_id", "model", "mae", "n", "failed"])
+    available = pd.DataFrame({"series_id": ["single"], "model": ["naive"]})
+    labels = ["seasonal_naive", "naive", "sarima"]
+    chosen = choose(scores, available, candidates=labels).set_index("series_id")
+    assert chosen.loc["single", "model"] == "naive"
+    assert chosen.loc["single", "reason"] == "baseline failed tonight and no model has backtest scores"
+    left_out = choose(scores, available, candidates=["naive", "sarima"]).set_index("series_id")
+    assert left_out.loc["single", "reason"] == ("seasonal_naive is not among the candidates and no model has "
+                                                "backtest scores")
+
+
 def test_the_rows_line_accounts_for_the_rows_after_as_of():
     """`seqcast run --as-of` on a file reaching past it printed `rows in 620, kept 552,
     quarantined 0`: 68 rows unexplained on the console and the run page."""
