@@ -270,6 +270,10 @@ def _field_problem(m: Mapping) -> str | None:
         return f"delimiter must be one character other than a quote or a newline (got {m.delimiter!r})"
     if m.date_format != "ISO8601" and "%" not in m.date_format:
         return f"date_format {m.date_format!r} has no strftime directive (e.g. '%Y-%m-%d', '%d/%m/%Y', or ISO8601)"
+    if m.date_format != "ISO8601":
+        problem = _date_format_problem(m.date_format)
+        if problem:
+            return problem
     if m.decimal not in _DECIMALS:
         return f"decimal must be '.' or ',' (got {m.decimal!r})"
     if m.thousands and (m.thousands not in _THOUSANDS or m.thousands == m.decimal):
@@ -288,6 +292,36 @@ def _field_problem(m: Mapping) -> str | None:
         unknown = sorted(set(m.max_value) - set(m.value_columns or [m.value_column]))
         if unknown:
             return f"max_value names column(s) {unknown} that are not value columns"
+    return None
+
+
+def _date_format_problem(fmt: str) -> str | None:
+    """Why a ``strftime`` date format cannot name each row's day (None: it can).
+
+    A directive pandas does not read (``%F``, ``%D``, ``%s``: GNU ``date``'s) raised
+    ``ValueError`` inside the validate stage, on every row; a format without a year, or a
+    month and a day, read every cell as a day of 1900 (``%d``: 1900-01-05), silently.
+
+    >>> _date_format_problem("%d/%m/%Y") is None, _date_format_problem("%Y-%j") is None
+    (True, True)
+    >>> _date_format_problem("%F")
+    "date_format '%F': 'F' is a bad directive in format '%F' (e.g. '%Y-%m-%d', '%d/%m/%Y', or ISO8601)"
+    >>> _date_format_problem("%d")[:60]
+    "date_format '%d' does not name a day: it needs a year (%Y or"
+    """
+    try:
+        pd.to_datetime(pd.Series(["2024-01-05"]), format=fmt, errors="coerce")
+    except ValueError as exc:
+        return f"date_format {fmt!r}: {exc} (e.g. '%Y-%m-%d', '%d/%m/%Y', or ISO8601)"
+    fields = set(re.findall(r"%(.)", fmt.replace("%%", "")))
+    whole = bool(fields & set("cx"))  # the locale's date (and time)
+    year = whole or bool(fields & set("YyG"))
+    day = (whole or "j" in fields or ("d" in fields and bool(fields & set("mbBh")))
+           or (bool(fields & set("UWV")) and bool(fields & set("uwaA"))))
+    if not (year and day):
+        return (f"date_format {fmt!r} does not name a day: it needs a year (%Y or %y), a month (%m, %b) and a "
+                "day of the month (%d), or a year and a day of the year (%j); without them each cell reads as "
+                "a day of 1900 or a month's first day")
     return None
 
 

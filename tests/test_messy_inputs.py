@@ -389,7 +389,7 @@ def test_backtests_never_score_imputed_days(tmp_path):
     [
         ("encoding: klingon", "encoding: unknown text encoding 'klingon'"),
         ("date_format: 12", "date_format: input should be a valid string (got 12)"),
-        ("date_format: '%Q'", None),
+        ("date_format: '%Q'", "date_format '%Q': 'Q' is a bad directive in format '%Q'"),
         ("date_format: dd/mm/yyyy", "date_format 'dd/mm/yyyy' has no strftime directive"),
         ("delimiter: ''", "delimiter must be one character"),
         ("delimiter: ';;'", "delimiter must be one character"),
@@ -407,13 +407,29 @@ def test_mapping_files_are_checked_with_clear_messages(tmp_path, line, message):
     from seqcast.ingest import load_mapping
 
     path = _mapping(tmp_path, f"date_column: Date\nvalue_columns: [v]\n{line}\n")
-    if message is None:  # an unknown directive is a parse failure per row, not a mapping error
-        load_mapping(path)
-        return
     with pytest.raises(InputError) as info:
         load_mapping(path)
     assert str(info.value).startswith(f"{path}: ") and message in str(info.value)
     assert "\n" not in str(info.value)
+
+
+def test_a_date_format_pandas_cannot_read_or_without_a_day_is_the_mappings_error(tmp_path, capsys):
+    """``date_format: '%F'`` (GNU date's %Y-%m-%d) was "internal error ValueError: 'F' is a bad
+    directive" from inside the validate task; ``'%d'`` read day 5 of each month as 1900-01-05,
+    so 60 days became 31 "conflicting duplicates" and 2 rows of 1900, silently."""
+    src = _write(tmp_path, "src.csv", _wide_csv(date_fmt="%d"))
+    for fmt, message in [
+        ("%F", "date_format '%F': 'F' is a bad directive in format '%F' (e.g. '%Y-%m-%d', '%d/%m/%Y', or "
+               "ISO8601)"),
+        ("%d", "date_format '%d' does not name a day: it needs a year (%Y or %y), a month (%m, %b) and a day of "
+               "the month (%d), or a year and a day of the year (%j); without them each cell reads as a day of "
+               "1900 or a month's first day"),
+    ]:
+        mapping = _mapping(tmp_path, WIDE + f"date_format: '{fmt}'\n")
+        code, err = _cli(capsys, "run", "--source", src, "--mapping", mapping, "--data-dir", str(tmp_path / "d"))
+        assert (code, err) == (1, [f"seqcast: error: {mapping}: {message}"])
+    out = _run(tmp_path, _wide_csv(date_fmt="%Y-%j"), WIDE + "date_format: '%Y-%j'\n")  # a day of the year
+    assert out.clean["ds"].tolist() == list(DAYS)
 
 
 def test_date_column_must_be_one_name(tmp_path):
