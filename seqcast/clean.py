@@ -248,7 +248,7 @@ def _clean_long(valid: pd.DataFrame, mapping: Mapping, policy: CleanPolicy) -> C
     bad_codes = np.array(sorted(reasons), dtype=np.int64)
     if len(sids) and (steps > 1).all():
         step = int(np.median(steps))
-        raise CleaningError(f"every series is {not_daily(step, len(df))}")
+        raise CleaningError("no series is daily: " + not_daily(step, len(df)).removeprefix("not daily: "))
     bad_rows = df[np.isin(df["_code"].to_numpy(), bad_codes)]
     gap_rows = _quarantine_rows(bad_rows, [reasons[c] for c in bad_rows["_code"]])
     quarantine = pd.concat([conflicts, gap_rows], ignore_index=True)

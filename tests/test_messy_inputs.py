@@ -158,7 +158,7 @@ def test_non_daily_wide_data_stops_naming_the_interval(tmp_path, freq, word, ste
 def test_weekly_long_data_stops(tmp_path):
     days = pd.date_range("2023-01-02", periods=60, freq="W-MON")
     csv = "date,series,value\n" + "".join(f"{d:%Y-%m-%d},{s},{i}\n" for s in "ab" for i, d in enumerate(days))
-    with pytest.raises(CleaningError, match=r"every series is not daily: the 120 rows are 7 days apart \(weekly\)"):
+    with pytest.raises(CleaningError, match=r"no series is daily: the 120 rows are 7 days apart \(weekly\)"):
         _run(tmp_path, csv, LONG)
 
 
@@ -401,6 +401,11 @@ def test_backtests_never_score_imputed_days(tmp_path):
         ("max_imputed_share: 2", "max_imputed_share must be between 0 and 1"),
         ("max_value: {nope: 3}", "max_value names column(s) ['nope']"),
         ("colour: red", "unknown mapping key(s) ['colour']"),
+        # were internal errors (LookupError, TypeError) or every row rejected at validation
+        ("encoding: rot13", "encoding: 'rot13' is not a text encoding"),
+        ("max_value: .nan", "max_value must be a number, not nan"),
+        ("day_type_column: v", "column(s) ['v'] are named for more than one role"),
+        ("total_column: Date", "column(s) ['Date'] are named for more than one role"),
     ],
 )
 def test_mapping_files_are_checked_with_clear_messages(tmp_path, line, message):
@@ -430,6 +435,23 @@ def test_a_date_format_pandas_cannot_read_or_without_a_day_is_the_mappings_error
         assert (code, err) == (1, [f"seqcast: error: {mapping}: {message}"])
     out = _run(tmp_path, _wide_csv(date_fmt="%Y-%j"), WIDE + "date_format: '%Y-%j'\n")  # a day of the year
     assert out.clean["ds"].tolist() == list(DAYS)
+
+
+@pytest.mark.parametrize("values, message", [
+    ("[{v: v}]", "value_columns: a list holds column names, got {'v': 'v'}; write a mapping of column -> "
+                 "series_id as {bus: bus, rail_boardings: rail}"),
+    ("[v, Date]", "column(s) ['Date'] are named for more than one role"),
+])
+def test_a_wide_mappings_value_columns_are_names_of_their_own(tmp_path, values, message):
+    """``value_columns: [{v: v}]`` (a mapping written as a list item) was "internal error
+    TypeError: unhashable type: 'dict'"; the date column given as a value column rejected
+    every row as "'2024-01-01' is not a number", naming the data, not the mapping."""
+    from seqcast.ingest import load_mapping
+
+    path = _mapping(tmp_path, f"date_column: Date\nvalue_columns: {values}\n")
+    with pytest.raises(InputError) as info:
+        load_mapping(path)
+    assert str(info.value) == f"{path}: {message}"
 
 
 def test_date_column_must_be_one_name(tmp_path):
