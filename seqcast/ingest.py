@@ -209,6 +209,10 @@ class Mapping:
             raise InputError(f"{origin}: mapping needs 'date_column'")
         values = d.get("value_columns") or {}
         if isinstance(values, list):
+            odd = [v for v in values if not isinstance(v, str | int | float) or isinstance(v, bool)]
+            if odd:  # [{bus: bus}] (a mapping written as a list item): unhashable, was a TypeError
+                raise InputError(f"{origin}: value_columns: a list holds column names, got {odd[0]!r}; "
+                                 "write a mapping of column -> series_id as {bus: bus, rail_boardings: rail}")
             values = {v: v for v in values}
         if not isinstance(values, dict):
             raise InputError(f"{origin}: value_columns must be a list or a mapping of column -> series_id")
@@ -263,9 +267,11 @@ def _field_problem(m: Mapping) -> str | None:
         if value is not None and not value.strip():
             return f"{key} is empty"
     try:
-        codecs.lookup(m.encoding)
+        text_codec = codecs.lookup(m.encoding)._is_text_encoding
     except LookupError:
         return f"encoding: unknown text encoding {m.encoding!r} (e.g. utf-8, latin-1, cp1252)"
+    if not text_codec:  # rot13, base64, zlib: codecs Python knows, bytes.decode refuses (was a LookupError)
+        return f"encoding: {m.encoding!r} is not a text encoding (e.g. utf-8, latin-1, cp1252)"
     if len(m.delimiter) != 1 or m.delimiter in "\"\r\n":
         return f"delimiter must be one character other than a quote or a newline (got {m.delimiter!r})"
     if m.date_format != "ISO8601" and "%" not in m.date_format:
@@ -288,6 +294,9 @@ def _field_problem(m: Mapping) -> str | None:
         return f"outlier_z must be a positive number or null (got {m.outlier_z!r})"
     if not 0 <= m.max_imputed_share <= 1:
         return f"max_imputed_share must be between 0 and 1 (got {m.max_imputed_share!r})"
+    bounds = m.max_value.values() if isinstance(m.max_value, dict) else [m.max_value]
+    if any(b is not None and np.isnan(b) for b in bounds):  # every value would be "above max_value nan"
+        return "max_value must be a number, not nan"
     if isinstance(m.max_value, dict):
         unknown = sorted(set(m.max_value) - set(m.value_columns or [m.value_column]))
         if unknown:
@@ -343,6 +352,11 @@ def _shape_problem(m: Mapping) -> str | None:
             columns = [c for c, s in m.value_columns.items() if s in twice]
             return (f"value_columns gives series id(s) {twice} to more than one column ({', '.join(columns)}); "
                     "each column is its own series and needs its own id")
+        cols = [m.date_column, *m.value_columns, m.day_type_column, m.total_column]
+        named = [c for c in cols if c]
+        clash = sorted({c for c in named if named.count(c) > 1})
+        if clash:  # date_column: Date beside value_columns: [Date]: every row rejected, "not a number"
+            return f"column(s) {clash} are named for more than one role"
         taken = {"line", "ds", "day_type", *(["total"] if m.total_column else []), *m.categorical_columns}
         clash = sorted(set(ids) & taken)
         if clash:
