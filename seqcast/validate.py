@@ -354,14 +354,30 @@ _ISO_REDUCED = r"\s*[+-]?[0-9]{4}(?:[-/. ][0-9]{1,2})?\s*"  # a year, or a year 
 _ISO_OFFSET = r"(?i)[T\s]\d{1,2}(?::?\d{2}){0,2}(?:[.,]\d+)?\s*(?:Z|[+-]\d{2}(?::?\d{2})?)$"
 
 
+def _written_offset(text: pd.Series) -> pd.Series:
+    """The UTC offset each cell ends with (``Z``, ``+01``, ``-0600``, ``+05:30``) as a
+    timedelta; zero where none.
+
+    >>> _written_offset(pd.Series(["2023-01-01T00:00:00-06:00", "2023-01-01 00:00Z", "x+0530"])).tolist()
+    [Timedelta('-1 days +18:00:00'), Timedelta('0 days 00:00:00'), Timedelta('0 days 05:30:00')]
+    """
+    parts = text.astype("string").str.extract(r"(?i)(?:Z|([+-])(\d{2}):?(\d{2})?)\s*$")
+    sign = parts[0].map({"+": 1, "-": -1}).fillna(0).astype(float)
+    minutes = sign * (pd.to_numeric(parts[1], errors="coerce").fillna(0) * 60
+                      + pd.to_numeric(parts[2], errors="coerce").fillna(0))
+    return pd.to_timedelta(minutes.to_numpy(dtype=float), unit="m").to_series(index=text.index)
+
+
 def parse_days(text: pd.Series, mapping: Mapping, *, typed: bool = False) -> tuple[pd.Series, pd.Series]:
     """Parse date cells to calendar days (``datetime64[ns]`` at midnight).
 
     Naive timestamps keep their date (a time of day is dropped). Instants with a UTC
     offset (``2023-10-28T22:00:00Z``, ``%z`` in the format, tz-aware Parquet columns)
     are converted to ``mapping.timezone`` and reduced to that zone's day; without a
-    timezone, an instant that is not at midnight UTC is refused, because its day
-    depends on the zone. Offsets may differ row to row (a DST change).
+    timezone, an instant at midnight in its own written offset (local days written with
+    their offset, a tz-aware Parquet column of local midnights) is the day as written,
+    one at midnight UTC its UTC day, and any other is refused, because its day depends
+    on the zone. Offsets may differ row to row (a DST change).
 
     Returns
     -------
@@ -378,7 +394,11 @@ def parse_days(text: pd.Series, mapping: Mapping, *, typed: bool = False) -> tup
         if mapping.timezone:
             local = instants.dt.tz_convert(mapping.timezone).dt.tz_localize(None)
         else:
-            local = instants.dt.tz_localize(None)
+            # the day as written: midnight in the cell's own offset ('2023-01-01T00:00:00-06:00',
+            # a tz-aware Parquet column of local days) is that day, as is midnight UTC
+            utc = instants.dt.tz_localize(None)
+            wall = utc + _written_offset(text.where(aware))
+            local = utc.where(wall != wall.dt.normalize(), wall)
             off_midnight = aware & instants.notna() & (local != local.dt.normalize())
             problems[off_midnight] = (
                 "{value} is an instant, not a day: its calendar day depends on the time zone "

@@ -243,6 +243,27 @@ def test_parquet_with_a_tz_aware_timestamp_column(tmp_path):
     assert out.clean["ds"].tolist() == list(DST_DAYS) and out.clean["y"].tolist() == list(np.arange(20.0))
 
 
+@pytest.mark.parametrize("zone", ["America/Chicago", "Asia/Kolkata", "UTC"])
+def test_local_midnights_with_their_own_offset_are_the_days_written(tmp_path, zone):
+    """pandas' ``to_parquet`` of a tz-aware column of local days, or a CSV of local midnights
+    written with their offset ('2023-03-12T00:00:00-06:00', then -05:00 after the DST
+    change): each is the day it says, without a ``timezone`` in the mapping (was: every
+    row refused as "an instant, not a day"). Noon in the same zone is still refused."""
+    days = pd.date_range("2023-03-01", periods=20, freq="D")  # US DST starts 2023-03-12
+    stamps = days.tz_localize(zone)
+    path = tmp_path / "local.parquet"
+    pd.DataFrame({"Date": stamps, "v": np.arange(20.0)}).to_parquet(path)
+    out = clean_source(str(path), _mapping(tmp_path, WIDE), today=TODAY)
+    assert out.clean["ds"].tolist() == list(days) and out.clean["y"].tolist() == list(np.arange(20.0))
+    csv = "Date,v\n" + "".join(f"{t.isoformat()},{i}\n" for i, t in enumerate(stamps))
+    out = _run(tmp_path, csv, WIDE + "date_format: ISO8601\n")
+    assert out.clean["ds"].tolist() == list(days) and out.quarantine.empty
+    if zone != "UTC":
+        noon = "Date,v\n" + "".join(f"{(t + pd.Timedelta(hours=12)).isoformat()},{i}\n" for i, t in enumerate(stamps))
+        with pytest.raises(InputError, match="is an instant, not a day"):
+            _run(tmp_path, noon, WIDE + "date_format: ISO8601\n", name="noon.csv")
+
+
 def test_parquet_with_real_date_and_timestamp_columns(tmp_path):
     for name, col in (("date32", DAYS.date), ("timestamp", DAYS)):
         path = tmp_path / f"{name}.parquet"
@@ -253,7 +274,7 @@ def test_parquet_with_real_date_and_timestamp_columns(tmp_path):
 
 @pytest.mark.parametrize("dates, fragment", [
     (DAYS.strftime("%Y-%m-%d"), "Date: cannot parse '2024-01-01' as %m/%d/%Y"),
-    (DAYS.tz_localize("America/Chicago"), "is an instant, not a day"),
+    (DAYS.tz_localize("America/Chicago") + pd.Timedelta(hours=12), "is an instant, not a day"),
 ])
 def test_a_parquet_file_whose_every_row_is_rejected_says_why_and_names_it(tmp_path, dates, fragment):
     """The Parquet twin of the CSV case: pandera's dtype check on the empty remainder
