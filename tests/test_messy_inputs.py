@@ -349,6 +349,27 @@ def test_a_real_spike_is_kept(tmp_path):
     assert out.quarantine.empty and out.clean["y"].max() == values[30]
 
 
+def test_the_one_value_that_moves_in_a_flat_series_is_kept(tmp_path):
+    """An intermittent series (zeros, a sale of 3 on one day in four years) and a price of 100
+    that was 101 once: more than half the values equal, the MAD is 0, and the fallback scale
+    (the mean absolute deviation) shrank with the share of equal days: each scored z 1,200 and
+    was quarantined as implausible, its day imputed as 0 or 100: the only event, gone. An
+    overflow among values that do move is still caught."""
+    days = pd.date_range("2019-01-01", periods=1500)
+    sales = np.zeros(1500)
+    sales[700] = 3.0
+    price = np.full(1500, 100.0)
+    price[1400] = 101.0
+    csv = "Date,sales,price\n" + "".join(f"{d:%Y-%m-%d},{a},{b}\n" for d, a, b in zip(days, sales, price))
+    out = _run(tmp_path, csv, "date_column: Date\nvalue_columns: [sales, price]\n")
+    assert out.quarantine.empty
+    y = out.clean.pivot(index="ds", columns="series_id", values="y")
+    assert y["sales"].tolist() == sales.tolist() and y["price"].tolist() == price.tolist()
+    sales[900], sales[1000] = 5.0, 1e308
+    out = _run(tmp_path, _wide_csv(sales, days), WIDE)
+    assert [r.split(" is ")[0] for r in _reasons(out)] == ["v: '1e+308'"]
+
+
 def test_max_value_from_the_mapping(tmp_path):
     out = _run(tmp_path, _wide_csv(), WIDE + "max_value: 109\n")
     assert len(out.quarantine) == (VALUES > 109).sum() > 0
