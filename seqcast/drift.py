@@ -161,6 +161,14 @@ class DriftConfig:
         return dataclasses.replace(self, **changes)
 
     @property
+    def first_check_days(self) -> int:
+        """Days of history a series needs before any data statistic exists: the recent
+        window and, without the year-ago weeks, twice its length before it (84 by default)."""
+        if self.reference == "seasonal":
+            return 3 * self.recent_days
+        return self.recent_days + self.reference_days
+
+    @property
     def lookback_days(self) -> int:
         """Data older than this many days before the first night can matter to a statistic."""
         if self.reference == "seasonal":

@@ -188,16 +188,27 @@ def monitor_task(
         keep = sorted(map(str, shown_series(result.history, flagged, PLOT_SERIES)))
     png = Path(drift_plot_file(clean_path, data_dir, as_of_ts, config=config, plot_days=plot_days, keep=keep,
                                backtest_path=backtest_path, n_series=n_all, max_series=PLOT_SERIES))
-    # series too short for any data-drift statistic yet: said, not silently unchecked
-    need = cfg.lookback_days - cfg.persist_nights + 1
-    days = clean[clean["ds"] <= as_of_ts].groupby("series_id")["ds"].nunique()
+    # series too short for any data-drift statistic yet: said, not silently unchecked; and
+    # those checked against their last weeks until they have the year-ago ones
+    need = cfg.first_check_days
+    full = cfg.lookback_days - cfg.persist_nights + 1
+    span = clean[clean["ds"] <= as_of_ts].groupby("series_id")["ds"].agg(["min", "max"])
+    days = (span["max"] - span["min"]).dt.days + 1  # the statistics' positions count calendar days
     short = {str(k): int(v) for k, v in days[days < need].items()}
+    young = {str(k): int(v) for k, v in days[(days >= need) & (days < full)].items()} if full > need else {}
     markdown = alerts.summary_markdown(result, as_of_ts)
+
+    def some(series: dict[str, int]) -> str:
+        return ", ".join(f"{k} ({v} days)" for k, v in list(series.items())[:10]) + (" ..." if len(series) > 10 else "")
+
     if short:
-        some = ", ".join(f"{k} ({v} days)" for k, v in list(short.items())[:10])
         markdown += (f"\n\nData drift not checked yet for {len(short)} series with fewer than {need} "
-                     f"days of history: {some}{' ...' if len(short) > 10 else ''}.\n")
+                     f"days of history: {some(short)}.\n")
         log.info("data drift not checked for %d series with fewer than %d days", len(short), need)
+    if young:
+        markdown += (f"\n\nData drift of {len(young)} series with fewer than {full} days of history is "
+                     f"checked against the {2 * cfg.recent_days} days before the recent window (no "
+                     f"year-ago weeks yet, so a yearly cycle can read as drift): {some(young)}.\n")
     markdown += (f"\n\n## Each statistic over the last {plot_days} nights\n\n"
                  f"{png_markdown(png, 'drift statistics by night')}\n\nFile: `{png}`\n")
     if artifact:
@@ -218,6 +229,8 @@ def monitor_task(
         "error_drift": backtest is not None and forecasts is not None,
         "too_short": short,
         "needs_days": need,
+        "trailing_reference": young,
+        "seasonal_needs_days": full,
         "markdown": markdown,
     }
 

@@ -267,14 +267,21 @@ def test_monitor_says_which_series_are_too_short_to_check(data_dir_with_clean, m
 
     data_dir, clean_path, _ = data_dir_with_clean
     clean = pd.read_parquet(clean_path)
-    short = clean[clean["ds"] > clean["ds"].max() - pd.Timedelta(days=300)]
-    short.to_parquet(clean_path)
     monkeypatch.setattr(tm, "emit_event", lambda **kw: None)
     monkeypatch.setattr(tm, "create_markdown_artifact", lambda **kw: None)
+    ids = sorted(clean["series_id"].unique())
+    # 300 days: checked against the 56 days before the recent window, and said so
+    clean[clean["ds"] > clean["ds"].max() - pd.Timedelta(days=300)].to_parquet(clean_path)
     with disable_run_logger():
         summary = tm.monitor_task.fn(str(clean_path), str(data_dir), as_of="2023-06-22")
-    assert summary["too_short"] == {sid: 300 for sid in sorted(clean["series_id"].unique())}
-    assert summary["needs_days"] > 300 and "Data drift not checked yet for" in summary["markdown"]
+    assert summary["too_short"] == {} and summary["trailing_reference"] == {sid: 300 for sid in ids}
+    assert summary["seasonal_needs_days"] == 448 and "checked against the 56 days before" in summary["markdown"]
+    # 60 days: no statistic yet
+    clean[clean["ds"] > clean["ds"].max() - pd.Timedelta(days=60)].to_parquet(clean_path)
+    with disable_run_logger():
+        summary = tm.monitor_task.fn(str(clean_path), str(data_dir), as_of="2023-06-22")
+    assert summary["too_short"] == {sid: 60 for sid in ids} and summary["needs_days"] == 84
+    assert "Data drift not checked yet for" in summary["markdown"]
 
 
 def test_monitor_flow_runs_under_prefect(data_dir_with_clean, prefect_harness):

@@ -143,11 +143,16 @@ def handle(args: argparse.Namespace) -> int:
               f"{fresh['max_staleness_days']} days before the run date {fresh['run_date']} (e.g. "
               f"{worst['series_id']}: newest day {worst['last_day']}); a stale_data alert is open",
               file=sys.stderr)
-    short = (summary.get("drift") or {}).get("too_short") or {}
-    if short:
-        sid, n = next(iter(short.items()))
-        print(f"note: drift checks: {len(short)} series have fewer than {summary['drift']['needs_days']} days "
+    drift = summary.get("drift") or {}
+    if drift.get("too_short"):
+        sid, n = next(iter(drift["too_short"].items()))
+        print(f"note: drift checks: {_series_have(len(drift['too_short']))} fewer than {drift['needs_days']} days "
               f"of history (e.g. {sid}: {n}); their data drift is not checked yet", file=sys.stderr)
+    if drift.get("trailing_reference"):
+        sid, n = next(iter(drift["trailing_reference"].items()))
+        print(f"note: drift checks: {_series_have(len(drift['trailing_reference']))} fewer than "
+              f"{drift['seasonal_needs_days']} days of history (e.g. {sid}: {n}); until they have a year-ago "
+              "reference they are checked against their previous weeks", file=sys.stderr)
     print(f"forecast table: {summary['published']}")
     print(f"quarantine:     {summary['quarantine_path']}")
     print(f"clean data:     {summary['clean_path']}")
@@ -237,3 +242,6 @@ def _quiet_console(data_dir: str) -> str:
                 h.addFilter(_NoErrors())
     return str(path)
 
+
+def _series_have(n: int) -> str:
+    return f"{n} series {'has' if n == 1 else 'have'}"
