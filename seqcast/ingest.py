@@ -966,10 +966,37 @@ def _read_ragged(text: str, mapping: Mapping, name: str) -> pd.DataFrame:
         raise InputError(f"{name}: malformed CSV at line {reader.line_num} ({exc})") from None
     if header is None:
         raise InputError(f"{name}: file is empty")
+    if '"' in text:
+        _check_last_quote_closed(text, start, mapping.delimiter, name)
     df = pd.DataFrame(good, columns=header, dtype=object)
     df.insert(0, "line", lines)
     df.attrs["rejected"] = rejected
     return df
+
+
+def _check_last_quote_closed(text: str, start: int, delimiter: str, name: str) -> None:
+    """Refuse a quote that opens a cell on line ``start`` (the last record's) and is never
+    closed: every line after it would read as that one cell, and one quarantine row
+    (``'109.7\\n2024-01-11,104.3\\n…' is not a number``) would stand for all of them, the
+    rows in counted without them.
+
+    >>> _check_last_quote_closed('d,v\\n1,"2\\n3,4\\n', 2, ",", "x.csv")
+    Traceback (most recent call last):
+    seqcast.errors.InputError: x.csv: a quote opened on line 2 is never closed: the 2 line(s) from there to the end of the file would read as one cell (a stray '"'?); remove or close it
+    """
+    import csv
+
+    parts = re.split(r"(\r\n|\r|\n)", text)
+    tail = "".join(parts[2 * (start - 1):])
+    try:
+        for _ in csv.reader(io.StringIO(tail, newline=""), delimiter=delimiter, strict=True):
+            pass
+    except csv.Error as exc:
+        if "unexpected end of data" not in str(exc):
+            return  # a quote inside a cell ('10"0'): read as written, judged as a value
+        lines = len(re.findall(r"\r\n|\r|\n", tail)) + (0 if re.search(r"[\r\n]$", tail) else 1)
+        raise InputError(f"{name}: a quote opened on line {start} is never closed: the {lines} line(s) from there "
+                         "to the end of the file would read as one cell (a stray '\"'?); remove or close it") from None
 
 
 def read_snapshot(snapshot: Snapshot, mapping: Mapping) -> pd.DataFrame:

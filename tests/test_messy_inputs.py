@@ -1019,6 +1019,25 @@ def test_quarantined_rows_keep_their_line_after_a_quoted_line_break(tmp_path):
     assert out.quarantine["note"].tolist() == [""] and len(out.clean) == 60
 
 
+def test_a_quote_never_closed_stops_the_run_not_one_row_for_the_rest(tmp_path, capsys):
+    """A stray quote opening a cell (``2024-01-10,"109.7``) swallowed every later line into
+    that cell: 'rows in 10' for a file of 60, one quarantine row ("'109.7\\n2024-01-11,…' is
+    not a number") for 51 lines, and a night published from the first 9 days. A quote inside
+    a cell (``10"0``) is still that cell's text, quarantined alone."""
+    lines = _wide_csv().splitlines()
+    lines[10] = lines[10].replace(",", ',"')
+    src = _write(tmp_path, "src.csv", "\n".join(lines) + "\n")
+    code, err = _cli(capsys, "run", "--source", src, "--mapping", _mapping(tmp_path, WIDE),
+                     "--data-dir", str(tmp_path / "d"))
+    assert (code, err) == (1, [f"seqcast: error: {src}: a quote opened on line 11 is never closed: the 51 line(s) "
+                               "from there to the end of the file would read as one cell (a stray '\"'?); remove "
+                               "or close it"])
+    lines = _wide_csv().splitlines()
+    lines[10] = lines[10].replace(",", ',10"')
+    out = _run(tmp_path, "\n".join(lines) + "\n", WIDE)
+    assert out.report["rows_in"] == 60 and out.quarantine["line"].tolist() == [11]
+
+
 def test_a_row_with_fewer_fields_is_quarantined_not_padded(tmp_path):
     """pandas pads a short row with '': a row without its last field (the total) passed as a
     row whose total was left blank, and a short long-table row was quarantined for an empty
