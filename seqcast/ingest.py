@@ -758,6 +758,8 @@ def read_table(data: bytes, mapping: Mapping, name: str, fmt: str = "csv") -> pd
             f"{name}: missing required column(s) {', '.join(repr(c) for c in missing)} "
             f"(found {', '.join(repr(c) for c in df.columns[1:])}){hint}"
         )
+    if fmt != "parquet" and '"' in text:  # only a quoted cell can hold a line break
+        _check_mapped_cells_on_one_line(df, mapping, name)
     if df.empty:
         rejected = df.attrs.get("rejected") or []
         if rejected:
@@ -972,6 +974,28 @@ def _read_ragged(text: str, mapping: Mapping, name: str) -> pd.DataFrame:
     df.insert(0, "line", lines)
     df.attrs["rejected"] = rejected
     return df
+
+
+def _check_mapped_cells_on_one_line(df: pd.DataFrame, mapping: Mapping, name: str) -> None:
+    """Refuse a record whose date, value or id cell holds a line break: two stray quotes
+    (``2024-01-10,"109.7`` ... ``2024-01-20,92.2"``) make the lines between one cell, so one
+    quarantine row stood for 11 lines, the rows in were counted without them, and the run
+    stopped on a "gap of 11 missing days" that did not name the quote. A note column may hold
+    line breaks (a quoted comment); a date or a number never does."""
+    breaks = re.compile(r"\r\n|\r|\n")
+    header = [c for c in df.columns if c != "line"]
+    mapped = df[list(mapping.in_frame.required_columns)]
+    broken = mapped.apply(lambda c: c.astype(str).str.contains(r"[\r\n]", regex=True)).any(axis=1)
+    records = [(int(df.at[i, "line"]), df.loc[i, header].tolist()) for i in df.index[broken.to_numpy()]]
+    records += [(line, fields) for line, _, fields in df.attrs.get("rejected") or []
+                if any(breaks.search(f) for f in fields)]
+    if not records:
+        return
+    line, cells = min(records, key=lambda r: r[0])
+    span = 1 + sum(len(breaks.findall(str(v))) for v in cells)
+    raise InputError(f"{name}: the record on line {line} runs over {span} lines (to line {line + span - 1}): a quote "
+                     "opened in it closes only there (a stray '\"'?), and a date or a value never holds a line "
+                     "break; remove the stray quote")
 
 
 def _check_last_quote_closed(text: str, start: int, delimiter: str, name: str) -> None:

@@ -1036,6 +1036,13 @@ def test_a_quote_never_closed_stops_the_run_not_one_row_for_the_rest(tmp_path, c
     lines[10] = lines[10].replace(",", ',10"')
     out = _run(tmp_path, "\n".join(lines) + "\n", WIDE)
     assert out.report["rows_in"] == 60 and out.quarantine["line"].tolist() == [11]
+    # closed ten lines later by a second stray quote: was one quarantine row for 11 lines, then
+    # "gap of 11 missing day(s) … exceeds the limit of 7", the quote never named
+    lines = _wide_csv().splitlines()
+    lines[10], lines[20] = lines[10].replace(",", ',"'), lines[20] + '"'
+    with pytest.raises(InputError, match=r"src.csv: the record on line 11 runs over 11 lines \(to line 21\): a "
+                                         r"quote opened in it closes only there \(a stray '\"'\?\)"):
+        _run(tmp_path, "\n".join(lines) + "\n", WIDE)
 
 
 def test_a_row_with_fewer_fields_is_quarantined_not_padded(tmp_path):
