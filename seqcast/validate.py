@@ -421,6 +421,10 @@ def parse_days(text: pd.Series, mapping: Mapping, *, typed: bool = False) -> tup
         problems[unpadded] = f"{{value}} is not zero-padded as {fmt} wants (e.g. '2024111' may be 2024-01-11 or 2024-11-01)"
     unparsed = parsed.isna() & problems.isna()
     problems[unparsed] = f"cannot parse {{value}} as {fmt}"
+    # 45292 is 2024-01-01 to Excel (days since 1899-12-30): a date column saved as General
+    serial = unparsed & text.str.fullmatch(r"[2-7]\d{4}(?:\.\d+)?")
+    problems[serial] = (f"cannot parse {{value}} as {fmt}: it looks like an Excel serial day number (a date column "
+                        "formatted as General or Number); format the column as a date in Excel and save it again")
     problems[unparsed & (text == "")] = "missing date"  # a blank cell, a Parquet null
     out_of_range = parsed.notna() & ((parsed < _NS_MIN) | (parsed > _NS_MAX))
     problems[out_of_range] = f"{{value}} is out of the supported range {_NS_MIN:%Y-%m-%d}..{_NS_MAX:%Y-%m-%d}"

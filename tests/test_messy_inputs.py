@@ -1201,6 +1201,15 @@ def test_a_repeated_header_line_is_named_not_taken_for_a_series(tmp_path):
     assert out.clean["y"].tolist() == [float(int(v)) for v in VALUES]
 
 
+def test_excel_serial_day_numbers_are_named_as_such(tmp_path):
+    """A date column saved as General in Excel holds day numbers (45292 is 2024-01-01): every row
+    was rejected as "cannot parse '45292' as %Y-%m-%d", with no word of why; never read as a date."""
+    csv = "Date,v\n" + "".join(f"{(d - pd.Timestamp('1899-12-30')).days},{v}\n" for d, v in zip(DAYS, VALUES))
+    with pytest.raises(InputError, match=r"every one of the 60 rows was rejected, e.g. line 2: Date: cannot parse "
+                                         r"'45292' as %Y-%m-%d: it looks like an Excel serial day number"):
+        _run(tmp_path, csv, WIDE)
+
+
 def test_compact_dates_must_be_zero_padded(tmp_path):
     """Under ``%Y%m%d`` pandas reads unpadded fields (``f"{y}{m}{d}"``): '2024111' (11 January)
     became 1 November and '2024121' (21 January) 1 December, silently. A cell of a format
