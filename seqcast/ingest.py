@@ -752,6 +752,11 @@ def read_table(data: bytes, mapping: Mapping, name: str, fmt: str = "csv") -> pd
             if sep in header and sep != mapping.delimiter:
                 hint = f"; the header looks {label}-delimited (set 'delimiter' in a mapping file)"
                 break
+        if not hint:  # 'rail' asked, 'Rail' or 'rail ' (a Parquet name keeps its spaces) found
+            near = {c: f for c in missing for f in map(str, df.columns[1:])
+                    if f.strip().casefold() == c.strip().casefold()}
+            if near:
+                hint = "; " + ", ".join(f"{f!r} differs from {c!r} only in case or spaces" for c, f in near.items())
         if not hint and mapping is CTA_MAPPING:
             hint = "; for a table other than the CTA export, pass --mapping FILE"
         raise InputError(

@@ -133,6 +133,17 @@ def test_every_row_with_extra_fields_is_one_error(tmp_path):
         _run(tmp_path, "Date,v\n2024-01-01,1,2\n2024-01-02,1,2\n", WIDE)
 
 
+def test_a_column_named_in_another_case_is_pointed_at(tmp_path):
+    """A mapping asking for 'Date' and 'v' of a file whose header says ``date,V`` (another
+    export, another tool) was "missing required column(s) 'Date', 'v' (found 'date', 'V')"
+    with no word that these are the ones; never matched silently either."""
+    with pytest.raises(InputError) as info:
+        _run(tmp_path, _wide_csv().replace("Date,v", "date,V"), WIDE)
+    assert str(info.value).endswith("src.csv: missing required column(s) 'Date', 'v' (found 'date', 'V'); 'date' "
+                                    "differs from 'Date' only in case or spaces, 'V' differs from 'v' only in case "
+                                    "or spaces")
+
+
 def test_a_header_naming_a_column_twice_is_refused(tmp_path):
     csv = "Date,v,v\n" + "".join(f"{d:%Y-%m-%d},{v},{-v}\n" for d, v in zip(DAYS, VALUES))
     with pytest.raises(InputError, match=r"src.csv: the header names column\(s\) \['v'\] more than once"):
