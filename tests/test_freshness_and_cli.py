@@ -105,6 +105,9 @@ def test_forecasts_show_output_paths(published, tmp_path, capsys):
     cases = [(["--format", "csv", "--output", str(tmp_path / "nodir" / "x.csv")], 1, "no folder"),
              (["--format", "csv", "--output", str(tmp_path)], 2, "a folder"),
              (["--format", "csv", "--output", str(tmp_path / "x.txt")], 2, "must end .csv"),
+             # was "x.json.gz: the file name must end .txt": a suffix it does not write, named
+             (["--output", str(tmp_path / "x.json.gz")], 2, "x.json.gz: .gz is not a format forecasts show "
+                                                            "writes: end the name .csv, .json, .parquet or .txt"),
              (["--run-date", "2024-12-30", "--all"], 2, "give one")]
     for extra, rc, expected in cases:
         assert main(["forecasts", "show", "--data-dir", str(published), *extra]) == rc

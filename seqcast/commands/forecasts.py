@@ -26,6 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def handle_show(args: argparse.Namespace) -> int:
+    import os
+
     from seqcast.errors import InputError, UsageError
     from seqcast.metrics import figure
     from seqcast.published import read_forecasts, stray_warning
@@ -33,7 +35,10 @@ def handle_show(args: argparse.Namespace) -> int:
     if args.run_date and args.all:
         raise UsageError("--run-date and --all: give one (a night, or every night)")
     if args.format is None:  # the --output suffix says which (x.csv: csv), else a table
-        ext = (args.output or "").lower().rsplit(".", 1)[-1] if "." in (args.output or "") else ""
+        ext = (args.output or "").lower().rsplit(".", 1)[-1] if "." in os.path.basename(args.output or "") else ""
+        if ext and ext not in ("csv", "json", "parquet", "txt"):  # was: "x.json.gz: … must end .txt"
+            raise UsageError(f"--output {args.output}: .{ext} is not a format forecasts show writes: end the "
+                             "name .csv, .json, .parquet or .txt (a table)")
         args.format = ext if ext in ("csv", "json", "parquet") else "table"
     suffix = {"table": (".txt",), "csv": (".csv",), "json": (".json",), "parquet": (".parquet",)}[args.format]
     output_path(args.output, suffix)
