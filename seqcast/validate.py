@@ -435,16 +435,24 @@ def parse_days(text: pd.Series, mapping: Mapping, *, typed: bool = False) -> tup
 
 
 def _check_day_first(text: pd.Series, problems: pd.Series, mapping: Mapping, name: str) -> None:
-    """Stop when dates that fail ``date_format`` read fine with day and month swapped.
+    """Stop when dates that fail ``date_format`` read fine with day and month swapped, or
+    when (nearly) every date fails it and reads as ISO 8601.
 
     An ``MM/DD/YYYY`` parse of a ``DD/MM/YYYY`` export misreads every day <= 12 and
     rejects the rest; rather than a gap or a day-after-as-of far from the cause, say so.
     """
     fmt = mapping.date_format
-    if "%d" not in fmt or "%m" not in fmt:
-        return
     failed = text[problems.notna() & problems.astype(str).str.startswith("cannot parse")]
     if len(failed) < 2:
+        return
+    if fmt != "ISO8601" and len(failed) >= 0.9 * (text != "").sum():
+        # a Socrata API export of the CTA table writes '2001-01-01T00:00:00.000', not 01/01/2001
+        iso = pd.to_datetime(failed, format="ISO8601", errors="coerce").notna()
+        if iso.mean() >= 0.9:
+            raise InputError(
+                f"{name}: {iso.sum()} date(s) in {mapping.date_column!r} do not read as {fmt} but are ISO 8601 "
+                f"(e.g. {failed[iso].iloc[0]!r}): set date_format: ISO8601 in a mapping file")
+    if "%d" not in fmt or "%m" not in fmt:
         return
     swapped = fmt.replace("%d", "\0").replace("%m", "%d").replace("\0", "%m")
     fixed = pd.to_datetime(failed, format=swapped, errors="coerce").notna()

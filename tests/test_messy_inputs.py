@@ -284,7 +284,7 @@ def test_parquet_with_real_date_and_timestamp_columns(tmp_path):
 
 
 @pytest.mark.parametrize("dates, fragment", [
-    (DAYS.strftime("%Y-%m-%d"), "Date: cannot parse '2024-01-01' as %m/%d/%Y"),
+    (DAYS.strftime("%d-%b-%Y"), "Date: cannot parse '01-Jan-2024' as %m/%d/%Y"),  # ISO dates: named as such
     (DAYS.tz_localize("America/Chicago") + pd.Timedelta(hours=12), "is an instant, not a day"),
 ])
 def test_a_parquet_file_whose_every_row_is_rejected_says_why_and_names_it(tmp_path, dates, fragment):
@@ -527,6 +527,19 @@ def test_day_first_dates_in_a_month_first_export_are_named(tmp_path):
     with pytest.raises(InputError, match=r"src.csv: \d+ date\(s\) in 'Date' do not read as %m/%d/%Y but do as "
                                          r"%d/%m/%Y .* set date_format: '%d/%m/%Y'"):
         _run(tmp_path, csv, WIDE + "date_format: '%m/%d/%Y'\n")
+
+
+def test_iso_dates_under_another_format_are_named(tmp_path):
+    """The CTA table from the Socrata API (``resource/….csv``) writes ``2001-01-01T00:00:00.000``
+    where the portal's export writes 01/01/2001: every row was rejected as "cannot parse
+    '2024-01-01T00:00:00.000' as %m/%d/%Y", with no word of the format they are in. One typo
+    in a file of good dates stays a quarantined row."""
+    csv = _wide_csv(date_fmt="%Y-%m-%dT00:00:00.000")
+    with pytest.raises(InputError, match=r"src.csv: 60 date\(s\) in 'Date' do not read as %m/%d/%Y but are ISO 8601 "
+                                         r"\(e.g. '2024-01-01T00:00:00.000'\): set date_format: ISO8601"):
+        _run(tmp_path, csv, WIDE + "date_format: '%m/%d/%Y'\n")
+    out = _run(tmp_path, _wide_csv(date_fmt="%m/%d/%Y") + "2024-03-01,5\n", WIDE + "date_format: '%m/%d/%Y'\n")
+    assert _reasons(out) == ["Date: cannot parse '2024-03-01' as %m/%d/%Y"]
 
 
 def test_a_single_typo_date_is_just_quarantined(tmp_path):
