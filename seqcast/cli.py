@@ -18,6 +18,18 @@ from seqcast.errors import SeqcastError, UsageError, one_line
 # Sub-command modules, in the order --help lists them.
 COMMANDS = ("run", "forecasts", "backtest", "windows", "train", "alerts", "monitor", "docs")
 
+# Options naming a file or folder: an empty value is an unset variable (`--source "$SRC"`),
+# never the default it would fall back to (run's embedded sample, ./ as data dir, the
+# default models) nor '.' (Path('') is the current folder).
+PATH_OPTIONS = ("source", "mapping", "data_dir", "models_file", "spec_file", "clean", "out")
+
+
+def _check_paths(args: argparse.Namespace) -> None:
+    for dest in PATH_OPTIONS:
+        value = getattr(args, dest, None)
+        if isinstance(value, str) and not value.strip():
+            raise UsageError(f"--{dest.replace('_', '-')}: empty (an unset variable?); give a path")
+
 
 class _Formatter(argparse.HelpFormatter):
     """Help text with each option's default, unless the text already gives it."""
@@ -99,6 +111,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        _check_paths(args)
         return int(args.handler(args) or 0)
     except SeqcastError as exc:
         print(f"seqcast: error: {one_line(str(exc))}", file=sys.stderr)

@@ -591,6 +591,21 @@ def test_usage_and_parameter_errors_are_one_line(capsys, argv, code, fragment):
     assert err[0].startswith("seqcast: error: ") and fragment in err[0]
 
 
+@pytest.mark.parametrize("argv", [
+    ["run", "--source", ""], ["run", "--data-dir", " "], ["run", "--models-file", ""], ["run", "--mapping", ""],
+    ["backtest", "--source", "", "--start", "2024-01-01", "--end", "2024-01-02"],
+    ["forecasts", "show", "--data-dir", ""],
+])
+def test_an_empty_path_option_is_a_usage_error_not_its_default(capsys, argv):
+    """`seqcast run --source "$SRC"` with SRC unset ran the night on the embedded sample data;
+    `--data-dir ""` wrote raw/, published/, backtests/… into the current folder; `--models-file
+    ""` ran the default models; `--mapping ""` said ".: cannot read mapping file (Is a
+    directory)". Each is one usage line now, before any work."""
+    option = next(a for a in argv if a.startswith("--") and argv[argv.index(a) + 1].strip() == "")
+    code, err = _cli(capsys, *argv)
+    assert (code, err) == (2, [f"seqcast: error: {option}: empty (an unset variable?); give a path"])
+
+
 @pytest.mark.parametrize(
     "content, fragment",
     [
