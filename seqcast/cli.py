@@ -29,6 +29,9 @@ def _check_paths(args: argparse.Namespace) -> None:
         value = getattr(args, dest, None)
         if isinstance(value, str) and not value.strip():
             raise UsageError(f"--{dest.replace('_', '-')}: empty (an unset variable?); give a path")
+    series = getattr(args, "series", None)  # forecasts show --series "": every series was shown
+    if any(isinstance(v, str) and not v.strip() for v in (series if isinstance(series, list) else [series])):
+        raise UsageError("--series: empty (an unset variable?); give a series id, or leave it out for every series")
 
 
 class _Formatter(argparse.HelpFormatter):

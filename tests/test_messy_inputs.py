@@ -595,6 +595,7 @@ def test_usage_and_parameter_errors_are_one_line(capsys, argv, code, fragment):
     ["run", "--source", ""], ["run", "--data-dir", " "], ["run", "--models-file", ""], ["run", "--mapping", ""],
     ["backtest", "--source", "", "--start", "2024-01-01", "--end", "2024-01-02"],
     ["forecasts", "show", "--data-dir", ""],
+    ["forecasts", "show", "--series", ""],  # was: every series shown
 ])
 def test_an_empty_path_option_is_a_usage_error_not_its_default(capsys, argv):
     """`seqcast run --source "$SRC"` with SRC unset ran the night on the embedded sample data;
@@ -603,7 +604,8 @@ def test_an_empty_path_option_is_a_usage_error_not_its_default(capsys, argv):
     directory)". Each is one usage line now, before any work."""
     option = next(a for a in argv if a.startswith("--") and argv[argv.index(a) + 1].strip() == "")
     code, err = _cli(capsys, *argv)
-    assert (code, err) == (2, [f"seqcast: error: {option}: empty (an unset variable?); give a path"])
+    what = "a series id, or leave it out for every series" if option == "--series" else "a path"
+    assert (code, err) == (2, [f"seqcast: error: {option}: empty (an unset variable?); give {what}"])
 
 
 @pytest.mark.parametrize(
