@@ -788,7 +788,7 @@ def _whole_floats_as_integers(column: pd.Series) -> pd.Series:
     """
     if not pd.api.types.is_float_dtype(column):
         return column
-    values = column.dropna()
+    values = column.dropna().astype(float)  # a float16 column cannot hold 2**53 (a RuntimeWarning on the console)
     if values.empty or not (np.isfinite(values) & (values == np.round(values)) & (values.abs() < 2**53)).all():
         return column
     return column.astype("Int64")

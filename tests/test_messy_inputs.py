@@ -1724,6 +1724,24 @@ def test_parquet_whole_floats_are_ids_and_dates_as_integers(tmp_path):
     assert sorted(out.clean["series_id"].unique()) == ["1.0", "2.5"]
 
 
+def test_a_parquet_float16_column_reads_without_a_warning(tmp_path):
+    """A half-precision value column (pyarrow ``float16``) printed "RuntimeWarning: overflow
+    encountered in cast" on the console of `seqcast run` and `backtest` (2**53 compared in
+    float16); its values read as they are."""
+    import warnings
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "half.parquet"
+    pq.write_table(pa.table({"Date": pa.array([d.date() for d in DAYS], pa.date32()),
+                             "v": pa.array(np.arange(60, dtype="float16"))}), path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = clean_source(str(path), _mapping(tmp_path, WIDE), today=TODAY)
+    assert out.clean["y"].tolist() == list(map(float, range(60)))
+
+
 def test_a_long_series_id_makes_a_file_name_a_file_system_takes():
     """A dataset's or trained model's name holds its targets: a 200-character id (a product
     description, 272 characters) went over the 255-byte limit of a file name (OSError: File name too long)."""
