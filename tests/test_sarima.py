@@ -206,6 +206,17 @@ def test_a_series_of_tiny_values_fits_like_the_same_series_scaled_up(tmp_path, s
             np.testing.assert_allclose(got[col].to_numpy() / scale, want[col].to_numpy(), rtol=1e-6)
 
 
+def test_a_series_near_the_float_limit_fails_with_a_reason_not_console_warnings():
+    """A series in units of 1e200 (a mis-scaled export): its spread overflowed in np.std and
+    np.var, and `seqcast run` printed "RuntimeWarning: overflow encountered in square" 44
+    times on the console; the model fails that series with its reason, silently otherwise."""
+    huge = _hist().assign(y=lambda d: d["y"] * 1e200)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ModelError, match="non-finite parameters"):
+            SARIMA().fit(huge)
+
+
 @pytest.mark.parametrize("name, y", [
     ("all zeros", np.zeros(120)),
     ("constant", np.full(120, 50.0)),

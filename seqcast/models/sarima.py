@@ -200,7 +200,8 @@ class SARIMA(LocalForecaster):
         ~0.0002 riders in 550,000. Short series never converge either way.
         """
         x = self._differenced(y)
-        var = float(np.var(x)) if len(x) > 1 else 0.0
+        with np.errstate(over="ignore"):  # a series near 1e200: inf, said by the fit, not 44 console warnings
+            var = float(np.var(x)) if len(x) > 1 else 0.0
         if not np.isfinite(var) or var <= 0:
             return None
         return max((1e-14 * var) ** 2, 1e-19)
@@ -220,7 +221,8 @@ class SARIMA(LocalForecaster):
         (1000.0, 1.0, 1.0)
         """
         x = self._differenced(y)
-        sd = float(np.std(x)) if len(x) > 1 else 0.0
+        with np.errstate(over="ignore"):  # squares of values near 1e200 overflow: inf, no scaling
+            sd = float(np.std(x)) if len(x) > 1 else 0.0
         # a spread that is rounding error (a constant difference) is no spread
         if not np.isfinite(sd) or sd <= 1e-12 * float(np.abs(x).max(initial=0.0)) or sd >= 1:
             return 1.0
