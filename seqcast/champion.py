@@ -150,12 +150,14 @@ def format_mae(value: float) -> str:
     """An error as people read it: three significant digits, large values in full with
     thousands separators (never ``2.39e+04``), so 1.57 and 2.58 do not both read as 2 or 3.
 
-    >>> [format_mae(v) for v in (1.5749, 2.58, 0.012345, 512.6, 23942.4, float("nan"))]
-    ['1.57', '2.58', '0.0123', '513', '23,942', 'n/a']
+    >>> [format_mae(v) for v in (1.5749, 2.58, 0.012345, 512.6, 23942.4, float("nan"), 1.185e200)]
+    ['1.57', '2.58', '0.0123', '513', '23,942', 'n/a', '1.19e+200']
     """
     value = float(value)
     if not np.isfinite(value):
         return "n/a"
+    if abs(value) >= 1e15:  # a mis-scaled series: not 201 digits in the reason column
+        return f"{value:.3g}"
     return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
 
 
