@@ -546,9 +546,10 @@ def fetch_bytes(
 
 
 def _decompressed(data: bytes, src: str) -> bytes:
-    """The file's content: a gzip-compressed export (``export.csv.gz``) is read as what
-    it holds (found by its magic bytes, whatever its name); an archive of several
-    files (ZIP) is refused with one line, since which member to read is a guess."""
+    """The file's content: a gzip-, bzip2- or xz-compressed export (``export.csv.gz``,
+    ``.bz2``, ``.xz``) is read as what it holds (found by its magic bytes, whatever its
+    name); an archive of several files (ZIP, 7z) is refused with one line, since which
+    member to read is a guess, and so is zstd (no reader in the standard library)."""
     if data[:2] == b"\x1f\x8b":
         import gzip
         import zlib
@@ -557,6 +558,25 @@ def _decompressed(data: bytes, src: str) -> bytes:
             return gzip.decompress(data)
         except (OSError, EOFError, zlib.error) as exc:
             raise InputError(f"{src}: a gzip file that cannot be decompressed ({exc})") from None
+    # were "not valid utf-8 text (byte 0x9e at offset 13); re-export it as UTF-8"
+    if data[:3] == b"BZh" and data[3:4].isdigit() and data[4:10] == b"1AY&SY":
+        import bz2
+
+        try:
+            return bz2.decompress(data)
+        except (OSError, EOFError, ValueError) as exc:
+            raise InputError(f"{src}: a bzip2 file that cannot be decompressed ({exc})") from None
+    if data[:6] == b"\xfd7zXZ\x00":
+        import lzma
+
+        try:
+            return lzma.decompress(data)
+        except (lzma.LZMAError, EOFError) as exc:
+            raise InputError(f"{src}: an xz file that cannot be decompressed ({exc})") from None
+    if data[:4] == b"\x28\xb5\x2f\xfd":
+        raise InputError(f"{src}: a zstd-compressed file; decompress it (zstd -d) or compress it with gzip instead")
+    if data[:6] == b"7z\xbc\xaf\x27\x1c":
+        raise InputError(f"{src}: a 7z archive; extract the CSV or Parquet file from it and pass that")
     zipped = data[:4] == b"PK\x03\x04"
     excel = (zipped and (b"[Content_Types].xml" in data or src.lower().endswith((".xlsx", ".xlsm")))  # Office Open XML
              or data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1")  # OLE2: an Excel 97-2003 .xls

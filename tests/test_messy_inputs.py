@@ -311,6 +311,22 @@ def test_a_gzip_compressed_export_reads_as_what_it_holds(tmp_path):
         clean_source(broken, _mapping(tmp_path, WIDE), today=TODAY)
 
 
+def test_bzip2_and_xz_exports_read_as_what_they_hold_zstd_is_named(tmp_path):
+    """``export.csv.bz2`` and ``.xz`` (pandas reads both) were "not valid utf-8 text (byte 0x9e
+    at offset 13, line 1); re-export it as UTF-8", a zstd file the same: what they are, unsaid."""
+    import bz2
+    import lzma
+
+    csv = _wide_csv()
+    plain = _run(tmp_path, csv, WIDE, name="plain.csv")
+    for name, packed in (("export.csv.bz2", bz2.compress(csv.encode())), ("export.csv.xz", lzma.compress(csv.encode()))):
+        out = clean_source(_write(tmp_path, name, packed), _mapping(tmp_path, WIDE), today=TODAY)
+        pd.testing.assert_frame_equal(out.clean, plain.clean)
+    zst = _write(tmp_path, "export.csv.zst", b"\x28\xb5\x2f\xfd" + bytes(40))
+    with pytest.raises(InputError, match=r"export.csv.zst: a zstd-compressed file; decompress it \(zstd -d\)"):
+        clean_source(zst, _mapping(tmp_path, WIDE), today=TODAY)
+
+
 def test_a_zip_archive_is_refused_with_one_line(tmp_path):
     import zipfile
 
