@@ -268,7 +268,8 @@ def nightly_stages(params: NightlyParams, run_id: str, progress: str | None = No
         chosen = [champion_buckets_task.submit(str(stage / "candidates"), str(table_dir), labels, g,
                                                p.backtest_days, str(stage / "champions"), complexity,
                                                [no_forecast[b] for b in g], champion_days=p.champion_days,
-                                               interval_gamma=p.interval_gamma, floor=_floor(p))
+                                               interval_gamma=p.interval_gamma, floor=_floor(p),
+                                               last_day=last_day)
                   for g in light]
     chosen = _results(chosen)
     chosen = [c for part in chosen for c in part]

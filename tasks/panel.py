@@ -406,6 +406,7 @@ def choose_bucket(
     candidates_dir: str, table_dir: str, labels: list[str], bucket: int, window_days: int, out_dir: str,
     complexity: dict[str, int] | None = None, no_forecast: list[dict] | None = None,
     champion_days: int | None = None, interval_gamma: float = 0.0, floor: float | None = None,
+    last_day: Any = None,
 ) -> dict:
     """Per series of the bucket: the model to publish and why (see :mod:`seqcast.champion`).
 
@@ -417,6 +418,9 @@ def choose_bucket(
     from :func:`forecast_bucket`); they are listed in the choice with ``model``
     None and their reason. The champions file always has the same columns and types,
     empty when no series of the bucket has a forecast.
+
+    ``last_day``: the night's last day of data (the panel's); a series whose data end before it
+    and has no recent backtest scores is said to have stopped, not to have "no scores yet".
 
     ``floor``: the lowest value the series can take (0 for a mapping's ``non_negative``
     series, the default); the published ``mean`` and bounds below it are raised to it,
@@ -442,6 +446,8 @@ def choose_bucket(
     scores = recent_scores(table, cutoff, champion_days)
     choice = choose(scores, fc[["series_id", "model"]].drop_duplicates(), complexity=complexity,
                     candidates=labels)
+    if last_day is not None:
+        choice = _stopped_early(choice, fc, pd.Timestamp(last_day))
     by_h = horizon_scores(table, cutoff, champion_days)
     chosen = fc.merge(choice[["series_id", "model", "reason"]], on=["series_id", "model"])
     chosen = chosen.sort_values(["series_id", "ds"], kind="stable", ignore_index=True)
@@ -456,6 +462,29 @@ def choose_bucket(
     path = write_parquet_atomic(chosen, bucket_file(out_dir, bucket))
     return {"path": str(path), "rows": int(len(chosen)), "choice": choice.to_dict(orient="records") + missing,
             "scores": scores.to_dict(orient="records"), "scores_by_h": by_h.to_dict(orient="records")}
+
+
+def _stopped_early(choice: pd.DataFrame, fc: pd.DataFrame, last_day: pd.Timestamp) -> pd.DataFrame:
+    """A series whose history ends before the night's last day has no backtest origin in the
+    recent window, and will have none until its data are back: its reason was "no recent
+    backtest scores yet", as if it were new. Say where its data end.
+
+    >>> ch = pd.DataFrame({"series_id": ["old"], "model": ["seasonal_naive"],
+    ...                    "reason": ["no recent backtest scores yet: baseline published"]})
+    >>> fc = pd.DataFrame({"series_id": ["old"], "cutoff": [pd.Timestamp("2024-04-10")]})
+    >>> _stopped_early(ch, fc, pd.Timestamp("2024-07-18"))["reason"].iloc[0]
+    "its data end on 2024-04-10, 99 days before the night's last day 2024-07-18: no recent backtest scores, baseline published"
+    """
+    ends = fc.groupby("series_id")["cutoff"].max()
+    stale = choice["reason"].str.startswith("no recent backtest scores yet") & (
+        choice["series_id"].map(ends) < last_day)
+    if not stale.any():
+        return choice
+    choice = choice.copy()
+    choice.loc[stale, "reason"] = [
+        f"its data end on {ends[s]:%Y-%m-%d}, {(last_day - ends[s]).days} days before the night's last day "
+        f"{last_day:%Y-%m-%d}: no recent backtest scores, baseline published" for s in choice.loc[stale, "series_id"]]
+    return choice
 
 
 LEVELS = (80, 95)  # published interval levels (lo-80, hi-80, lo-95, hi-95)

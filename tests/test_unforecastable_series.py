@@ -128,3 +128,24 @@ def test_a_model_naming_series_the_data_lacks_is_refused_before_the_backtest():
     _check_model_series([(multitask, "rnn_multitask")], {"bus", "rail"})
     _check_model_series([({"name": "rnn_multitask", "params": {"inputs": ["a", "b"], "targets": ["a", "b"]}}, "rnn_multitask")], {"a", "b"})
     _check_model_series([({"name": "sarima", "params": {}}, "sarima")], {"a"})  # per-series models name none
+
+
+def test_a_series_that_stopped_early_says_so_in_its_reason(tmp_path, prefect_harness):
+    """A series whose data end 40 days before the others' has no backtest origin in the recent
+    window: it was published with "no recent backtest scores yet: baseline published", as if it
+    were new; its reason now says where its data end (its stale_data alert says the rest)."""
+    from flows.nightly import NightlyParams, nightly, spec_for
+
+    _panel(tmp_path / "panel.csv", {"north": 120})
+    ds = pd.date_range(end=pd.Timestamp(AS_OF) - pd.Timedelta(days=40), periods=80)
+    old = pd.DataFrame({"date": ds.strftime("%Y-%m-%d"), "series": "old", "value": 50.0 + ds.day_of_week})
+    old.to_csv(tmp_path / "panel.csv", mode="a", header=False, index=False, lineterminator="\n")
+    summary = nightly(NightlyParams(source=str(tmp_path / "panel.csv"), mapping=str(LONG_YAML),
+                                    data_dir=str(tmp_path / "data"), as_of=AS_OF, horizon=7, backtest_days=7,
+                                    monitor=False, models=[spec_for("seasonal_naive")]))
+    champions = {c["series_id"]: c for c in summary["champions"]}
+    assert champions["old"]["model"] == "seasonal_naive"
+    assert champions["old"]["reason"] == ("its data end on 2024-05-21, 40 days before the night's last day "
+                                          "2024-06-30: no recent backtest scores, baseline published")
+    table = read_published_file(summary["published"])
+    assert set(table.loc[table["series_id"] == "old", "reason"]) == {champions["old"]["reason"]}
