@@ -204,7 +204,12 @@ class Mapping:
         allowed = set(cls.__dataclass_fields__)
         unknown = set(d) - allowed
         if unknown:
-            raise InputError(f"{origin}: unknown mapping key(s) {sorted(unknown)}; allowed: {sorted(allowed)}")
+            import difflib
+
+            near = {k: difflib.get_close_matches(str(k), allowed, n=1, cutoff=0.75) for k in sorted(unknown, key=str)}
+            hint = "".join(f"; {k!r}: did you mean {m[0]!r}?" for k, m in near.items() if m)
+            raise InputError(f"{origin}: unknown mapping key(s) {sorted(unknown, key=str)}{hint}; allowed: "
+                             f"{sorted(allowed)}")
         if "date_column" not in d:
             raise InputError(f"{origin}: mapping needs 'date_column'")
         values = d.get("value_columns") or {}

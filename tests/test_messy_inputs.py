@@ -470,6 +470,8 @@ def test_backtests_never_score_imputed_days(tmp_path):
         ("max_imputed_share: 2", "max_imputed_share must be between 0 and 1"),
         ("max_value: {nope: 3}", "max_value names column(s) ['nope']"),
         ("colour: red", "unknown mapping key(s) ['colour']"),
+        ("non_negatve: false", "unknown mapping key(s) ['non_negatve']; 'non_negatve': did you mean 'non_negative'?"),
+        ("2019: x\ncolour: red", "unknown mapping key(s) [2019, 'colour']"),  # was: internal error TypeError
         # were internal errors (LookupError, TypeError) or every row rejected at validation
         ("encoding: rot13", "encoding: 'rot13' is not a text encoding"),
         ("max_value: .nan", "max_value must be a number, not nan"),
