@@ -1375,6 +1375,19 @@ def test_model_params_that_are_not_a_mapping_are_one_line(tmp_path, capsys, entr
     assert err[0].startswith(f"seqcast: error: {path}: model 1: model spec 'sarima': params must be a mapping")
 
 
+@pytest.mark.parametrize("entry, message", [
+    ("{name: sarima, params: {1: 2}}", "model spec 'sarima': params: a hyperparameter is named by text, got 1"),
+    ("{name: sarima, 1: x, foo: y}", "model spec 'sarima': unknown key(s) [1, 'foo'] (hyperparameters go under params)"),
+])
+def test_a_number_as_a_models_file_key_is_one_line(tmp_path, capsys, entry, message):
+    """A number where a hyperparameter or spec key belongs (YAML reads ``1:`` as an int) was
+    "internal error TypeError: keywords must be strings" or "'<' not supported between
+    instances of 'str' and 'int'"."""
+    path = _write(tmp_path, "models.yaml", f"- {entry}\n")
+    code, err = _cli(capsys, "run", "--models-file", path, "--data-dir", str(tmp_path / "d"))
+    assert (code, err) == (1, [f"seqcast: error: {path}: model 1: {message}"])
+
+
 @pytest.mark.parametrize("params, message", [
     ("{loss: rmse}", "gru: loss must be one of huber, mae, mse, got 'rmse'"),
     ("{optimizer: rmsprop}", "gru: optimizer must be one of adam, adamw, sgd, got 'rmsprop'"),

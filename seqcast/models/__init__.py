@@ -91,12 +91,15 @@ def spec_dict(spec: Any) -> dict[str, Any]:
         raise ModelError(f"a model spec is a name or {{name, params}}, got {spec!r}")
     unknown = set(spec) - {"name", "params"}
     if unknown:
-        raise ModelError(f"model spec {spec['name']!r}: unknown key(s) {sorted(unknown)} "
+        raise ModelError(f"model spec {spec['name']!r}: unknown key(s) {sorted(unknown, key=str)} "
                          "(hyperparameters go under params)")
     params = spec.get("params")
     if params is not None and not isinstance(params, dict):
         raise ModelError(f"model spec {spec['name']!r}: params must be a mapping of hyperparameters "
                          f"(params: {{order: [2, 0, 0]}}), got {params!r}")
+    odd = [k for k in params or {} if not isinstance(k, str)]
+    if odd:  # YAML reads `params: {1: 2}` with an int key: was "internal error TypeError: keywords must be strings"
+        raise ModelError(f"model spec {spec['name']!r}: params: a hyperparameter is named by text, got {odd[0]!r}")
     return {"name": str(spec["name"]), "params": dict(params or {})}
 
 
