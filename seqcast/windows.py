@@ -233,7 +233,7 @@ class WindowSpec:
     def from_dict(cls, data: Mapping[str, Any]) -> Self:
         """Build from a dict (config file, metadata); ``splits`` may be a name→[start, end] map."""
         data = dict(data)
-        unknown = sorted(set(data) - set(cls.__dataclass_fields__))
+        unknown = sorted(set(data) - set(cls.__dataclass_fields__), key=str)  # YAML's `1:` is an int key
         if unknown:
             raise WindowSpecError(f"window spec: unknown field(s) {unknown}")
         if isinstance(data.get("splits"), Mapping):
@@ -261,7 +261,12 @@ class WindowSpec:
 def _names(value: Any, what: str, allow_empty: bool = False) -> tuple[str, ...]:
     if isinstance(value, str):
         value = (value,)
-    out = tuple(str(v) for v in value)
+    if not isinstance(value, list | tuple):  # `targets: 5` was "internal error TypeError"
+        raise WindowSpecError(f"window spec: {what} must be a series id or a list of them, got {value!r}")
+    odd = [v for v in value if not isinstance(v, str)]
+    if odd:  # YAML reads 007 as 7 and 1.10 as 1.1: never a series id other than written
+        raise WindowSpecError(f"window spec: {what}: series ids are text, got {odd[0]!r} (quote it in YAML: '007')")
+    out = tuple(value)
     if not out and not allow_empty:
         raise WindowSpecError(f"window spec: {what} must name at least one series")
     if len(set(out)) != len(out):

@@ -673,6 +673,21 @@ def test_a_windows_spec_that_does_not_parse_is_one_line(tmp_path, capsys):
     assert rc == 1 and len(err) == 1 and err[0].startswith(f"seqcast: error: {spec}: not valid YAML/JSON ("), err
 
 
+@pytest.mark.parametrize("content, message", [
+    ("input_length: 0\n", "window spec: input_length must be an integer >= 1, got 0"),
+    ("kind: seq2vec\n1: x\n", "window spec: unknown field(s) [1]"),
+    ("targets: 5\n", "window spec: targets must be a series id or a list of them, got 5"),
+    ("- {h: 1}\n- {h: 0}\n", "spec 2: window spec: h must be an integer >= 1, got 0"),
+])
+def test_a_windows_spec_with_a_bad_field_names_the_file(tmp_path, capsys, content, message):
+    """A spec file that parsed but held a bad field said "window spec: input_length must be …"
+    without the file; a number as a key (``1: x``) or as the targets was "internal error
+    TypeError"."""
+    spec = _write(tmp_path, "spec.yaml", content)
+    rc, err = _cli(capsys, "windows", "build", "--spec-file", spec, "--clean", str(tmp_path / "clean"))
+    assert (rc, err) == (1, [f"seqcast: error: {spec}: {message}"])
+
+
 def test_every_user_error_reaches_the_console_as_one_line(capsys, monkeypatch):
     from seqcast import cli
     from seqcast.errors import InputError

@@ -235,7 +235,14 @@ def specs_from_args(args: argparse.Namespace, frame=None, report=None) -> list:
         items = data if isinstance(data, list) else [data]
         if not all(isinstance(i, dict) for i in items):
             raise WindowSpecError(f"{args.spec_file}: expected a spec object or a list of them")
-        return specs_from(items)
+        specs = []
+        for n, item in enumerate(items, start=1):  # a bad field: the file and the spec named
+            try:
+                specs += specs_from([item])
+            except WindowSpecError as exc:
+                where = f"spec {n}: " if len(items) > 1 else ""
+                raise WindowSpecError(f"{args.spec_file}: {where}{exc}") from None
+        return specs
     splits = data_splits(args, frame, args.input_length + args.h)
     return [
         WindowSpec(
