@@ -463,6 +463,10 @@ def _check_day_first(text: pd.Series, problems: pd.Series, mapping: Mapping, nam
         )
 
 
+_PLACEHOLDERS = frozenset({"nan", "na", "n/a", "#n/a", "null", "none", "nil", "-", "--", "?", ".", "missing",
+                           "#value!", "#div/0!", "#ref!", "#num!", "#null!"})
+
+
 def parse_numbers(text: pd.Series, mapping: Mapping, *, typed: bool = False,
                   groups: pd.Series | None = None) -> tuple[pd.Series, pd.Series]:
     """Parse numeric cells under the file's conventions (``mapping.decimal``/``thousands``).
@@ -499,6 +503,9 @@ def parse_numbers(text: pd.Series, mapping: Mapping, *, typed: bool = False,
             f"thousands separator {mapping.thousands!r}" if mapping.thousands else "no thousands separator"
         )
         problems[present & ~ok] = f"{{value}} is not a number ({convention}; see decimal/thousands in the mapping)"
+        # 'NULL', 'N/A', '-', '#DIV/0!': an export's mark for no value, not a number format gone wrong
+        placeholder = present & ~ok & text.str.casefold().isin(_PLACEHOLDERS)
+        problems[placeholder] = "{value} is not a number: a placeholder for a missing value"
         if mapping.thousands is None:  # '': no separator, said explicitly
             # '769.069' in a column of whole numbers is 769069 with '.' grouping thousands far
             # more often than a count with three decimals: refused, never read as 769.069;

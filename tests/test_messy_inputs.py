@@ -361,6 +361,18 @@ def test_non_finite_values_are_quarantined(tmp_path, cell):
     assert np.isfinite(out.clean["y"]).all()
 
 
+@pytest.mark.parametrize("cell", ["NULL", "N/A", "-", "#DIV/0!", "None"])
+def test_a_missing_value_placeholder_is_named_as_one(tmp_path, cell):
+    """An export's mark for no value ('NULL' from SQL, '#DIV/0!' from Excel, '-' from a report)
+    was quarantined as "is not a number (decimal mark '.', no thousands separator; see
+    decimal/thousands in the mapping)", sending the user to number formats; never read as 0."""
+    values = [str(v) for v in VALUES]
+    values[20] = cell
+    out = _run(tmp_path, "Date,v\n" + "".join(f"{d:%Y-%m-%d},{v}\n" for d, v in zip(DAYS, values)), WIDE)
+    assert _reasons(out) == [f"v: {cell!r} is not a number: a placeholder for a missing value"]
+    assert out.clean.loc[20, "is_imputed"] and out.clean.loc[20, "y"] != 0
+
+
 def test_an_overflowing_but_finite_value_is_implausible(tmp_path):
     values = [str(v) for v in VALUES]
     values[30] = "1e308"
