@@ -32,6 +32,10 @@ def _check_paths(args: argparse.Namespace) -> None:
     series = getattr(args, "series", None)  # forecasts show --series "": every series was shown
     if any(isinstance(v, str) and not v.strip() for v in (series if isinstance(series, list) else [series])):
         raise UsageError("--series: empty (an unset variable?); give a series id, or leave it out for every series")
+    for dest in ("targets", "inputs"):  # windows build / train: '' was the default targets, silently
+        value = getattr(args, dest, None)
+        if isinstance(value, str) and not value.strip(" ,"):
+            raise UsageError(f"--{dest}: empty (an unset variable?); give series ids, or leave it out for the default")
 
 
 class _Formatter(argparse.HelpFormatter):

@@ -626,6 +626,7 @@ def test_usage_and_parameter_errors_are_one_line(capsys, argv, code, fragment):
     ["backtest", "--source", "", "--start", "2024-01-01", "--end", "2024-01-02"],
     ["forecasts", "show", "--data-dir", ""],
     ["forecasts", "show", "--series", ""],  # was: every series shown
+    ["windows", "build", "--clean", "c.parquet", "--targets", ""],  # was: the default target
 ])
 def test_an_empty_path_option_is_a_usage_error_not_its_default(capsys, argv):
     """`seqcast run --source "$SRC"` with SRC unset ran the night on the embedded sample data;
@@ -634,7 +635,8 @@ def test_an_empty_path_option_is_a_usage_error_not_its_default(capsys, argv):
     directory)". Each is one usage line now, before any work."""
     option = next(a for a in argv if a.startswith("--") and argv[argv.index(a) + 1].strip() == "")
     code, err = _cli(capsys, *argv)
-    what = "a series id, or leave it out for every series" if option == "--series" else "a path"
+    what = {"--series": "a series id, or leave it out for every series",
+            "--targets": "series ids, or leave it out for the default"}.get(option, "a path")
     assert (code, err) == (2, [f"seqcast: error: {option}: empty (an unset variable?); give {what}"])
 
 
