@@ -611,6 +611,9 @@ def test_cli_says_what_it_leaves_out_and_rejects_what_contradicts(tmp_path, caps
     assert " a " in out.out and " e " not in out.out
     assert "no series zz" in one_line(["--start", "2022-04-20", "--end", "2022-04-22",
                                        "--series", "a", "--series", "zz"], 1)
+    # a comma-separated list (as --model takes): was "no series a,e" alone; an id may hold a comma
+    assert one_line(["--start", "2022-04-20", "--end", "2022-04-22", "--series", "a,b"], 1).endswith(
+        "no series a,b (the file has a, b); --series takes one id: repeat it (--series a --series b)")
     assert "was dropped while cleaning" in one_line(["--start", "2022-04-20", "--end", "2022-04-22",
                                                      "--series", "a", "--series", "e"], 1)
     assert "is after --end" in one_line(["--start", "2022-04-22", "--end", "2022-04-20"], 2)

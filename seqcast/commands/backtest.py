@@ -229,8 +229,12 @@ def handle(args: argparse.Namespace) -> int:
             raise InputError(problem)
         unknown = [s for s in dict.fromkeys(args.series) if s not in set(data_all["series_id"].astype(str))]
         if unknown:
+            have = set(data_all["series_id"].astype(str))
+            listed = [s for s in unknown if "," in s and all(p.strip() in have for p in s.split(","))]
+            hint = (f"; --series takes one id: repeat it (--series {' --series '.join(p.strip() for p in listed[0].split(','))})"
+                    if listed else "")  # an id may hold a comma: never split silently
             raise InputError(f"{args.source}: no series {', '.join(unknown)} (the file has "
-                             f"{_some(data_all['series_id'].unique())})")
+                             f"{_some(data_all['series_id'].unique())}){hint}")
         data = data[data["series_id"].isin(args.series)]
     _check_range(args, data, outcome)
     exog = calendar_exog(data, args) if (args.calendar or args.day_type or args.holidays) else None
