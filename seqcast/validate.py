@@ -541,18 +541,24 @@ def robust_z(values: pd.Series, groups: pd.Series | None = None) -> pd.Series:
 
     Where the MAD is 0 (more than half the values equal: an intermittent series of
     zeros, a price that rarely moves), the scale is ``1.4826 *`` the lower median of the
-    deviations that are not 0: the spread among the values that do move. A value alone
-    in moving has itself as its scale (z 0.67): nothing says it is implausible, and
-    ``max_value`` bounds it. Source: Rousseeuw & Croux (1993), "Alternatives to the
-    median absolute deviation". (The mean absolute deviation used before shrinks with
-    the share of equal values: one sale of 3 among 1,500 days of zeros scored z 1,200
-    and was quarantined as implausible, so was 101 in a series of 100s.)
+    deviations that are not 0: the spread among the values that do move, capped at the
+    level ``|median|`` where that is not 0. Alone in moving, a value would be its own
+    scale (z 0.67), so a typo in a flat series (1e9 among 100s) is measured against the
+    level instead: z is then how many times the level it moved (10 million; the default
+    ``outlier_z`` 1,000 quarantines a move of 1,000 x the level, not 101 or 50,000 among
+    100s). A series of zeros has no level: a lone sale is kept, ``max_value`` bounds it.
+    Source: Rousseeuw & Croux (1993), "Alternatives to the median absolute deviation".
+    (The mean absolute deviation used before shrinks with the share of equal values: one
+    sale of 3 among 1,500 days of zeros scored z 1,200 and was quarantined as
+    implausible, so was 101 in a series of 100s.)
 
     >>> robust_z(pd.Series([0.0] * 1500 + [3.0])).max().round(2)
     np.float64(0.67)
     >>> z = robust_z(pd.Series([0.0] * 1500 + [3.0, 5.0, 1e308]))
     >>> bool(z.iloc[-1] > 1e300), bool(z.iloc[-3:-1].max() < 2)
     (True, True)
+    >>> [round(float(robust_z(pd.Series([100.0] * 500 + [v])).max()), 2) for v in (101.0, 5e4, 1e9)]
+    [0.67, 499.0, 9999999.0]
     """
     if groups is None:
         groups = pd.Series(0, index=values.index)
@@ -566,7 +572,9 @@ def robust_z(values: pd.Series, groups: pd.Series | None = None) -> pd.Series:
     if flat.any():  # only the degenerate groups: a long table has thousands of healthy ones
         moving = dev[flat].where(dev[flat] > 0)
         lower = moving.groupby(key[flat]).quantile(0.5, interpolation="lower")
-        scale[flat] = 1.4826 * pd.Series(key[flat], index=moving.index).map(lower)
+        spread = 1.4826 * pd.Series(key[flat], index=moving.index).map(lower)
+        level = med[flat].abs()
+        scale[flat] = spread.where((level == 0) | (spread <= level), level)
     return (dev / scale.where(scale > 0, 1.0).fillna(1.0)).fillna(0.0)
 
 

@@ -407,6 +407,12 @@ def test_the_one_value_that_moves_in_a_flat_series_is_kept(tmp_path):
     sales[900], sales[1000] = 5.0, 1e308
     out = _run(tmp_path, _wide_csv(sales, days), WIDE)
     assert [r.split(" is ")[0] for r in _reasons(out)] == ["v: '1e+308'"]
+    # a typo alone in moving (100000000 for 100): measured against the level, still caught;
+    # a big but plausible move (50,000 among 100s: z 499 < outlier_z 1,000) is kept
+    price[1400] = 1e8
+    price[1450] = 5e4
+    out = _run(tmp_path, _wide_csv(price, days), WIDE)
+    assert [r.split(" is ")[0] for r in _reasons(out)] == ["v: '100000000.0'"]
 
 
 def test_max_value_from_the_mapping(tmp_path):
