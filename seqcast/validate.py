@@ -375,9 +375,10 @@ def parse_days(text: pd.Series, mapping: Mapping, *, typed: bool = False) -> tup
     offset (``2023-10-28T22:00:00Z``, ``%z`` in the format, tz-aware Parquet columns)
     are converted to ``mapping.timezone`` and reduced to that zone's day; without a
     timezone, an instant at midnight in its own written offset (local days written with
-    their offset, a tz-aware Parquet column of local midnights) is the day as written,
-    one at midnight UTC its UTC day, and any other is refused, because its day depends
-    on the zone. Offsets may differ row to row (a DST change).
+    their offset, a tz-aware Parquet column of local midnights, ``...T00:00:00Z``) is the
+    day as written, and any other is refused, because its day depends on the zone
+    (``2023-01-01T18:00:00-06:00`` is midnight UTC, yet written on 1 January). Offsets
+    may differ row to row (a DST change).
 
     Returns
     -------
@@ -395,10 +396,10 @@ def parse_days(text: pd.Series, mapping: Mapping, *, typed: bool = False) -> tup
             local = instants.dt.tz_convert(mapping.timezone).dt.tz_localize(None)
         else:
             # the day as written: midnight in the cell's own offset ('2023-01-01T00:00:00-06:00',
-            # a tz-aware Parquet column of local days) is that day, as is midnight UTC
-            utc = instants.dt.tz_localize(None)
-            wall = utc + _written_offset(text.where(aware))
-            local = utc.where(wall != wall.dt.normalize(), wall)
+            # a tz-aware Parquet column of local days; 'Z' is offset 0) is that day. Any other
+            # time is an instant: '2023-01-01T18:00:00-06:00' is midnight UTC, but taking
+            # 2 January would move the day written
+            local = instants.dt.tz_localize(None) + _written_offset(text.where(aware))
             off_midnight = aware & instants.notna() & (local != local.dt.normalize())
             problems[off_midnight] = (
                 "{value} is an instant, not a day: its calendar day depends on the time zone "

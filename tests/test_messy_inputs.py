@@ -273,6 +273,11 @@ def test_local_midnights_with_their_own_offset_are_the_days_written(tmp_path, zo
         noon = "Date,v\n" + "".join(f"{(t + pd.Timedelta(hours=12)).isoformat()},{i}\n" for i, t in enumerate(stamps))
         with pytest.raises(InputError, match="is an instant, not a day"):
             _run(tmp_path, noon, WIDE + "date_format: ISO8601\n", name="noon.csv")
+        # midnight UTC written in another offset ('2023-03-01T18:00:00-06:00'): not moved to 2 March
+        utc_midnights = days.tz_localize("UTC").tz_convert(zone)
+        csv = "Date,v\n" + "".join(f"{t.isoformat()},{i}\n" for i, t in enumerate(utc_midnights))
+        with pytest.raises(InputError, match="is an instant, not a day"):
+            _run(tmp_path, csv, WIDE + "date_format: ISO8601\n", name="utc.csv")
 
 
 def test_parquet_with_real_date_and_timestamp_columns(tmp_path):
