@@ -437,8 +437,7 @@ def _night_stats(s: _Series, v: np.ndarray, i: int, cfg: DriftConfig, usable, ga
         if then > 0:
             noise = then / np.sqrt(2.0)
         else:
-            logged = bool(np.nanmin(s.y) > 0)  # as _transformed decided
-            noise = 1e-3 if logged else 1e-3 * max(abs(_median(ref[f_ok])), 1.0)
+            noise = 1e-3 if _logged(s.y) else 1e-3 * max(abs(_median(ref[f_ok])), 1.0)
         last = dev[np.isfinite(dev)][-cfg.level_days:]
         if len(last) >= (cfg.level_days + 1) // 2:
             stat = abs(_median(last)) / noise
@@ -447,12 +446,15 @@ def _night_stats(s: _Series, v: np.ndarray, i: int, cfg: DriftConfig, usable, ga
     return rows
 
 
-def _transformed(y: np.ndarray) -> np.ndarray:
-    """Log values when the series is positive (ridership moves by ratios), else the values."""
+def _logged(y: np.ndarray) -> bool:
+    """Whether the statistics see ``y`` on the log scale: a positive series (ridership moves by ratios)."""
     finite = y[np.isfinite(y)]
-    if len(finite) and finite.min() > 0:
-        return np.log(y)
-    return y
+    return bool(len(finite) and finite.min() > 0)
+
+
+def _transformed(y: np.ndarray) -> np.ndarray:
+    """Log values when the series is positive (:func:`_logged`), else the values."""
+    return np.log(y) if _logged(y) else y
 
 
 def _persistent(frame: pd.DataFrame, k: int) -> pd.Series:
